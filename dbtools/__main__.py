@@ -1,0 +1,7 @@
+"""`python -m dbtools`."""
+
+import sys
+
+from dbtools.cli import main
+
+sys.exit(main())

@@ -1,0 +1,186 @@
+"""The backend contract: everything store-specific sits behind this small interface.
+
+The runner never asks which store it talks to. To add a store:
+
+1. write `dbtools/backends/<store>.py` with a class meeting `Backend` below;
+2. add one line to `dbtools.backends.REGISTRY`;
+3. create `migrations/<store>/` and make `tests/conformance` pass with a sandbox for it.
+
+Rules for implementations:
+
+* Configuration arrives as `Settings`; never read `os.environ` in a backend.
+* Import the driver inside the methods (or `connect`), never at module level: `--help` and a
+  run for another store must not pay for it.
+* Don't guess: raise a `DbtoolsError` subclass whose message says what happened and whose hint
+  says what to do. Never put `settings.password` in a message (use `settings.display_url`).
+* `apply` keeps one promise: when it returns, history says applied; when it raises
+  `MigrationFailed`, history says exactly what ran (`status="failed"`, `statements_done=k`,
+  the server's message in `error`). Stores with transactional DDL put the statements and the
+  history row in one transaction; the others record progress after every statement, so
+  `migrate --resume` continues at statement k.
+* The runner owns order and locking: it calls `lock`, then `ensure_history`, then `history`,
+  and applies what the plan says. The backend owns atomicity.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC
+from typing import ClassVar, Protocol
+
+from dbtools import __version__
+from dbtools.errors import MigrationFailed
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.settings import Settings, StoreDefaults
+from dbtools.sqltext import Statement
+
+HISTORY_NAME = "migration_history"
+
+
+class Backend(Protocol):
+    """One store. Instances are used by one run, in one thread, and closed by the runner."""
+
+    name: ClassVar[str]                     # "postgres": folder, --db value, registry key
+    defaults: ClassVar[StoreDefaults]       # env names, defaults and URL schemes
+    extensions: ClassVar[tuple[str, ...]]   # file extensions it runs: ("sql",)
+    transactional_ddl: ClassVar[bool]       # a migration and its history row commit together
+    new_template: ClassVar[str]             # body of a file made by `dbtools new` ({description})
+
+    def __init__(self, settings: Settings) -> None:
+        """Keep the settings; connect nothing yet."""
+
+    def connect(self, *, create_database: bool = False) -> None:
+        """Open the connection; raise ConnectionFailed / DatabaseMissing with a hint.
+
+        With `create_database`, create a missing database instead of raising DatabaseMissing."""
+
+    def close(self) -> None:
+        """Release the connection (and with it any lock still held)."""
+
+    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
+        """The statements of the up (or down) section, each with its file line."""
+
+    def history(self) -> list[AppliedMigration]:
+        """Every history row, read exactly; [] when the history does not exist yet. Writes nothing."""
+
+    def ensure_history(self) -> None:
+        """Create the history table/collection/key if missing. Called under the lock."""
+
+    def lock(self, timeout: float) -> AbstractContextManager[None]:
+        """Hold the store-wide migration lock; raise LockTimeout naming the holder after `timeout` s."""
+
+    def lock_holder(self) -> str | None:
+        """Who holds the migration lock now (for `status`), None when it is free."""
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        """Run statements[start_at:] and record the migration (see the promise above)."""
+
+    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+        """Run the down statements and remove the history row, atomically where the store can."""
+
+    def record(self, row: AppliedMigration) -> None:
+        """Insert or replace one history row (baseline, repair)."""
+
+    def forget(self, version: int) -> None:
+        """Delete one history row (repair)."""
+
+
+BackendFactory = Callable[[Settings], Backend]
+
+
+def applied_by() -> str:
+    """`user@host` of this process, for history rows and lock owners."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{os.uname().nodename}"
+
+
+def owner_tag() -> str:
+    """Who we are, for lock owners and connection names: `dbtools 0.1.0 pid 123 user@host`."""
+    return f"dbtools {__version__} pid {os.getpid()} {applied_by()}"
+
+
+def history_row(
+    migration: Migration,
+    *,
+    status: str,
+    started: float,
+    statements_done: int,
+    statements: Sequence[Statement],
+    error: str | None = None,
+) -> AppliedMigration:
+    """The row a backend records after running (part of) a migration."""
+    from datetime import datetime
+
+    from dbtools.sqltext import progress_checksum
+
+    return AppliedMigration(
+        version=migration.version,
+        name=migration.name,
+        checksum=migration.checksum,
+        status=status,
+        statements_done=statements_done,
+        statements_total=len(statements),
+        progress_checksum=progress_checksum(statements, statements_done),
+        error=error,
+        applied_at=datetime.now(UTC),
+        execution_ms=int((time.monotonic() - started) * 1000),
+        applied_by=applied_by(),
+        tool_version=__version__,
+    )
+
+
+def statement_failed(
+    store: str,
+    migration: Migration,
+    statements: Sequence[Statement],
+    index: int,
+    server_message: str,
+    *,
+    kept: bool,
+    down: bool = False,
+) -> MigrationFailed:
+    """The MigrationFailed for statement `index`: names file, line, statement and server message.
+
+    `kept` says whether the statements before `index` stayed applied (no transaction)."""
+    statement = statements[index]
+    path = migration.down_path if down and migration.down_path else migration.path
+    section = "down section of " if down and not migration.down_path else ""
+    server = " ".join(server_message.strip().split())
+    where = f"{section}{path.name} line {statement.line}, statement {index + 1} of {len(statements)}"
+    message = f"{store}: migration {migration.label} failed at {where}: {server} [{statement.excerpt(60)}]"
+    if down:
+        hint = "history still lists it as applied; fix the down section and run `rollback` again"
+        if kept and index:
+            hint += f" (statements 1-{index} of the down section already ran: make them idempotent)"
+    elif kept and index:
+        hint = (
+            f"statements 1-{index} stayed applied (no transaction); fix the file from statement "
+            f"{index + 1} on and run `migrate --resume --db {store}`, or undo them by hand and run `repair`"
+        )
+    else:
+        hint = f"nothing of it was applied; fix the file and run `migrate --db {store}` again"
+    error = MigrationFailed(message, hint=hint)
+    error.statement_index = index  # type: ignore[attr-defined]
+    return error
+
+
+def wait_for(deadline: float, attempt: Callable[[], bool], *, first_pause: float = 0.02) -> bool:
+    """Call `attempt` until it returns True or `deadline` (monotonic) passes, backing off to 0.5 s."""
+    pause = first_pause
+    while True:
+        if attempt():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.5)
+

@@ -1,0 +1,418 @@
+"""PostgreSQL: transactional migrations with their history row, an advisory lock, psycopg2."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dbtools.backends.base import (
+    HISTORY_NAME,
+    history_row,
+    owner_tag,
+    statement_failed,
+)
+from dbtools.errors import ConnectionFailed, DatabaseMissing, LockTimeout, MigrationFailed, MissingDependency
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.sandbox import ServerSpec
+from dbtools.settings import Settings, StoreDefaults, mask
+from dbtools.sqltext import Statement, split
+
+# Statements PostgreSQL refuses inside a transaction block, or that manage transactions themselves.
+# A migration holding one runs statement by statement in autocommit, recording its progress.
+NON_TRANSACTIONAL = re.compile(
+    r"^(?:CREATE (?:UNIQUE )?INDEX CONCURRENTLY\b|DROP INDEX CONCURRENTLY\b|REINDEX\b.*\bCONCURRENTLY\b"
+    r"|VACUUM\b|(?:CREATE|DROP) (?:DATABASE|TABLESPACE|SUBSCRIPTION)\b|ALTER SYSTEM\b"
+    r"|ALTER DATABASE\b.*\bSET TABLESPACE\b|ALTER TABLE\b.*\bDETACH PARTITION\b.*\bCONCURRENTLY\b"
+    r"|BEGIN\b|START TRANSACTION\b|COMMIT\b|END\b|ROLLBACK\b)"
+)
+LOCK_KEY = 0x6462746F6F6C73  # "dbtools": advisory locks are per database, so one constant key
+# Session options: libpq URL query parameters we handle ourselves rather than pass to libpq.
+SESSION_OPTIONS = ("lock_timeout", "statement_timeout")
+
+_COLUMNS = (
+    "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
+    "error, applied_at, execution_ms, applied_by, tool_version"
+)
+_CREATE_HISTORY = f"""
+CREATE TABLE IF NOT EXISTS {HISTORY_NAME} (
+    version            bigint PRIMARY KEY,
+    name               text        NOT NULL,
+    checksum           text        NOT NULL,
+    status             text        NOT NULL CHECK (status IN ('applied', 'baseline', 'failed', 'running')),
+    statements_done    integer     NOT NULL DEFAULT 0,
+    statements_total   integer,
+    progress_checksum  text        NOT NULL DEFAULT '',
+    error              text,
+    applied_at         timestamptz NOT NULL DEFAULT now(),
+    execution_ms       integer     NOT NULL DEFAULT 0,
+    applied_by         text        NOT NULL,
+    tool_version       text        NOT NULL
+)"""
+_UPSERT = (
+    f"INSERT INTO {HISTORY_NAME} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+    "status = EXCLUDED.status, statements_done = EXCLUDED.statements_done, "
+    "statements_total = EXCLUDED.statements_total, progress_checksum = EXCLUDED.progress_checksum, "
+    "error = EXCLUDED.error, applied_at = EXCLUDED.applied_at, execution_ms = EXCLUDED.execution_ms, "
+    "applied_by = EXCLUDED.applied_by, tool_version = EXCLUDED.tool_version"
+)
+
+
+def _server_binaries() -> Path:
+    """The newest installed PostgreSQL server bin folder (Debian layout), or pg_config's."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise MissingDependency(
+        "postgres: no PostgreSQL server binaries (initdb) on this machine",
+        hint="apt-get install postgresql (or use DBTOOLS_SANDBOX=docker where Docker runs)",
+    )
+
+
+def local_recipe(workdir: Path, port: int, *, password: str = "", durable: bool = False) -> ServerSpec:
+    """A throwaway cluster: initdb + postgres in `workdir`, on 127.0.0.1:`port`.
+
+    Without `durable`, fsync is off (tests); with it the server flushes like a real one (benchmarks)."""
+    bindir = _server_binaries()
+    data = workdir / "data"
+    init = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-sync"]
+    files = {}
+    if password:
+        files["pwfile"] = password + "\n"
+        init += ["-A", "scram-sha-256", f"--pwfile={workdir / 'pwfile'}"]
+    else:
+        init += ["-A", "trust"]
+    argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir),
+            "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=60"]
+    if not durable:
+        argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    settings = Settings("postgres", "postgres", "127.0.0.1", port, "dbtools_sandbox", "postgres", password,
+                        source="sandbox")
+    return ServerSpec(argv=argv, settings=settings, prepare=[init], run_as="postgres", files=files)
+
+
+
+class PostgresBackend:
+    """PostgreSQL through psycopg2. Each migration and its history row commit in one transaction."""
+
+    name: ClassVar[str] = "postgres"
+    defaults: ClassVar[StoreDefaults] = StoreDefaults(
+        url_env="POSTGRES_URL",
+        schemes=("postgres", "postgresql"),
+        host=("POSTGRES_HOST", "localhost"),
+        port=("POSTGRES_PORT", 5432),
+        database=("POSTGRES_DB", "trading_users"),
+        user=("POSTGRES_USER", "postgres"),
+        password=("POSTGRES_PASSWORD", "postgres"),
+        options={"lock_timeout": "POSTGRES_LOCK_TIMEOUT", "statement_timeout": "POSTGRES_STATEMENT_TIMEOUT"},
+    )
+    extensions: ClassVar[tuple[str, ...]] = ("sql",)
+    transactional_ddl: ClassVar[bool] = True
+    new_template: ClassVar[str] = (
+        "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
+    )
+
+    local_recipe = staticmethod(local_recipe)
+    sandbox_install_hint: ClassVar[str] = "apt-get install postgresql, or run Docker"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._conn: Any = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connect(self, *, create_database: bool = False) -> None:
+        """Connect (autocommit); with `create_database`, create a missing database first."""
+        try:
+            self._conn = self._open(self.settings.database)
+        except DatabaseMissing:
+            if not create_database:
+                raise
+            self._create_database()
+            self._conn = self._open(self.settings.database)
+
+    def _open(self, database: str) -> Any:
+        try:
+            import psycopg2
+        except ImportError:  # pragma: no cover - requirements install it
+            raise MissingDependency(
+                "postgres: the psycopg2 driver is not installed", hint="pip install -r requirements.txt"
+            ) from None
+        s = self.settings
+        params: dict[str, Any] = {k: v for k, v in s.query.items() if k not in SESSION_OPTIONS}
+        params.setdefault("connect_timeout", "5")
+        params["application_name"] = owner_tag()[:63]
+        options = {**{k: v for k, v in s.query.items() if k in SESSION_OPTIONS}, **s.options}
+        if options:
+            params["options"] = " ".join(f"-c {k}={v}" for k, v in options.items() if k in SESSION_OPTIONS)
+        if s.password:
+            params["password"] = s.password
+        try:
+            conn = psycopg2.connect(host=s.host, port=s.port, dbname=database, user=s.user, **params)
+        except psycopg2.OperationalError as exc:
+            raise self._connection_error(str(exc), database) from None
+        conn.autocommit = True
+        return conn
+
+    def _connection_error(self, text: str, database: str) -> ConnectionFailed:
+        s = self.settings
+        text = mask(text, s)
+        first = text.strip().splitlines()[0] if text.strip() else "connection failed"
+        first = re.sub(r'^connection to server at "[^"]*" \([^)]*\), port \d+ failed: ', "", first)
+        where = f"postgres at {s.address}"
+        url_hint = f"check {s.source}" if s.source != "defaults" else "set POSTGRES_URL or POSTGRES_HOST/PORT/USER/PASSWORD"
+        if f'database "{database}" does not exist' in text:
+            return DatabaseMissing(
+                f"{where}: database {database!r} does not exist",
+                hint="create it by adding --create-db, or point POSTGRES_DB / POSTGRES_URL at an existing one",
+            )
+        if "password authentication failed" in text or "no password supplied" in text:
+            return ConnectionFailed(
+                f"{where}: password authentication failed for user {s.user!r}",
+                hint="check POSTGRES_PASSWORD (or the password in POSTGRES_URL)",
+            )
+        if "role" in text and "does not exist" in text:
+            return ConnectionFailed(f"{where}: {first}", hint="check POSTGRES_USER (or the user in POSTGRES_URL)")
+        if "could not translate host name" in text:
+            return ConnectionFailed(f"{where}: unknown host {s.host!r}", hint=url_hint)
+        if "Connection refused" in text or "timeout expired" in text or "No route" in text:
+            reason = "timed out" if "timeout" in text else "connection refused"
+            return ConnectionFailed(
+                f"{where}: {reason}; is PostgreSQL running there?", hint=f"start it, or {url_hint}"
+            )
+        return ConnectionFailed(f"{where}: {first}", hint=url_hint)
+
+    def _create_database(self) -> None:
+        from psycopg2 import sql
+
+        conn = None
+        for maintenance in ("postgres", "template1"):
+            try:
+                conn = self._open(maintenance)
+                break
+            except DatabaseMissing:
+                continue
+        if conn is None:
+            raise ConnectionFailed(f"postgres at {self.settings.address}: no maintenance database to connect to")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.settings.database)))
+        except Exception as exc:
+            if "already exists" not in str(exc):
+                raise ConnectionFailed(
+                    f"postgres: could not create database {self.settings.database!r}: {mask(str(exc), self.settings).strip()}",
+                    hint="create it by hand, or connect as a user with CREATEDB",
+                ) from None
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    # -- files --------------------------------------------------------------------------------
+
+    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
+        """Statements of the up (or down) section with their file lines."""
+        if down:
+            first_line = 1 if migration.down_path else migration.down_line
+            return split(migration.down or "", first_line=first_line)
+        return split(migration.up, first_line=migration.up_line)
+
+    @staticmethod
+    def runs_in_transaction(migration: Migration, statements: Sequence[Statement]) -> bool:
+        """False when a directive says so or a statement cannot run inside a transaction."""
+        if migration.transactional is not None:
+            return migration.transactional
+        return not any(NON_TRANSACTIONAL.match(s.head) for s in statements)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def history(self) -> list[AppliedMigration]:
+        import psycopg2.errors
+
+        try:
+            rows = self._query(f"SELECT {_COLUMNS} FROM {HISTORY_NAME} ORDER BY version")
+        except psycopg2.errors.UndefinedTable:
+            return []
+        return [AppliedMigration(*row) for row in rows]
+
+    def ensure_history(self) -> None:
+        self._query(_CREATE_HISTORY)
+
+    def record(self, row: AppliedMigration) -> None:
+        self._query(_UPSERT, _row_params(row))
+
+    def forget(self, version: int) -> None:
+        self._query(f"DELETE FROM {HISTORY_NAME} WHERE version = %s", (version,))
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        """Session advisory lock: released by PostgreSQL itself if this process dies."""
+        import psycopg2.errors
+
+        prelude = ""
+        if self._conn.server_version >= 140000:
+            # notice a killed client within a second even while a long statement runs,
+            # so its transaction rolls back and its lock frees promptly
+            prelude = "SET client_connection_check_interval = 1000; "
+        started = time.monotonic()
+        try:
+            self._query(
+                f"{prelude}SET lock_timeout = {max(1, int(timeout * 1000))}; "
+                f"SELECT pg_advisory_lock({LOCK_KEY}); RESET lock_timeout"
+            )
+        except psycopg2.errors.LockNotAvailable:
+            self._query("RESET lock_timeout")
+            holder = self.lock_holder() or "another session (it has gone since)"
+            raise LockTimeout(
+                f"postgres: the migration lock on {self.settings.database!r} is held by {holder}; "
+                f"waited {time.monotonic() - started:.1f} s",
+                hint="wait for that run to finish and retry (or raise --lock-timeout); if it hangs, "
+                "end it with SELECT pg_terminate_backend(<pid>)",
+            ) from None
+        try:
+            yield
+        finally:
+            if self._conn is not None and not self._conn.closed:
+                try:
+                    self._query(f"SELECT pg_advisory_unlock({LOCK_KEY})")
+                except Exception:  # the session is gone: PostgreSQL released the lock with it
+                    pass
+
+    def lock_holder(self) -> str | None:
+        rows = self._query(
+            "SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.classid = %s AND l.objid = %s "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF),
+        )
+        if not rows:
+            return None
+        pid, app, user, addr, since = rows[0]
+        return (
+            f"pid {pid} ({app or 'unnamed client'}, user {user}, from {addr or 'local socket'}, "
+            f"connected {since:%Y-%m-%d %H:%M:%S %Z})"
+        )
+
+    # -- apply / revert -----------------------------------------------------------------------
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        if self.runs_in_transaction(migration, statements):
+            return self._apply_in_transaction(migration, statements)
+        return self._apply_statement_by_statement(migration, statements, start_at)
+
+    def _apply_in_transaction(self, m: Migration, statements: Sequence[Statement]) -> AppliedMigration:
+        import psycopg2
+
+        started = time.monotonic()
+        cur = self._conn.cursor()
+        index = -1
+        try:
+            cur.execute("BEGIN")
+            for index, statement in enumerate(statements):
+                cur.execute(statement.sql)
+            row = history_row(m, status="applied", started=started, statements_done=len(statements), statements=statements)
+            index = len(statements)
+            cur.execute(_UPSERT + "; COMMIT", _row_params(row))
+            return row
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK")
+            if not 0 <= index < len(statements):
+                raise _history_write_failed(m, exc) from None
+            failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=False)
+            self.record(
+                history_row(m, status="failed", started=started, statements_done=0, statements=statements, error=failure.message)
+            )
+            raise failure from None
+        finally:
+            cur.close()
+
+    def _apply_statement_by_statement(
+        self, m: Migration, statements: Sequence[Statement], start_at: int
+    ) -> AppliedMigration:
+        import psycopg2
+
+        started = time.monotonic()
+        done = start_at
+        self.record(history_row(m, status="running", started=started, statements_done=done, statements=statements))
+        with self._conn.cursor() as cur:
+            for index in range(start_at, len(statements)):
+                try:
+                    cur.execute(statements[index].sql)
+                except psycopg2.Error as exc:
+                    failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=True)
+                    self.record(
+                        history_row(m, status="failed", started=started, statements_done=index, statements=statements,
+                                    error=failure.message)
+                    )
+                    raise failure from None
+                done = index + 1
+                if done < len(statements):
+                    self.record(history_row(m, status="running", started=started, statements_done=done, statements=statements))
+        row = history_row(m, status="applied", started=started, statements_done=done, statements=statements)
+        self.record(row)
+        return row
+
+    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+        import psycopg2
+
+        delete = f"DELETE FROM {HISTORY_NAME} WHERE version = %s"
+        in_tx = self.runs_in_transaction(migration, statements) if migration.transactional is None else migration.transactional
+        with self._conn.cursor() as cur:
+            index = -1
+            try:
+                if in_tx:
+                    cur.execute("BEGIN")
+                for index, statement in enumerate(statements):
+                    cur.execute(statement.sql)
+                cur.execute(delete + ("; COMMIT" if in_tx else ""), (migration.version,))
+            except psycopg2.Error as exc:
+                if in_tx:
+                    cur.execute("ROLLBACK")
+                if not 0 <= index < len(statements):
+                    raise _history_write_failed(migration, exc) from None
+                raise statement_failed(
+                    self.name, migration, statements, index, _server_message(exc), kept=not in_tx, down=True
+                ) from None
+
+
+
+
+def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
+    return (
+        row.version, row.name, row.checksum, row.status, row.statements_done, row.statements_total,
+        row.progress_checksum, row.error, row.applied_at, row.execution_ms, row.applied_by, row.tool_version,
+    )
+
+
+def _history_write_failed(m: Migration, exc: Exception) -> MigrationFailed:
+    return MigrationFailed(
+        f"postgres: migration {m.label} ran but its history row could not be written: {_server_message(exc)}",
+        hint=f"nothing of it was kept; check that {HISTORY_NAME} is intact, then run `migrate` again",
+    )
+
+
+def _server_message(exc: Exception) -> str:
+    """The server's error without psycopg2's LINE/caret decoration (we name the file line)."""
+    text = str(exc).strip()
+    return text.split("\nLINE ")[0].split("\n")[0] if text else type(exc).__name__

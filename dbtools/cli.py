@@ -1,0 +1,206 @@
+"""`python -m dbtools`: parse arguments, call the verbs, print results; the only place mapping errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dbtools import __version__, runner
+from dbtools.audit import stdout_reporter
+from dbtools.errors import DbtoolsError, UsageError
+
+EPILOG = """exit codes: 0 success, 1 a migration, validation or connection failed, 2 usage or configuration error.
+environment: DBTOOLS_MIGRATIONS_DIR, and per store POSTGRES_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD,
+CLICKHOUSE_URL or CLICKHOUSE_HOST/NATIVE_PORT/DB/USER/PASSWORD, MONGO_URL or MONGO_HOST/PORT/USER/PASSWORD/DATABASE,
+REDIS_URL or REDIS_HOST/PORT/DB/PASSWORD."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as for every usage error
+        raise UsageError(message, hint=f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render `--help`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--migrations-dir", default=argparse.SUPPRESS, metavar="DIR",
+                        help="folder holding <store>/ subfolders (default: $DBTOOLS_MIGRATIONS_DIR or ./migrations)")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    stores = argparse.ArgumentParser(add_help=False)
+    stores.add_argument("--db", action="append", metavar="STORE", dest="db",
+                        help="clickhouse, postgres, mongodb or redis; repeatable (default: every store with a folder)")
+    locking = argparse.ArgumentParser(add_help=False)
+    locking.add_argument("--lock-timeout", type=float, default=runner.DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+                         help="how long to wait for another run's lock (default: %(default)s)")
+
+    parser = _Parser(prog="dbtools", description="Versioned migrations for ClickHouse, PostgreSQL, MongoDB and Redis.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    parser.add_argument("--version", action="version", version=f"dbtools {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("migrate", parents=[common, stores, locking], help="apply pending migrations")
+    p.add_argument("--to", type=int, metavar="VERSION", help="stop after this version")
+    p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
+    p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
+    p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
+    p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
+
+    p = sub.add_parser("status", parents=[common, stores], help="show applied, pending, failed, changed, missing")
+    p.add_argument("--json", action="store_true", help="one JSON object keyed by store")
+
+    p = sub.add_parser("rollback", parents=[common, stores, locking], help="revert applied migrations")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--steps", type=int, metavar="N", help="revert the last N migrations")
+    group.add_argument("--to", type=int, metavar="VERSION", help="revert every migration above VERSION")
+    p.add_argument("--dry-run", action="store_true", help="show what would be reverted")
+
+    p = sub.add_parser("validate", parents=[common, stores], help="check files and history agree (exit 1 if not)")
+    p.add_argument("--allow-out-of-order", action="store_true")
+
+    p = sub.add_parser("baseline", parents=[common, stores, locking],
+                       help="adopt an existing database: record migrations up to VERSION as applied")
+    p.add_argument("--version", type=int, required=True, metavar="VERSION", dest="baseline_version")
+
+    sub.add_parser("repair", parents=[common, stores, locking],
+                   help="accept changed checksums, clear failed rows, forget missing files")
+
+    p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
+    p.add_argument("description", help="what the migration does, e.g. 'add users table'")
+    p.add_argument("--ext", help="file type when the store runs several (py, js)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except DbtoolsError as exc:
+        if args is not None and getattr(args, "debug", False):
+            raise
+        _print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _print_error(exc: DbtoolsError) -> None:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+
+
+def _stores(args: argparse.Namespace) -> list[str]:
+    if args.db:
+        stores = []
+        for value in args.db:
+            stores += [s.strip() for s in value.split(",") if s.strip()]
+        if stores == ["all"]:
+            stores = runner.configured_stores(args.migrations_dir)
+        for store in stores:
+            runner.backends.load(store) if store not in runner.backends.REGISTRY else None
+        return stores
+    found = runner.configured_stores(args.migrations_dir)
+    if not found:
+        raise UsageError(f"no store folders under {runner.migrations_root(args.migrations_dir)}",
+                         hint="pass --db STORE, or --migrations-dir pointing at a folder with postgres/, clickhouse/, ...")
+    return found
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    args.migrations_dir = getattr(args, "migrations_dir", None)
+    command = args.command
+    if command == "new":
+        stores = _stores(args) if args.db else []
+        if len(stores) != 1:
+            raise UsageError("new needs exactly one --db STORE", hint="e.g. `new --db postgres 'add users table'`")
+        path = runner.new(stores[0], args.description, migrations_dir=args.migrations_dir, extension=args.ext)
+        print(path)
+        return 0
+    stores = _stores(args)
+    if command == "status":
+        return _status(args, stores)
+    report = stdout_reporter()
+    common = {"migrations_dir": args.migrations_dir}
+    actions: dict[str, Callable[[str], Any]] = {
+        "migrate": lambda s: runner.migrate(
+            s, target=args.to, dry_run=args.dry_run, allow_out_of_order=args.allow_out_of_order,
+            resume=args.resume, lock_timeout=args.lock_timeout, create_db=args.create_db, report=report, **common),
+        "rollback": lambda s: runner.rollback(
+            s, steps=args.steps, to=args.to, lock_timeout=args.lock_timeout, dry_run=args.dry_run, report=report,
+            **common),
+        "validate": lambda s: _validated(s, runner.validate(s, allow_out_of_order=args.allow_out_of_order, **common)),
+        "baseline": lambda s: runner.baseline(s, args.baseline_version, lock_timeout=args.lock_timeout,
+                                              report=report, **common),
+        "repair": lambda s: runner.repair(s, lock_timeout=args.lock_timeout, report=report, **common),
+    }
+    return _each_store(stores, actions[command])
+
+
+def _validated(store: str, plan: Any) -> None:
+    print(f"{store}: ok, {len(plan.applied)} applied, {len(plan.pending)} pending")
+
+
+def _each_store(stores: list[str], action: Callable[[str], Any]) -> int:
+    """Run `action` per store; one store's failure does not stop the others. Worst exit code wins."""
+    code = 0
+    for store in stores:
+        try:
+            action(store)
+        except DbtoolsError as exc:
+            if len(stores) == 1:
+                raise
+            _print_error(exc)
+            code = max(code, exc.exit_code)
+    return code
+
+
+def _status(args: argparse.Namespace, stores: list[str]) -> int:
+    results: dict[str, Any] = {}
+    code = 0
+    for store in stores:
+        try:
+            results[store] = runner.status(store, migrations_dir=args.migrations_dir)
+        except DbtoolsError as exc:
+            if len(stores) == 1 and not args.json:
+                raise
+            results[store] = {"error": exc.message, "hint": exc.hint}
+            code = max(code, exc.exit_code)
+    if args.json:
+        print(json.dumps({s: {k: v for k, v in r.items() if k != "names"} for s, r in results.items()}, indent=2))
+    else:
+        for store, result in results.items():
+            _print_status(store, result)
+    return code
+
+
+def _print_status(store: str, r: dict[str, Any]) -> None:
+    if "error" in r:
+        print(f"{store}: error: {r['error']}")
+        return
+    names = r["names"]
+
+    def label(v: int) -> str:
+        return f"{v:03d}_{names.get(str(v), '?')}"
+
+    current = label(r["current"]) if r["current"] is not None else "none (empty history)"
+    print(f"{store}: current {current}")
+    print(f"  applied {len(r['applied'])}, pending {len(r['pending'])}, failed {len(r['failed'])}, "
+          f"changed {len(r['changed'])}, missing {len(r['missing'])}")
+    for v in r["pending"]:
+        mark = "  (out of order)" if v in r["out_of_order"] else ""
+        print(f"  pending   {label(v)}{mark}")
+    for row in r["unfinished"]:
+        print(f"  {row['status']:<9} {row['version']:03d}_{row['name']} stopped after statement "
+              f"{row['statements_done']} of {row['statements_total']}: {row['error'] or 'the run was interrupted'}")
+    for v in r["changed"]:
+        print(f"  changed   {label(v)}  (file edited after it was applied)")
+    for v in r["missing"]:
+        print(f"  missing   {v}  (applied, file gone)")
+    print(f"  lock      {r['lock'] or 'free'}")

@@ -1,0 +1,252 @@
+"""Migration files on disk: discovery, naming rules, up/down sections, directives and checksums.
+
+Pure: reads files, talks to no store. Forms understood, so other tools' histories read as-is:
+
+* `NNN_name.sql` - up only, or up and down in one file after `-- migrate:up` / `-- migrate:down`
+  markers (dbmate) or `-- +goose Up` / `-- +goose Down` markers (goose);
+* `NNN_name.up.sql` + `NNN_name.down.sql` (golang-migrate);
+* `NNN_name.py` / `NNN_name.js` scripts defining `up` and optionally `down` (MongoDB, Redis).
+
+Directives are comments: `-- dbtools:no-transaction` (`# dbtools:...` in scripts), dbmate's
+`transaction:false` on the up marker and goose's `-- +goose NO TRANSACTION` mean the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtools.errors import MigrationFileError
+
+SCRIPT_KINDS = ("py", "js")
+KNOWN_DIRECTIVES = ("no-transaction", "transaction", "lint-ignore")
+
+_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$")
+_UP_MARKER = re.compile(r"^--\s*(?:migrate:up\b(?P<opts>.*)|\+goose\s+up\b.*)$", re.IGNORECASE)
+_DOWN_MARKER = re.compile(r"^--\s*(?:migrate:down\b.*|\+goose\s+down\b.*)$", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"^\s*(?:--|#|//)\s*dbtools:(?P<name>[a-z-]+)(?P<arg>.*)$", re.MULTILINE)
+_GOOSE_NO_TX = re.compile(r"^--\s*\+goose\s+no\s+transaction\s*$", re.IGNORECASE | re.MULTILINE)
+_SCRIPT_DOWN = {
+    "py": re.compile(r"^(?:async\s+)?def\s+down\s*\(", re.MULTILINE),
+    "js": re.compile(r"\bdown\s*(?::|\(|=)", re.MULTILINE),
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration as found on disk. `up`/`down` hold text; the store's backend splits it."""
+
+    store: str
+    version: int
+    name: str
+    path: Path
+    up: str
+    down: str | None
+    checksum: str
+    transactional: bool | None = None   # None: the backend decides from the statements
+    up_line: int = 1                    # line of the file where the up text starts
+    down_path: Path | None = None
+    down_line: int = 1
+    directives: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The file extension without the dot: sql, py, js."""
+        return self.path.suffix[1:]
+
+    @property
+    def label(self) -> str:
+        """`version_name` as used in messages."""
+        return f"{self.version:03d}_{self.name}"
+
+
+def normalise(text: str) -> str:
+    """Text as checksummed and run: byte-order mark dropped, line endings made LF."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def checksum(text: str) -> str:
+    """SHA-256 (hex) of normalised text."""
+    return hashlib.sha256(normalise(text).encode()).hexdigest()
+
+
+def discover(folder: Path, store: str, extensions: tuple[str, ...]) -> list[Migration]:
+    """Every migration in `folder`, sorted by version; raises on any malformed or clashing file."""
+    if not folder.is_dir():
+        raise MigrationFileError(
+            f"{store}: migrations folder {folder} does not exist",
+            hint=f"create it with `python -m dbtools new --db {store} initial_schema`, or pass --migrations-dir",
+        )
+    ups: dict[int, Path] = {}
+    downs: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        version, direction = _classify(path, store, extensions)
+        if version is None:
+            continue
+        target = downs if direction == "down" else ups
+        if version in target:
+            raise MigrationFileError(
+                f"{store}: {target[version].name} and {path.name} both have version {version}",
+                hint="give each migration its own number (run `dbtools new` to get the next one)",
+            )
+        target[version] = path
+    for version, path in downs.items():
+        if version not in ups:
+            raise MigrationFileError(
+                f"{store}: {path.name} is a down migration without an up file",
+                hint=f"add {path.name.replace('.down.', '.up.')} or delete {path.name}",
+            )
+    return [_read(store, version, ups[version], downs.get(version)) for version in sorted(ups)]
+
+
+def _classify(path: Path, store: str, extensions: tuple[str, ...]) -> tuple[int | None, str | None]:
+    """(version, direction) for a migration file, (None, None) for files that are plainly not one."""
+    name = path.name
+    if name.startswith((".", "_")) or not path.is_file():
+        return None, None
+    ext = path.suffix[1:].lower()
+    if not name[0].isdigit():
+        if ext in extensions and not name.lower().startswith("readme"):
+            raise MigrationFileError(
+                f"{store}: {name} has no version number",
+                hint=f"rename it NNN_description.{ext} (e.g. 001_{path.stem}.{ext})",
+            )
+        return None, None
+    match = _NAME.match(name)
+    if not match:
+        raise MigrationFileError(
+            f"{store}: {name} is not a valid migration name",
+            hint="name it NNN_description.ext: digits, an underscore, a description (e.g. 001_create_users.sql)",
+        )
+    if match["ext"].lower() not in extensions:
+        raise MigrationFileError(
+            f"{store}: {name} has extension .{match['ext']}, which {store} does not run",
+            hint=f"{store} runs {', '.join('.' + e for e in extensions)} files; rename or move it",
+        )
+    return int(match["version"]), match["direction"]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return normalise(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MigrationFileError(
+            f"{path.name} is not UTF-8 (byte {exc.start})", hint="save the file as UTF-8"
+        ) from None
+
+
+def _read(store: str, version: int, path: Path, down_path: Path | None) -> Migration:
+    text = _read_text(path)
+    if not text.strip():
+        raise MigrationFileError(
+            f"{store}: {path.name} is empty",
+            hint="write the migration, or delete the file if it was created by mistake",
+        )
+    name = _NAME.match(path.name)["name"]  # type: ignore[index]
+    ext = path.suffix[1:].lower()
+    if ext in SCRIPT_KINDS:
+        up, down, up_line, down_line, marker_tx = text, None, 1, 1, None
+        if _SCRIPT_DOWN[ext].search(text):
+            down = text
+    else:
+        up, down, up_line, down_line, marker_tx = _sections(path, text)
+    if down_path is not None:
+        if down is not None:
+            raise MigrationFileError(
+                f"{store}: {path.name} has a down section and a separate {down_path.name}",
+                hint="keep one of the two",
+            )
+        down, down_line = _read_text(down_path), 1
+    directives = _directives(path, up)
+    transactional = marker_tx
+    names = {d for d, _ in directives}
+    if "no-transaction" in names or _GOOSE_NO_TX.search(text):
+        transactional = False
+    elif "transaction" in names:
+        transactional = True
+    return Migration(
+        store=store,
+        version=version,
+        name=name,
+        path=path,
+        up=up,
+        down=down,
+        checksum=hashlib.sha256(up.encode()).hexdigest(),
+        transactional=transactional,
+        up_line=up_line,
+        down_path=down_path,
+        down_line=down_line,
+        directives=directives,
+    )
+
+
+def _sections(path: Path, text: str) -> tuple[str, str | None, int, int, bool | None]:
+    """Split a SQL file at its markers: (up, down, up_line, down_line, transactional)."""
+    lines = text.split("\n")
+    up_at = down_at = None
+    marker_tx = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped.startswith("--"):
+            continue
+        up_match = _UP_MARKER.match(stripped)
+        if up_match and up_at is None:
+            up_at = i
+            if "transaction:false" in (up_match["opts"] or "").replace(" ", "").lower():
+                marker_tx = False
+        elif _DOWN_MARKER.match(stripped) and down_at is None:
+            down_at = i
+    if up_at is None:
+        if down_at is not None:
+            raise MigrationFileError(
+                f"{path.name}:{down_at + 1}: a down marker without an up marker",
+                hint="put `-- migrate:up` before the up statements",
+            )
+        return text, None, 1, 1, None
+    if down_at is not None and down_at < up_at:
+        raise MigrationFileError(
+            f"{path.name}:{down_at + 1}: the down marker comes before the up marker",
+            hint="put the up section first, then `-- migrate:down`",
+        )
+    for i, line in enumerate(lines[:up_at]):
+        if line.strip() and not line.strip().startswith("--"):
+            raise MigrationFileError(
+                f"{path.name}:{i + 1}: statements before the up marker",
+                hint="move them below `-- migrate:up`",
+            )
+    if down_at is None:
+        return "\n".join(lines[up_at + 1 :]), None, up_at + 2, 1, marker_tx
+    up = "\n".join(lines[up_at + 1 : down_at])
+    down = "\n".join(lines[down_at + 1 :])
+    return up, down, up_at + 2, down_at + 2, marker_tx
+
+
+def _directives(path: Path, text: str) -> tuple[tuple[str, str], ...]:
+    found = []
+    for match in _DIRECTIVE.finditer(text):
+        if match["name"] not in KNOWN_DIRECTIVES:
+            line = text.count("\n", 0, match.start()) + 1
+            raise MigrationFileError(
+                f"{path.name}: unknown directive dbtools:{match['name']} (line {line} of the up section)",
+                hint=f"known directives: {', '.join(KNOWN_DIRECTIVES)}",
+            )
+        found.append((match["name"], match["arg"].strip()))
+    return tuple(found)
+
+
+def slug(description: str) -> str:
+    """A file-name-safe form of a description: `Add users table` -> `add_users_table`."""
+    return re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_") or "migration"
+
+
+def new_file(folder: Path, store: str, description: str, ext: str, template: str) -> Path:
+    """Create the next-numbered migration file in `folder` from `template`; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = [m for m in (_NAME.match(p.name) for p in folder.iterdir()) if m]
+    version = max((int(m["version"]) for m in existing), default=0) + 1
+    width = max((len(m["version"]) for m in existing), default=3)
+    path = folder / f"{version:0{width}d}_{slug(description)}.{ext}"
+    path.write_text(template.format(description=description))
+    return path

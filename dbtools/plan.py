@@ -1,0 +1,102 @@
+"""Disk versus history: which migrations are applied, pending, changed, missing, out of order, failed.
+
+Pure: `build(files, history)` takes plain lists and returns a Plan, so every state is unit-tested
+without a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from dbtools.migrations import Migration
+
+APPLIED_STATES = ("applied", "baseline")   # rows that count as done
+UNFINISHED_STATES = ("failed", "running")  # a run stopped inside the migration
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One history row. `statements_done` tells where an unfinished migration stopped."""
+
+    version: int
+    name: str
+    checksum: str
+    status: str                       # applied | baseline | failed | running
+    statements_done: int = 0
+    statements_total: int | None = None
+    progress_checksum: str = ""       # checksum of the statements done, for --resume
+    error: str | None = None
+    applied_at: datetime | None = None
+    execution_ms: int = 0
+    applied_by: str = ""
+    tool_version: str = ""
+
+    @property
+    def is_applied(self) -> bool:
+        return self.status in APPLIED_STATES
+
+    @property
+    def left_changes(self) -> bool:
+        """True when an unfinished migration left some statements applied (needs --resume or repair)."""
+        return self.status in UNFINISHED_STATES and self.statements_done > 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a store stands against its migrations folder."""
+
+    store: str
+    applied: tuple[AppliedMigration, ...]   # done and still on disk or not (see missing)
+    pending: tuple[Migration, ...]          # on disk, not done (unfinished ones included), within target
+    changed: tuple[int, ...]                # applied, but the file's checksum differs
+    missing: tuple[int, ...]                # in history, no file on disk
+    out_of_order: tuple[int, ...]           # pending below the highest applied version
+    failed: tuple[AppliedMigration, ...]    # unfinished rows: failed, or interrupted while running
+    files: tuple[Migration, ...] = ()
+
+    @property
+    def current(self) -> int | None:
+        """The highest applied version, None for an empty history."""
+        return max((row.version for row in self.applied), default=None)
+
+    def as_dict(self) -> dict[str, object]:
+        """The `status --json` form: lists of versions."""
+        return {
+            "current": self.current,
+            "applied": [row.version for row in self.applied],
+            "pending": [m.version for m in self.pending],
+            "failed": [row.version for row in self.failed],
+            "changed": list(self.changed),
+            "missing": list(self.missing),
+            "out_of_order": list(self.out_of_order),
+        }
+
+
+def build(
+    files: Iterable[Migration], history: Iterable[AppliedMigration], *, store: str = "", target: int | None = None
+) -> Plan:
+    """Compare files with history rows. `target` limits pending to versions <= target."""
+    files = sorted(files, key=lambda m: m.version)
+    rows = {row.version: row for row in history}
+    on_disk = {m.version: m for m in files}
+    applied = tuple(row for v, row in sorted(rows.items()) if row.is_applied)
+    top = max((row.version for row in applied), default=None)
+    pending = tuple(
+        m
+        for m in files
+        if not (m.version in rows and rows[m.version].is_applied) and (target is None or m.version <= target)
+    )
+    return Plan(
+        store=store or (files[0].store if files else ""),
+        applied=applied,
+        pending=pending,
+        changed=tuple(
+            row.version for row in applied if row.version in on_disk and on_disk[row.version].checksum != row.checksum
+        ),
+        missing=tuple(v for v in sorted(rows) if v not in on_disk),
+        out_of_order=tuple(m.version for m in pending if top is not None and m.version < top),
+        failed=tuple(row for _, row in sorted(rows.items()) if not row.is_applied),
+        files=tuple(files),
+    )

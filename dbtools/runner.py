@@ -1,0 +1,374 @@
+"""The verbs - migrate, rollback, status, validate, baseline, repair, new - for any store.
+
+Each verb: read the files, connect, take the lock (writers), read history, build the plan, act,
+report events. Nothing here knows which store it talks to.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dbtools import backends
+from dbtools.audit import Event, Reporter, discard
+from dbtools.errors import DbtoolsError, HistoryMismatch, MigrationFailed, UsageError
+from dbtools.migrations import Migration, discover, new_file
+from dbtools.plan import AppliedMigration, Plan, build
+from dbtools.settings import Settings, from_env
+from dbtools.sqltext import progress_checksum
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def migrations_root(migrations_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The migrations folder: the argument, else DBTOOLS_MIGRATIONS_DIR, else ./migrations."""
+    return Path(migrations_dir or os.environ.get("DBTOOLS_MIGRATIONS_DIR") or "migrations")
+
+
+def configured_stores(migrations_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Stores that have a folder under the migrations folder, in registry order."""
+    root = migrations_root(migrations_dir)
+    return [name for name in backends.REGISTRY if (root / name).is_dir()]
+
+
+def settings_for(store: str, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings for `store` from the environment (its backend declares the variables)."""
+    return from_env(store, backends.load(store).defaults, env)
+
+
+@dataclass
+class Context:
+    """What one verb works with: the backend (connected), the files and a reporter."""
+
+    store: str
+    backend: Any
+    files: list[Migration]
+    report: Reporter
+
+    def plan(self, *, target: int | None = None) -> Plan:
+        return build(self.files, self.backend.history(), store=self.store, target=target)
+
+
+@contextmanager
+def open_store(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    create_db: bool = False,
+    report: Reporter | None = None,
+) -> Iterator[Context]:
+    """Load the backend, read the files, connect; close on exit."""
+    cls = backends.load(store)
+    files = discover(migrations_root(migrations_dir) / store, store, cls.extensions)
+    backend = cls(settings or from_env(store, cls.defaults))
+    backend.connect(create_database=create_db)
+    try:
+        yield Context(store, backend, files, report or discard)
+    finally:
+        backend.close()
+
+
+@contextmanager
+def _locked(ctx: Context, lock_timeout: float) -> Iterator[None]:
+    with ctx.backend.lock(lock_timeout):
+        ctx.backend.ensure_history()
+        yield
+
+
+def check(plan: Plan, *, allow_out_of_order: bool = False, resume: bool = False) -> None:
+    """Raise HistoryMismatch when the plan must not be applied as it stands."""
+    store = plan.store
+    if plan.changed:
+        raise HistoryMismatch(
+            f"{store}: applied migration(s) {_versions(plan.changed)} changed on disk since they were applied",
+            hint="restore the files as they were (write a new migration for new changes), "
+            f"or accept the edits with `repair --db {store}`",
+        )
+    if plan.missing:
+        raise HistoryMismatch(
+            f"{store}: applied migration(s) {_versions(plan.missing)} are missing from the migrations folder",
+            hint=f"restore the files (check the branch you are on), or drop them from history with `repair --db {store}`",
+        )
+    stuck = [row for row in plan.failed if row.left_changes]
+    if stuck and not resume:
+        row = stuck[0]
+        state = "was interrupted" if row.status == "running" else "failed"
+        raise HistoryMismatch(
+            f"{store}: migration {row.version:03d}_{row.name} {state} after statement "
+            f"{row.statements_done} of {row.statements_total}: {row.error or 'the run stopped'}",
+            hint=f"fix the file and continue with `migrate --resume --db {store}`, "
+            f"or undo its statements by hand and run `repair --db {store}`",
+        )
+    if plan.out_of_order and not allow_out_of_order:
+        raise HistoryMismatch(
+            f"{store}: pending migration(s) {_versions(plan.out_of_order)} are numbered below the "
+            f"current version {plan.current}",
+            hint="renumber them above the current version, or apply them anyway with --allow-out-of-order",
+        )
+
+
+def _versions(versions: tuple[int, ...] | list[int]) -> str:
+    return ", ".join(str(v) for v in versions)
+
+
+def migrate(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    target: int | None = None,
+    dry_run: bool = False,
+    allow_out_of_order: bool = False,
+    resume: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    create_db: bool = False,
+    report: Reporter | None = None,
+) -> list[AppliedMigration]:
+    """Apply pending migrations (up to `target`) in order; return the rows written."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=create_db, report=report) as ctx:
+        if dry_run:
+            plan = ctx.plan(target=target)
+            check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
+            for m in plan.pending:
+                statements = ctx.backend.split(m)
+                ctx.report(Event(store, "dry-run", "would-apply", m.version, m.name,
+                                 detail=f"{len(statements)} statement(s)"))
+            return []
+        with _locked(ctx, lock_timeout):
+            plan = ctx.plan(target=target)
+            check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
+            unfinished = {row.version: row for row in plan.failed}
+            done: list[AppliedMigration] = []
+            for m in plan.pending:
+                statements = ctx.backend.split(m)
+                start_at = _resume_point(store, m, statements, unfinished.get(m.version)) if resume else 0
+                started = time.monotonic()
+                try:
+                    row = ctx.backend.apply(m, statements, start_at=start_at)
+                except MigrationFailed as exc:
+                    ctx.report(Event(store, "migrate", "failed", m.version, m.name,
+                                     duration_ms=int((time.monotonic() - started) * 1000), error=exc.message))
+                    raise
+                ctx.report(Event(store, "migrate", "applied", m.version, m.name, duration_ms=row.execution_ms,
+                                 detail=f"resumed at statement {start_at + 1}" if start_at else ""))
+                done.append(row)
+            if not plan.pending:
+                ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
+            return done
+
+
+def _resume_point(store: str, m: Migration, statements: list[Any], row: AppliedMigration | None) -> int:
+    """Where `--resume` continues: after the statements done, if they are unchanged."""
+    if row is None or not row.left_changes:
+        return 0
+    if row.statements_done > len(statements) or progress_checksum(statements, row.statements_done) != row.progress_checksum:
+        raise HistoryMismatch(
+            f"{store}: cannot resume {m.label}: statements 1-{row.statements_done}, which already ran, "
+            "were edited since",
+            hint="edit only the statements from the failed one on; or undo by hand and run `repair`",
+        )
+    return row.statements_done
+
+
+def rollback(
+    store: str,
+    *,
+    steps: int | None = None,
+    to: int | None = None,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    dry_run: bool = False,
+    report: Reporter | None = None,
+) -> list[int]:
+    """Revert the last `steps` applied migrations, or every one above version `to`; newest first."""
+    if (steps is None) == (to is None):
+        raise UsageError("rollback needs exactly one of --steps N or --to VERSION",
+                         hint="e.g. `rollback --steps 1 --db postgres`")
+    if steps is not None and steps < 1:
+        raise UsageError("--steps must be 1 or more", hint="e.g. `rollback --steps 1`")
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+        with _locked(ctx, lock_timeout):
+            plan = ctx.plan()
+            stuck = [row for row in plan.failed if row.left_changes]
+            if stuck:
+                raise HistoryMismatch(
+                    f"{store}: migration {stuck[0].version} stopped half-way; roll back only from a clean state",
+                    hint=f"finish it with `migrate --resume --db {store}` or clean it up and run `repair --db {store}`",
+                )
+            newest_first = sorted(plan.applied, key=lambda r: r.version, reverse=True)
+            chosen = newest_first[:steps] if steps is not None else [r for r in newest_first if r.version > to]
+            files = {m.version: m for m in plan.files}
+            blocked = [r.version for r in chosen if r.version not in files or files[r.version].down is None]
+            if blocked:
+                raise HistoryMismatch(
+                    f"{store}: migration(s) {_versions(blocked)} have no down section (or no file); nothing was rolled back",
+                    hint="add a `-- migrate:down` section (or a .down file) to each, then retry",
+                )
+            for row in chosen:
+                m = files[row.version]
+                statements = ctx.backend.split(m, down=True)
+                if dry_run:
+                    ctx.report(Event(store, "dry-run", "would-revert", m.version, m.name,
+                                     detail=f"{len(statements)} statement(s)"))
+                    continue
+                started = time.monotonic()
+                try:
+                    ctx.backend.revert(m, statements)
+                except MigrationFailed as exc:
+                    ctx.report(Event(store, "rollback", "failed", m.version, m.name, error=exc.message))
+                    raise
+                ctx.report(Event(store, "rollback", "reverted", m.version, m.name,
+                                 duration_ms=int((time.monotonic() - started) * 1000)))
+            if not chosen:
+                ctx.report(Event(store, "rollback", "nothing", detail="no applied migration to roll back"))
+            return [row.version for row in chosen]
+
+
+def status(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """The plan as a dict (`status --json` form) plus the unfinished rows and the lock holder."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
+        plan = ctx.plan()
+        result: dict[str, Any] = plan.as_dict()
+        result["unfinished"] = [
+            {"version": r.version, "name": r.name, "status": r.status, "statements_done": r.statements_done,
+             "statements_total": r.statements_total, "error": r.error}
+            for r in plan.failed
+        ]
+        result["lock"] = ctx.backend.lock_holder()
+        result["names"] = {str(m.version): m.name for m in plan.files}
+        return result
+
+
+def validate(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    allow_out_of_order: bool = False,
+) -> Plan:
+    """Check files and history agree; raise HistoryMismatch (or a file error) when they do not."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
+        plan = ctx.plan()
+        check(plan, allow_out_of_order=allow_out_of_order)
+        failed = [row for row in plan.failed if not row.left_changes]
+        if failed:
+            row = failed[0]
+            raise HistoryMismatch(
+                f"{store}: migration {row.version:03d}_{row.name} failed: {row.error}",
+                hint=f"fix the file and run `migrate --db {store}`",
+            )
+        for m in plan.files:  # every file must split into statements (parse rules)
+            ctx.backend.split(m)
+        return plan
+
+
+def baseline(
+    store: str,
+    version: int,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    report: Reporter | None = None,
+) -> list[int]:
+    """Adopt an existing database: record every migration up to `version` as applied without running it."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+        with _locked(ctx, lock_timeout):
+            history = ctx.backend.history()
+            if history:
+                raise HistoryMismatch(
+                    f"{store}: history already has {len(history)} row(s); baseline is for a database without history",
+                    hint=f"see `status --db {store}`; use `repair` to fix individual rows",
+                )
+            chosen = [m for m in ctx.files if m.version <= version]
+            if not chosen:
+                raise UsageError(f"{store}: no migration file with a version <= {version}",
+                                 hint="pick the version the existing database corresponds to")
+            from dbtools.backends.base import history_row
+
+            for m in chosen:
+                row = replace(history_row(m, status="baseline", started=time.monotonic(), statements_done=0,
+                                          statements=[]), statements_total=None)
+                ctx.backend.record(row)
+                ctx.report(Event(store, "baseline", "recorded", m.version, m.name))
+            return [m.version for m in chosen]
+
+
+def repair(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    report: Reporter | None = None,
+) -> list[str]:
+    """Accept changed checksums, forget failed/interrupted and missing rows. Returns what it did."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+        with _locked(ctx, lock_timeout):
+            plan = ctx.plan()
+            files = {m.version: m for m in plan.files}
+            rows = {row.version: row for row in (*plan.applied, *plan.failed)}
+            actions: list[str] = []
+            for version in plan.changed:
+                ctx.backend.record(replace(rows[version], checksum=files[version].checksum))
+                actions.append(f"accepted the new checksum of {version}")
+                ctx.report(Event(store, "repair", "realigned", version, rows[version].name,
+                                 detail="checksum updated to the file's"))
+            for row in plan.failed:
+                if row.version in plan.missing:
+                    continue
+                ctx.backend.forget(row.version)
+                actions.append(f"cleared the {row.status} row of {row.version}")
+                ctx.report(Event(store, "repair", "cleared", row.version, row.name,
+                                 detail=f"{row.status} after {row.statements_done} statement(s); it is pending again"))
+            for version in plan.missing:
+                ctx.backend.forget(version)
+                actions.append(f"forgot {version} (no file)")
+                ctx.report(Event(store, "repair", "forgotten", version, rows[version].name, detail="file missing"))
+            if not actions:
+                ctx.report(Event(store, "repair", "nothing", detail="history and files agree"))
+            return actions
+
+
+def new(
+    store: str,
+    description: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    extension: str | None = None,
+) -> Path:
+    """Create the next-numbered migration file for `store` from its template."""
+    cls = backends.load(store)
+    ext = extension or cls.extensions[0]
+    if ext not in cls.extensions:
+        raise UsageError(f"{store} does not run .{ext} files", hint=f"use one of: {', '.join(cls.extensions)}")
+    template = cls.new_template if ext == cls.extensions[0] else getattr(cls, "templates", {}).get(ext, "")
+    return new_file(migrations_root(migrations_dir) / store, store, description, ext, template)
+
+
+__all__ = [
+    "DbtoolsError",
+    "baseline",
+    "check",
+    "configured_stores",
+    "migrate",
+    "new",
+    "open_store",
+    "repair",
+    "rollback",
+    "settings_for",
+    "status",
+    "validate",
+]

@@ -1,0 +1,162 @@
+"""Throwaway servers for tests, nox sessions and onboarding: start one, get Settings, remove it.
+
+Providers: `local` (the store's server binary in a temporary folder), `embedded` (an in-process
+engine such as chdb), `docker` (testcontainers, only where a Docker engine answers). Each store's
+module declares its recipes (`local_recipe`, `embedded_recipe`, `docker_recipe`); this package holds
+the mechanics: free ports, readiness waits, cleanup even when the parent dies.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dbtools.errors import DbtoolsError, MissingDependency
+from dbtools.settings import Settings
+
+PROVIDERS = ("docker", "local", "embedded")
+
+
+class SandboxFailed(DbtoolsError):
+    """A throwaway server did not start or did not become ready."""
+
+
+class Sandbox(Protocol):
+    """A started server: `with sandbox as settings:` gives Settings pointing at a fresh database."""
+
+    def __enter__(self) -> Settings: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to run one local server: commands to prepare its folder, then the server's own argv."""
+
+    argv: list[str]
+    settings: Settings
+    prepare: list[list[str]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    run_as: str | None = None          # a user to run as when we are root (initdb refuses root)
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> content, written first
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_answers(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    transient: tuple[type[BaseException], ...] = (Exception,),
+    alive: Callable[[], bool] | None = None,
+    log: Path | None = None,
+) -> Any:
+    """Call `check` until it returns without raising one of `transient`; fail with the last error and the log tail."""
+    deadline = time.monotonic() + timeout
+    pause = 0.02
+    last: BaseException | None = None
+    while True:
+        if alive is not None and not alive():
+            raise SandboxFailed(f"{what} exited before it was ready{_tail(log)}", hint="see the log above")
+        try:
+            return check()
+        except transient as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            raise SandboxFailed(
+                f"{what} not ready after {timeout:.0f} s (last error: {last}){_tail(log)}",
+                hint="see the log above; is the machine overloaded?",
+            )
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    return "\n--- server log (tail) ---\n" + "\n".join(text) if text else ""
+
+
+def connect_check(settings: Settings) -> Callable[[], None]:
+    """A readiness check at protocol level: the store's backend connects and disconnects."""
+    from dbtools import backends
+
+    def check() -> None:
+        backend = backends.load(settings.store)(settings)
+        backend.connect(create_database=True)
+        backend.close()
+
+    return check
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers (the client alone is not enough)."""
+    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if sock.startswith("unix://"):
+        path = sock[len("unix://"):]
+        if not os.path.exists(path):
+            return False
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(0.5)
+            return s.connect_ex(path) == 0
+    return True
+
+
+def start(store: str, provider: str | None = None, **options: Any) -> Sandbox:
+    """A sandbox for `store`: `provider` or DBTOOLS_SANDBOX, else the first that works here.
+
+    Order of preference: docker (if an engine answers), local binaries, embedded engine."""
+    from dbtools import backends
+
+    cls = backends.load(store)
+    wanted = provider or os.environ.get("DBTOOLS_SANDBOX") or None
+    if wanted and wanted not in PROVIDERS:
+        raise SandboxFailed(f"unknown sandbox provider {wanted!r}", hint=f"use one of: {', '.join(PROVIDERS)}")
+    order = [wanted] if wanted else [p for p in PROVIDERS if p != "docker" or docker_available()]
+    reasons = []
+    for name in order:
+        recipe = getattr(cls, f"{name}_recipe", None)
+        if recipe is None:
+            reasons.append(f"{name}: no recipe for {store}")
+            continue
+        try:
+            return _provider(name)(store, recipe, **options)
+        except MissingDependency as exc:
+            reasons.append(f"{name}: {exc.message}")
+    raise MissingDependency(
+        f"no sandbox for {store} on this machine ({'; '.join(reasons)})",
+        hint=getattr(cls, "sandbox_install_hint", "install the store's server or start Docker"),
+    )
+
+
+def _provider(name: str) -> Callable[..., Sandbox]:
+    if name == "local":
+        from dbtools.sandbox.local import LocalSandbox
+
+        return LocalSandbox
+    if name == "embedded":
+        from dbtools.sandbox.embedded import EmbeddedSandbox
+
+        return EmbeddedSandbox
+    from dbtools.sandbox.docker import DockerSandbox
+
+    return DockerSandbox

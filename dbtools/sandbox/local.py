@@ -1,0 +1,112 @@
+"""Local provider: run the store's own server binary on a free port in a temporary folder."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dbtools.sandbox import ServerSpec, SandboxFailed, connect_check, free_port, wait_until
+from dbtools.settings import Settings
+
+_RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so a crashed test run leaves no server."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class LocalSandbox:
+    """`with LocalSandbox("postgres", recipe) as settings:` - a server of our own, removed on exit.
+
+    `recipe(workdir, port, **options) -> ServerSpec` comes from the store's module."""
+
+    def __init__(self, store: str, recipe: Callable[..., ServerSpec], *, timeout: float = 60.0, **options: Any):
+        self.store = store
+        self.recipe = recipe
+        self.timeout = timeout
+        self.options = options
+        self.process: subprocess.Popen[bytes] | None = None
+        self.workdir: Path | None = None
+        self.settings: Settings | None = None
+        self.log: Path | None = None
+
+    def __enter__(self) -> Settings:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start(self) -> Settings:
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"dbtools-{self.store}-"))
+        port = self.options.pop("port", None) or free_port()
+        spec = self.recipe(self.workdir, port, **self.options)
+        user = spec.run_as if os.geteuid() == 0 and spec.run_as else None
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
+        for relative, content in spec.files.items():
+            path = self.workdir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            if user:
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        env = {**os.environ, **spec.env}
+        self.log = self.workdir / "server.log"
+        for argv in spec.prepare:
+            done = subprocess.run(argv, env=env, user=user, cwd=self.workdir, capture_output=True, text=True)
+            if done.returncode:
+                raise SandboxFailed(
+                    f"{self.store} sandbox: `{' '.join(argv[:2])}` failed: {(done.stderr or done.stdout).strip()[-400:]}",
+                    hint="see the message; is the server package complete?",
+                )
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                spec.argv, env=env, user=user, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True,
+            )
+        _RUNNING.add(self)
+        what = f"{self.store} on {spec.settings.address}"
+        wait_until(connect_check(spec.settings), timeout=self.timeout, what=what,
+                   alive=lambda: self.process is not None and self.process.poll() is None, log=self.log)
+        self.settings = spec.settings
+        return spec.settings
+
+    def stop(self) -> None:
+        """Stop the server (TERM, then KILL after 10 s) and delete its folder."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.process = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+@atexit.register
+def _stop_all() -> None:
+    for sandbox in list(_RUNNING):
+        sandbox.stop()

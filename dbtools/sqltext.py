@@ -1,0 +1,70 @@
+"""Splitting SQL text into statements with their line numbers, on sqlparse's tokenizer.
+
+sqlparse knows quoted strings (with '' and backslash escapes), quoted identifiers, dollar quoting,
+`--`, `#` and `/* */` comments and `BEGIN ATOMIC ... END` bodies, so a semicolon inside any of those
+never ends a statement. Known limit: it reads `#` as a comment everywhere, which is right for
+ClickHouse and MySQL but not for PostgreSQL's rarely used `#` (bitwise xor) operator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement to send: its text and the file line where it starts."""
+
+    sql: str
+    line: int
+    head: str = ""     # its first keywords, upper-cased and space-joined, for classification
+
+    def excerpt(self, width: int = 80) -> str:
+        """The statement on one line, shortened for messages."""
+        flat = " ".join(self.sql.split())
+        return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def split(text: str, *, first_line: int = 1, head_tokens: int = 12) -> list[Statement]:
+    """Statements of `text` (comment-only pieces dropped); `first_line` is the line `text` starts on."""
+    from sqlparse import tokens as T
+    from sqlparse.engine import FilterStack
+
+    statements: list[Statement] = []
+    offset_line = first_line
+    for piece in FilterStack().run(text):
+        raw = str(piece)
+        start = None
+        words: list[str] = []
+        consumed = 0
+        for token in piece.flatten():
+            if token.is_whitespace or token.ttype in T.Comment:
+                if start is None:
+                    consumed += len(token.value)
+                continue
+            if start is None:
+                start = consumed
+            if len(words) < head_tokens:
+                words.append(token.value.upper())
+        if start is not None:
+            line = offset_line + raw.count("\n", 0, start)
+            statements.append(Statement(raw[start:].rstrip(), line, " ".join(words)))
+        offset_line += raw.count("\n")
+    return statements
+
+
+def matches_any(statement: Statement, patterns: re.Pattern[str]) -> bool:
+    """True when the statement's head matches `patterns`."""
+    return bool(patterns.search(statement.head))
+
+
+def progress_checksum(statements: Sequence[Statement], done: int) -> str:
+    """Checksum of the first `done` statements: `--resume` refuses if they were edited."""
+    digest = hashlib.sha256()
+    for statement in statements[:done]:
+        digest.update(statement.sql.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
