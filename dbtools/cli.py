@@ -10,7 +10,7 @@ from typing import Any
 
 from dbtools import __version__, runner
 from dbtools.audit import stdout_reporter
-from dbtools.errors import DbtoolsError, UsageError
+from dbtools.errors import DbtoolsError, UsageError, ValidationFailed
 
 EPILOG = """exit codes: 0 success, 1 a migration, validation or connection failed, 2 usage or configuration error.
 environment: DBTOOLS_MIGRATIONS_DIR, and per store POSTGRES_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD,
@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("repair", parents=[common, stores, locking],
                    help="accept changed checksums, clear failed rows, forget missing files")
+
+    p = sub.add_parser("unlock", parents=[common, stores], help="break a lock left by a dead or stuck run")
+    p.add_argument("--force", action="store_true", required=True, help="required: confirms breaking the lock")
+
+    sub.add_parser("check", parents=[common, stores],
+                   help="check live data against the declared layout (exit 1 on violations)")
 
     p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
@@ -139,8 +145,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         "baseline": lambda s: runner.baseline(s, args.baseline_version, lock_timeout=args.lock_timeout,
                                               report=report, **common),
         "repair": lambda s: runner.repair(s, lock_timeout=args.lock_timeout, report=report, **common),
+        "unlock": lambda s: runner.unlock(s, report=report, **common),
+        "check": lambda s: _no_violations(s, runner.check_layout(s, report=report, **common)),
     }
     return _each_store(stores, actions[command])
+
+
+def _no_violations(store: str, count: int) -> None:
+    if count:
+        raise ValidationFailed(f"{store}: {count} violation(s) of the declared layout", hint="see the lines above")
+    print(f"{store}: ok, no violations")
 
 
 def _validated(store: str, plan: Any) -> None:

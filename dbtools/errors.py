@@ -53,5 +53,9 @@ class HistoryMismatch(DbtoolsError):
     """History and files disagree (changed, missing, out of order, failed) and the command refuses."""
 
 
+class ValidationFailed(DbtoolsError):
+    """A check found problems (layout violations, lint errors)."""
+
+
 class MissingDependency(DbtoolsError):
     """A driver or external program needed for this store is not installed."""

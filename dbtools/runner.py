@@ -342,6 +342,35 @@ def repair(
             return actions
 
 
+def unlock(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    report: Reporter | None = None,
+) -> str | None:
+    """Break the migration lock held by a dead or stuck run; return what was freed (None: it was free)."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+        freed = ctx.backend.break_lock()
+        ctx.report(Event(store, "unlock", "freed" if freed else "nothing", detail=freed or "the lock was free"))
+        return freed
+
+
+def check_layout(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    report: Reporter | None = None,
+) -> int:
+    """Check live data against the store's declared layout; return the number of violations."""
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+        checker = getattr(ctx.backend, "check", None)
+        if checker is None:
+            raise UsageError(f"check is not available for {store}", hint="stores with a declared layout: redis")
+        return checker(ctx.report)
+
+
 def new(
     store: str,
     description: str,

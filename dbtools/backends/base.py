@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from dbtools import __version__
 from dbtools.errors import MigrationFailed
@@ -88,6 +88,18 @@ class Backend(Protocol):
 
     def forget(self, version: int) -> None:
         """Delete one history row (repair)."""
+
+    def break_lock(self) -> str | None:
+        """Free a lock left by a dead or stuck run (`unlock --force`); describe what was freed, None if free."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The user-visible schema from the live catalog, JSON-able and free of noise (no history or lock
+        objects, no timestamps, no internal ids), so two databases built the same way compare equal."""
+
+
+# Optional capabilities, looked up by attribute (a store without them simply lacks the verb):
+#   check(report) -> int          `dbtools check`: verify live data against a declared layout, return violations
+#   local_recipe / embedded_recipe / docker_recipe   sandbox recipes (see dbtools.sandbox)
 
 
 BackendFactory = Callable[[Settings], Backend]
