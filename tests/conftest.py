@@ -1,0 +1,55 @@
+"""Shared fixtures: one throwaway server per store and test session, started on first use."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from dbtools import backends
+from dbtools.errors import MissingDependency
+from dbtools.sandbox import Sandbox, SandboxFailed, start
+from dbtools.settings import Settings
+
+
+class Servers:
+    """Sandboxes started on first use, one per store, stopped at the end of the session."""
+
+    def __init__(self) -> None:
+        self._settings: dict[str, Settings | str] = {}
+        self._running: list[Sandbox] = []
+
+    def get(self, store: str) -> Settings:
+        """The store's sandbox settings; skips the test with the reason when none can start here."""
+        if store not in self._settings:
+            try:
+                sandbox = start(store)
+                self._settings[store] = sandbox.__enter__()
+                self._running.append(sandbox)
+            except (MissingDependency, SandboxFailed) as exc:
+                self._settings[store] = f"no {store} server here: {exc.message}"
+        value = self._settings[store]
+        if isinstance(value, str):
+            pytest.skip(value)
+        return value
+
+    def stop(self) -> None:
+        for sandbox in reversed(self._running):
+            sandbox.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    running = Servers()
+    yield running
+    running.stop()
+
+
+
+def fresh_settings(servers: Servers, store: str) -> Settings:
+    """Settings for a database of `store` that no other test uses (a backend may define `isolated`)."""
+    base = servers.get(store)
+    token = f"t_{uuid.uuid4().hex[:12]}"
+    isolated = getattr(backends.load(store), "isolated", None)
+    return isolated(base, token) if isolated else base.with_database(token)
