@@ -158,10 +158,13 @@ def statement_failed(
     *,
     kept: bool,
     down: bool = False,
+    applied: int | None = None,
 ) -> MigrationFailed:
     """The MigrationFailed for statement `index`: names file, line, statement and server message.
 
-    `kept` says whether the statements before `index` stayed applied (no transaction)."""
+    `kept` says whether the statements before `index` stayed applied (no transaction); `applied`
+    overrides how many did (a migration managing its own transactions keeps only committed ones)."""
+    done = applied if applied is not None else (index if kept else 0)
     statement = statements[index]
     path = migration.down_path if down and migration.down_path else migration.path
     section = "down section of " if down and not migration.down_path else ""
@@ -170,17 +173,17 @@ def statement_failed(
     message = f"{store}: migration {migration.label} failed at {where}: {server} [{statement.excerpt(60)}]"
     if down:
         hint = "history still lists it as applied; fix the down section and run `rollback` again"
-        if kept and index:
-            hint += f" (statements 1-{index} of the down section already ran: make them idempotent)"
-    elif kept and index:
+        if done:
+            hint += f" (statements 1-{done} of the down section already ran: make them idempotent)"
+    elif done:
         hint = (
-            f"statements 1-{index} stayed applied (no transaction); fix the file from statement "
-            f"{index + 1} on and run `migrate --resume --db {store}`, or undo them by hand and run `repair`"
+            f"statements 1-{done} stayed applied (no transaction); fix the file from statement "
+            f"{done + 1} on and run `migrate --resume --db {store}`, or undo them by hand and run `repair`"
         )
     else:
         hint = f"nothing of it was applied; fix the file and run `migrate --db {store}` again"
     error = MigrationFailed(message, hint=hint)
-    error.statement_index = index  # type: ignore[attr-defined]
+    error.statements_done = done  # type: ignore[attr-defined]
     return error
 
 

@@ -404,26 +404,40 @@ class PostgresBackend:
     def _apply_statement_by_statement(
         self, m: Migration, statements: Sequence[Statement], start_at: int
     ) -> AppliedMigration:
+        """Autocommit, one statement at a time; progress is recorded whenever no transaction is open
+        (a file may manage its own BEGIN/COMMIT: its statements count once committed)."""
         import psycopg2
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
         started = time.monotonic()
-        done = start_at
-        self.record(history_row(m, status="running", started=started, statements_done=done, statements=statements))
+        committed = start_at
+        self.record(history_row(m, status="running", started=started, statements_done=committed, statements=statements))
         with self._conn.cursor() as cur:
             for index in range(start_at, len(statements)):
                 try:
                     cur.execute(statements[index].sql)
                 except psycopg2.Error as exc:
-                    failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=True)
-                    self.record(
-                        history_row(m, status="failed", started=started, statements_done=index, statements=statements,
-                                    error=failure.message)
-                    )
+                    if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+                        cur.execute("ROLLBACK")
+                    failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=True,
+                                               applied=committed)
+                    self.record(history_row(m, status="failed", started=started, statements_done=committed,
+                                            statements=statements, error=failure.message))
                     raise failure from None
-                done = index + 1
-                if done < len(statements):
-                    self.record(history_row(m, status="running", started=started, statements_done=done, statements=statements))
-        row = history_row(m, status="applied", started=started, statements_done=done, statements=statements)
+                if self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE:
+                    committed = index + 1
+                    if committed < len(statements):
+                        self.record(history_row(m, status="running", started=started, statements_done=committed,
+                                                statements=statements))
+            if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+                cur.execute("ROLLBACK")
+                failure = statement_failed(self.name, m, statements, len(statements) - 1,
+                                           "the file opens a transaction it never commits", kept=True,
+                                           applied=committed)
+                self.record(history_row(m, status="failed", started=started, statements_done=committed,
+                                        statements=statements, error=failure.message))
+                raise failure
+        row = history_row(m, status="applied", started=started, statements_done=committed, statements=statements)
         self.record(row)
         return row
 

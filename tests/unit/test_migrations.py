@@ -1,0 +1,117 @@
+"""File discovery and parsing rules: names, versions, sections, directives, checksums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbtools.errors import MigrationFileError
+from dbtools.migrations import checksum, discover, new_file
+
+SQL = ("sql",)
+
+
+def make(folder: Path, files: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return folder
+
+
+def test_versions_sort_numerically_and_non_migrations_are_ignored(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"10_ten.sql": "SELECT 10;", "9_nine.sql": "SELECT 9;", "README.md": "# notes",
+                             ".gitkeep": "", "_helpers.sql": "x"})
+    assert [(m.version, m.name) for m in discover(folder, "postgres", SQL)] == [(9, "nine"), (10, "ten")]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"001_a.sql": "SELECT 1;", "1_b.sql": "SELECT 2;"}, "both have version 1"),
+        ({"001-x.sql": "SELECT 1;"}, "not a valid migration name"),
+        ({"1a_x.sql": "SELECT 1;"}, "not a valid migration name"),
+        ({"001_x.txt": "SELECT 1;"}, "extension .txt, which postgres does not run"),
+        ({"001_x.sql": "  \n\n"}, "is empty"),
+        ({"create_users.sql": "SELECT 1;"}, "has no version number"),
+        ({"002_x.down.sql": "SELECT 1;"}, "down migration without an up file"),
+        ({"001_x.sql": "-- migrate:down\nDROP TABLE x;\n"}, "down marker without an up marker"),
+        ({"001_x.sql": "CREATE TABLE x();\n-- migrate:up\nSELECT 1;\n"}, "statements before the up marker"),
+        ({"001_x.sql": "-- dbtools:no-transactoin\nSELECT 1;\n"}, "unknown directive dbtools:no-transactoin"),
+        ({"001_x.sql": b"SELECT '\xff';"}, "not UTF-8"),
+    ],
+)
+def test_malformed_folders_raise_one_clear_error(tmp_path: Path, files: dict[str, str | bytes], message: str) -> None:
+    folder = make(tmp_path, files)
+    with pytest.raises(MigrationFileError, match=message) as error:
+        discover(folder, "postgres", SQL)
+    assert error.value.hint
+
+
+def test_missing_folder_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(MigrationFileError, match="does not exist") as error:
+        discover(tmp_path / "nope", "postgres", SQL)
+    assert "dbtools new" in error.value.hint
+
+
+def test_dbmate_markers_split_up_and_down_with_line_numbers(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"001_x.sql": "-- header\n-- migrate:up\nCREATE TABLE x (id int);\n\n"
+                                          "-- migrate:down\nDROP TABLE x;\n"})
+    (m,) = discover(folder, "postgres", SQL)
+    assert m.up.strip() == "CREATE TABLE x (id int);"
+    assert m.down.strip() == "DROP TABLE x;"
+    assert (m.up_line, m.down_line) == (3, 6)
+    assert m.transactional is None
+
+
+def test_goose_markers_and_no_transaction(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"001_x.sql": "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t(x);\n"
+                                          "-- +goose Down\nDROP INDEX i;\n"})
+    (m,) = discover(folder, "postgres", SQL)
+    assert m.transactional is False and m.down.strip() == "DROP INDEX i;"
+
+
+def test_golang_migrate_pairs_and_plain_files(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"1_a.up.sql": "CREATE TABLE a();", "1_a.down.sql": "DROP TABLE a;",
+                             "2_b.sql": "CREATE TABLE b();"})
+    first, second = discover(folder, "postgres", SQL)
+    assert first.down == "DROP TABLE a;" and first.down_path.name == "1_a.down.sql"
+    assert second.down is None
+
+
+def test_directives_and_dbmate_transaction_option(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"1_a.sql": "-- dbtools:no-transaction\nVACUUM;",
+                             "2_b.sql": "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\n"})
+    first, second = discover(folder, "postgres", SQL)
+    assert first.transactional is False and ("no-transaction", "") in first.directives
+    assert second.transactional is False
+
+
+def test_bom_and_line_endings_do_not_change_the_checksum(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"1_a.sql": b"\xef\xbb\xbfCREATE TABLE a();\r\nSELECT 1;\r\n"})
+    (m,) = discover(folder, "postgres", SQL)
+    assert m.checksum == checksum("CREATE TABLE a();\nSELECT 1;\n")
+    assert not m.up.startswith("\ufeff")
+
+
+def test_checksum_covers_the_up_section_only(tmp_path: Path) -> None:
+    a = make(tmp_path / "a", {"1_a.sql": "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n"})
+    b = make(tmp_path / "b", {"1_a.sql": "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 3;\n"})
+    c = make(tmp_path / "c", {"1_a.sql": "-- migrate:up\nSELECT 9;\n-- migrate:down\nSELECT 2;\n"})
+    sums = [discover(f, "postgres", SQL)[0].checksum for f in (a, b, c)]
+    assert sums[0] == sums[1] != sums[2]
+
+
+def test_scripts_have_a_down_when_they_define_one(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"1_a.py": "def up(db):\n    pass\n\ndef down(db):\n    pass\n",
+                             "2_b.py": "def up(db):\n    pass\n"})
+    first, second = discover(folder, "redis", ("py",))
+    assert first.down is not None and second.down is None
+
+
+def test_new_file_takes_the_next_number_and_width(tmp_path: Path) -> None:
+    make(tmp_path, {"0007_a.sql": "SELECT 1;"})
+    path = new_file(tmp_path, "postgres", "Add users table!", "sql", "-- {description}\n")
+    assert path.name == "0008_add_users_table.sql"
+    assert path.read_text() == "-- Add users table!\n"
