@@ -190,11 +190,12 @@ def _status(args: argparse.Namespace, stores: list[str]) -> int:
         print(json.dumps({s: {k: v for k, v in r.items() if k != "names"} for s, r in results.items()}, indent=2))
     else:
         for store, result in results.items():
-            _print_status(store, result)
+            print_status(store, result)
     return code
 
 
-def _print_status(store: str, r: dict[str, Any]) -> None:
+def print_status(store: str, r: dict[str, Any]) -> None:
+    """Print one store's status (the dict from `runner.status`) for people."""
     if "error" in r:
         print(f"{store}: error: {r['error']}")
         return

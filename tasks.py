@@ -1,0 +1,77 @@
+"""Invoke tasks: `invoke migrate --db postgres`, `invoke status`, ... - thin calls into dbtools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from invoke import Context, Exit, task
+
+from dbtools import runner
+from dbtools.audit import stdout_reporter
+from dbtools.cli import print_status
+from dbtools.errors import DbtoolsError
+
+DB_HELP = "clickhouse, postgres, mongodb or redis (repeatable; default: every store with a migrations folder)"
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    """Turn an expected failure into invoke's Exit: `error:`/`hint:` lines and the CLI's exit code."""
+    try:
+        yield
+    except DbtoolsError as exc:
+        text = f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")
+        raise Exit(text, code=exc.exit_code) from None
+
+
+def _each(db: list[str], action: Callable[[str], Any]) -> None:
+    with _errors_exit():
+        for store in db or runner.configured_stores():
+            action(store)
+
+
+@task(iterable=["db"], help={"db": DB_HELP, "to": "stop after this version", "dry_run": "show, change nothing",
+                             "create_db": "create a missing database", "resume": "continue a half-done migration"})
+def migrate(c: Context, db: list[str], to: int | None = None, dry_run: bool = False, create_db: bool = False,
+            resume: bool = False) -> None:
+    """Apply pending migrations."""
+    report = stdout_reporter()
+    _each(db, lambda s: runner.migrate(s, target=to, dry_run=dry_run, create_db=create_db, resume=resume,
+                                       report=report))
+
+
+@task(iterable=["db"], help={"db": DB_HELP})
+def status(c: Context, db: list[str]) -> None:
+    """Show applied, pending, failed, changed and missing migrations per store."""
+    _each(db, lambda s: print_status(s, runner.status(s)))
+
+
+@task(iterable=["db"], help={"db": DB_HELP, "steps": "revert the last N migrations", "to": "revert above VERSION"})
+def rollback(c: Context, db: list[str], steps: int | None = None, to: int | None = None) -> None:
+    """Revert applied migrations (--steps N or --to VERSION)."""
+    if steps is None and to is None:
+        steps = 1
+    report = stdout_reporter()
+    _each(db, lambda s: runner.rollback(s, steps=steps, to=to, report=report))
+
+
+@task(iterable=["db"], help={"db": DB_HELP})
+def validate(c: Context, db: list[str]) -> None:
+    """Check that files and history agree (fails on changed, missing, failed, out-of-order)."""
+    _each(db, lambda s: print(f"{s}: ok, {len(runner.validate(s).applied)} applied"))
+
+
+@task(help={"db": "the store", "description": "what the migration does", "ext": "py or js where a store runs several"})
+def new(c: Context, db: str, description: str, ext: str | None = None) -> None:
+    """Create the next-numbered migration file."""
+    with _errors_exit():
+        print(runner.new(db, description, extension=ext))
+
+
+@task(iterable=["db"], help={"db": DB_HELP})
+def repair(c: Context, db: list[str]) -> None:
+    """Accept changed checksums, clear failed rows, forget missing files."""
+    report = stdout_reporter()
+    _each(db, lambda s: runner.repair(s, report=report))
