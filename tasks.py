@@ -32,14 +32,29 @@ def _each(db: list[str], action: Callable[[str], Any]) -> None:
             action(store)
 
 
-@task(iterable=["db"], help={"db": DB_HELP, "to": "stop after this version", "dry_run": "show, change nothing",
-                             "create_db": "create a missing database", "resume": "continue a half-done migration"})
-def migrate(c: Context, db: list[str], to: int | None = None, dry_run: bool = False, create_db: bool = False,
-            resume: bool = False) -> None:
+@task(
+    iterable=["db"],
+    help={
+        "db": DB_HELP,
+        "to": "stop after this version",
+        "dry_run": "show, change nothing",
+        "create_db": "create a missing database",
+        "resume": "continue a half-done migration",
+    },
+)
+def migrate(
+    c: Context,
+    db: list[str],
+    to: int | None = None,
+    dry_run: bool = False,
+    create_db: bool = False,
+    resume: bool = False,
+) -> None:
     """Apply pending migrations."""
     report = stdout_reporter()
-    _each(db, lambda s: runner.migrate(s, target=to, dry_run=dry_run, create_db=create_db, resume=resume,
-                                       report=report))
+    _each(
+        db, lambda s: runner.migrate(s, target=to, dry_run=dry_run, create_db=create_db, resume=resume, report=report)
+    )
 
 
 @task(iterable=["db"], help={"db": DB_HELP})

@@ -13,8 +13,8 @@ class Event:
     """Something a run did to one migration (or to the store as a whole when version is None)."""
 
     store: str
-    action: str                 # migrate | rollback | baseline | repair | dry-run | lock
-    status: str                 # applied | failed | reverted | recorded | forgotten | would-apply | info
+    action: str  # migrate | rollback | baseline | repair | dry-run | lock
+    status: str  # applied | failed | reverted | recorded | forgotten | would-apply | info
     version: int | None = None
     name: str = ""
     duration_ms: int = 0

@@ -26,18 +26,37 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render `--help`)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--migrations-dir", default=argparse.SUPPRESS, metavar="DIR",
-                        help="folder holding <store>/ subfolders (default: $DBTOOLS_MIGRATIONS_DIR or ./migrations)")
+    common.add_argument(
+        "--migrations-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="folder holding <store>/ subfolders (default: $DBTOOLS_MIGRATIONS_DIR or ./migrations)",
+    )
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     stores = argparse.ArgumentParser(add_help=False)
-    stores.add_argument("--db", action="append", metavar="STORE", dest="db",
-                        help="clickhouse, postgres, mongodb or redis; repeatable (default: every store with a folder)")
+    stores.add_argument(
+        "--db",
+        action="append",
+        metavar="STORE",
+        dest="db",
+        help="clickhouse, postgres, mongodb or redis; repeatable (default: every store with a folder)",
+    )
     locking = argparse.ArgumentParser(add_help=False)
-    locking.add_argument("--lock-timeout", type=float, default=runner.DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
-                         help="how long to wait for another run's lock (default: %(default)s)")
+    locking.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=runner.DEFAULT_LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for another run's lock (default: %(default)s)",
+    )
 
-    parser = _Parser(prog="dbtools", description="Versioned migrations for ClickHouse, PostgreSQL, MongoDB and Redis.",
-                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    parser = _Parser(
+        prog="dbtools",
+        description="Versioned migrations for ClickHouse, PostgreSQL, MongoDB and Redis.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     parser.add_argument("--version", action="version", version=f"dbtools {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -61,18 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", parents=[common, stores], help="check files and history agree (exit 1 if not)")
     p.add_argument("--allow-out-of-order", action="store_true")
 
-    p = sub.add_parser("baseline", parents=[common, stores, locking],
-                       help="adopt an existing database: record migrations up to VERSION as applied")
+    p = sub.add_parser(
+        "baseline",
+        parents=[common, stores, locking],
+        help="adopt an existing database: record migrations up to VERSION as applied",
+    )
     p.add_argument("--version", type=int, required=True, metavar="VERSION", dest="baseline_version")
 
-    sub.add_parser("repair", parents=[common, stores, locking],
-                   help="accept changed checksums, clear failed rows, forget missing files")
+    sub.add_parser(
+        "repair",
+        parents=[common, stores, locking],
+        help="accept changed checksums, clear failed rows, forget missing files",
+    )
 
     p = sub.add_parser("unlock", parents=[common, stores], help="break a lock left by a dead or stuck run")
     p.add_argument("--force", action="store_true", required=True, help="required: confirms breaking the lock")
 
-    sub.add_parser("check", parents=[common, stores],
-                   help="check live data against the declared layout (exit 1 on violations)")
+    sub.add_parser(
+        "check", parents=[common, stores], help="check live data against the declared layout (exit 1 on violations)"
+    )
 
     p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
@@ -114,8 +140,10 @@ def _stores(args: argparse.Namespace) -> list[str]:
         return stores
     found = runner.configured_stores(args.migrations_dir)
     if not found:
-        raise UsageError(f"no store folders under {runner.migrations_root(args.migrations_dir)}",
-                         hint="pass --db STORE, or --migrations-dir pointing at a folder with postgres/, clickhouse/, ...")
+        raise UsageError(
+            f"no store folders under {runner.migrations_root(args.migrations_dir)}",
+            hint="pass --db STORE, or --migrations-dir pointing at a folder with postgres/, clickhouse/, ...",
+        )
     return found
 
 
@@ -136,14 +164,29 @@ def _dispatch(args: argparse.Namespace) -> int:
     common = {"migrations_dir": args.migrations_dir}
     actions: dict[str, Callable[[str], Any]] = {
         "migrate": lambda s: runner.migrate(
-            s, target=args.to, dry_run=args.dry_run, allow_out_of_order=args.allow_out_of_order,
-            resume=args.resume, lock_timeout=args.lock_timeout, create_db=args.create_db, report=report, **common),
+            s,
+            target=args.to,
+            dry_run=args.dry_run,
+            allow_out_of_order=args.allow_out_of_order,
+            resume=args.resume,
+            lock_timeout=args.lock_timeout,
+            create_db=args.create_db,
+            report=report,
+            **common,
+        ),
         "rollback": lambda s: runner.rollback(
-            s, steps=args.steps, to=args.to, lock_timeout=args.lock_timeout, dry_run=args.dry_run, report=report,
-            **common),
+            s,
+            steps=args.steps,
+            to=args.to,
+            lock_timeout=args.lock_timeout,
+            dry_run=args.dry_run,
+            report=report,
+            **common,
+        ),
         "validate": lambda s: _validated(s, runner.validate(s, allow_out_of_order=args.allow_out_of_order, **common)),
-        "baseline": lambda s: runner.baseline(s, args.baseline_version, lock_timeout=args.lock_timeout,
-                                              report=report, **common),
+        "baseline": lambda s: runner.baseline(
+            s, args.baseline_version, lock_timeout=args.lock_timeout, report=report, **common
+        ),
         "repair": lambda s: runner.repair(s, lock_timeout=args.lock_timeout, report=report, **common),
         "unlock": lambda s: runner.unlock(s, report=report, **common),
         "check": lambda s: _no_violations(s, runner.check_layout(s, report=report, **common)),
@@ -206,14 +249,18 @@ def print_status(store: str, r: dict[str, Any]) -> None:
 
     current = label(r["current"]) if r["current"] is not None else "none (empty history)"
     print(f"{store}: current {current}")
-    print(f"  applied {len(r['applied'])}, pending {len(r['pending'])}, failed {len(r['failed'])}, "
-          f"changed {len(r['changed'])}, missing {len(r['missing'])}")
+    print(
+        f"  applied {len(r['applied'])}, pending {len(r['pending'])}, failed {len(r['failed'])}, "
+        f"changed {len(r['changed'])}, missing {len(r['missing'])}"
+    )
     for v in r["pending"]:
         mark = "  (out of order)" if v in r["out_of_order"] else ""
         print(f"  pending   {label(v)}{mark}")
     for row in r["unfinished"]:
-        print(f"  {row['status']:<9} {row['version']:03d}_{row['name']} stopped after statement "
-              f"{row['statements_done']} of {row['statements_total']}: {row['error'] or 'the run was interrupted'}")
+        print(
+            f"  {row['status']:<9} {row['version']:03d}_{row['name']} stopped after statement "
+            f"{row['statements_done']} of {row['statements_total']}: {row['error'] or 'the run was interrupted'}"
+        )
     for v in r["changed"]:
         print(f"  changed   {label(v)}  (file edited after it was applied)")
     for v in r["missing"]:

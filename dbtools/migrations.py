@@ -45,8 +45,8 @@ class Migration:
     up: str
     down: str | None
     checksum: str
-    transactional: bool | None = None   # None: the backend decides from the statements
-    up_line: int = 1                    # line of the file where the up text starts
+    transactional: bool | None = None  # None: the backend decides from the statements
+    up_line: int = 1  # line of the file where the up text starts
     down_path: Path | None = None
     down_line: int = 1
     directives: tuple[tuple[str, str], ...] = ()

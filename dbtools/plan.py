@@ -12,7 +12,7 @@ from datetime import datetime
 
 from dbtools.migrations import Migration
 
-APPLIED_STATES = ("applied", "baseline")   # rows that count as done
+APPLIED_STATES = ("applied", "baseline")  # rows that count as done
 UNFINISHED_STATES = ("failed", "running")  # a run stopped inside the migration
 
 
@@ -23,10 +23,10 @@ class AppliedMigration:
     version: int
     name: str
     checksum: str
-    status: str                       # applied | baseline | failed | running
+    status: str  # applied | baseline | failed | running
     statements_done: int = 0
     statements_total: int | None = None
-    progress_checksum: str = ""       # checksum of the statements done, for --resume
+    progress_checksum: str = ""  # checksum of the statements done, for --resume
     error: str | None = None
     applied_at: datetime | None = None
     execution_ms: int = 0
@@ -48,12 +48,12 @@ class Plan:
     """Where a store stands against its migrations folder."""
 
     store: str
-    applied: tuple[AppliedMigration, ...]   # done and still on disk or not (see missing)
-    pending: tuple[Migration, ...]          # on disk, not done (unfinished ones included), within target
-    changed: tuple[int, ...]                # applied, but the file's checksum differs
-    missing: tuple[int, ...]                # in history, no file on disk
-    out_of_order: tuple[int, ...]           # pending below the highest applied version
-    failed: tuple[AppliedMigration, ...]    # unfinished rows: failed, or interrupted while running
+    applied: tuple[AppliedMigration, ...]  # done and still on disk or not (see missing)
+    pending: tuple[Migration, ...]  # on disk, not done (unfinished ones included), within target
+    changed: tuple[int, ...]  # applied, but the file's checksum differs
+    missing: tuple[int, ...]  # in history, no file on disk
+    out_of_order: tuple[int, ...]  # pending below the highest applied version
+    failed: tuple[AppliedMigration, ...]  # unfinished rows: failed, or interrupted while running
     files: tuple[Migration, ...] = ()
 
     @property

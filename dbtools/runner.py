@@ -93,7 +93,8 @@ def check(plan: Plan, *, allow_out_of_order: bool = False, resume: bool = False)
     if plan.missing:
         raise HistoryMismatch(
             f"{store}: applied migration(s) {_versions(plan.missing)} are missing from the migrations folder",
-            hint=f"restore the files (check the branch you are on), or drop them from history with `repair --db {store}`",
+            hint="restore the files (check the branch you are on), "
+            f"or drop them from history with `repair --db {store}`",
         )
     stuck = [row for row in plan.failed if row.left_changes]
     if stuck and not resume:
@@ -137,8 +138,9 @@ def migrate(
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
             for m in plan.pending:
                 statements = ctx.backend.split(m)
-                ctx.report(Event(store, "dry-run", "would-apply", m.version, m.name,
-                                 detail=f"{len(statements)} statement(s)"))
+                ctx.report(
+                    Event(store, "dry-run", "would-apply", m.version, m.name, detail=f"{len(statements)} statement(s)")
+                )
             return []
         with _locked(ctx, lock_timeout):
             plan = ctx.plan(target=target)
@@ -152,11 +154,29 @@ def migrate(
                 try:
                     row = ctx.backend.apply(m, statements, start_at=start_at)
                 except MigrationFailed as exc:
-                    ctx.report(Event(store, "migrate", "failed", m.version, m.name,
-                                     duration_ms=int((time.monotonic() - started) * 1000), error=exc.message))
+                    ctx.report(
+                        Event(
+                            store,
+                            "migrate",
+                            "failed",
+                            m.version,
+                            m.name,
+                            duration_ms=int((time.monotonic() - started) * 1000),
+                            error=exc.message,
+                        )
+                    )
                     raise
-                ctx.report(Event(store, "migrate", "applied", m.version, m.name, duration_ms=row.execution_ms,
-                                 detail=f"resumed at statement {start_at + 1}" if start_at else ""))
+                ctx.report(
+                    Event(
+                        store,
+                        "migrate",
+                        "applied",
+                        m.version,
+                        m.name,
+                        duration_ms=row.execution_ms,
+                        detail=f"resumed at statement {start_at + 1}" if start_at else "",
+                    )
+                )
                 done.append(row)
             if not plan.pending:
                 ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
@@ -167,7 +187,10 @@ def _resume_point(store: str, m: Migration, statements: list[Any], row: AppliedM
     """Where `--resume` continues: after the statements done, if they are unchanged."""
     if row is None or not row.left_changes:
         return 0
-    if row.statements_done > len(statements) or progress_checksum(statements, row.statements_done) != row.progress_checksum:
+    if (
+        row.statements_done > len(statements)
+        or progress_checksum(statements, row.statements_done) != row.progress_checksum
+    ):
         raise HistoryMismatch(
             f"{store}: cannot resume {m.label}: statements 1-{row.statements_done}, which already ran, "
             "were edited since",
@@ -189,8 +212,9 @@ def rollback(
 ) -> list[int]:
     """Revert the last `steps` applied migrations, or every one above version `to`; newest first."""
     if (steps is None) == (to is None):
-        raise UsageError("rollback needs exactly one of --steps N or --to VERSION",
-                         hint="e.g. `rollback --steps 1 --db postgres`")
+        raise UsageError(
+            "rollback needs exactly one of --steps N or --to VERSION", hint="e.g. `rollback --steps 1 --db postgres`"
+        )
     if steps is not None and steps < 1:
         raise UsageError("--steps must be 1 or more", hint="e.g. `rollback --steps 1`")
     with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
@@ -208,15 +232,24 @@ def rollback(
             blocked = [r.version for r in chosen if r.version not in files or files[r.version].down is None]
             if blocked:
                 raise HistoryMismatch(
-                    f"{store}: migration(s) {_versions(blocked)} have no down section (or no file); nothing was rolled back",
+                    f"{store}: migration(s) {_versions(blocked)} have no down section (or no file); "
+                    "nothing was rolled back",
                     hint="add a `-- migrate:down` section (or a .down file) to each, then retry",
                 )
             for row in chosen:
                 m = files[row.version]
                 statements = ctx.backend.split(m, down=True)
                 if dry_run:
-                    ctx.report(Event(store, "dry-run", "would-revert", m.version, m.name,
-                                     detail=f"{len(statements)} statement(s)"))
+                    ctx.report(
+                        Event(
+                            store,
+                            "dry-run",
+                            "would-revert",
+                            m.version,
+                            m.name,
+                            detail=f"{len(statements)} statement(s)",
+                        )
+                    )
                     continue
                 started = time.monotonic()
                 try:
@@ -224,8 +257,16 @@ def rollback(
                 except MigrationFailed as exc:
                     ctx.report(Event(store, "rollback", "failed", m.version, m.name, error=exc.message))
                     raise
-                ctx.report(Event(store, "rollback", "reverted", m.version, m.name,
-                                 duration_ms=int((time.monotonic() - started) * 1000)))
+                ctx.report(
+                    Event(
+                        store,
+                        "rollback",
+                        "reverted",
+                        m.version,
+                        m.name,
+                        duration_ms=int((time.monotonic() - started) * 1000),
+                    )
+                )
             if not chosen:
                 ctx.report(Event(store, "rollback", "nothing", detail="no applied migration to roll back"))
             return [row.version for row in chosen]
@@ -242,8 +283,14 @@ def status(
         plan = ctx.plan()
         result: dict[str, Any] = plan.as_dict()
         result["unfinished"] = [
-            {"version": r.version, "name": r.name, "status": r.status, "statements_done": r.statements_done,
-             "statements_total": r.statements_total, "error": r.error}
+            {
+                "version": r.version,
+                "name": r.name,
+                "status": r.status,
+                "statements_done": r.statements_done,
+                "statements_total": r.statements_total,
+                "error": r.error,
+            }
             for r in plan.failed
         ]
         result["lock"] = ctx.backend.lock_holder()
@@ -294,13 +341,17 @@ def baseline(
                 )
             chosen = [m for m in ctx.files if m.version <= version]
             if not chosen:
-                raise UsageError(f"{store}: no migration file with a version <= {version}",
-                                 hint="pick the version the existing database corresponds to")
+                raise UsageError(
+                    f"{store}: no migration file with a version <= {version}",
+                    hint="pick the version the existing database corresponds to",
+                )
             from dbtools.backends.base import history_row
 
             for m in chosen:
-                row = replace(history_row(m, status="baseline", started=time.monotonic(), statements_done=0,
-                                          statements=[]), statements_total=None)
+                row = replace(
+                    history_row(m, status="baseline", started=time.monotonic(), statements_done=0, statements=[]),
+                    statements_total=None,
+                )
                 ctx.backend.record(row)
                 ctx.report(Event(store, "baseline", "recorded", m.version, m.name))
             return [m.version for m in chosen]
@@ -324,15 +375,31 @@ def repair(
             for version in plan.changed:
                 ctx.backend.record(replace(rows[version], checksum=files[version].checksum))
                 actions.append(f"accepted the new checksum of {version}")
-                ctx.report(Event(store, "repair", "realigned", version, rows[version].name,
-                                 detail="checksum updated to the file's"))
+                ctx.report(
+                    Event(
+                        store,
+                        "repair",
+                        "realigned",
+                        version,
+                        rows[version].name,
+                        detail="checksum updated to the file's",
+                    )
+                )
             for row in plan.failed:
                 if row.version in plan.missing:
                     continue
                 ctx.backend.forget(row.version)
                 actions.append(f"cleared the {row.status} row of {row.version}")
-                ctx.report(Event(store, "repair", "cleared", row.version, row.name,
-                                 detail=f"{row.status} after {row.statements_done} statement(s); it is pending again"))
+                ctx.report(
+                    Event(
+                        store,
+                        "repair",
+                        "cleared",
+                        row.version,
+                        row.name,
+                        detail=f"{row.status} after {row.statements_done} statement(s); it is pending again",
+                    )
+                )
             for version in plan.missing:
                 ctx.backend.forget(version)
                 actions.append(f"forgot {version} (no file)")

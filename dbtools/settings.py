@@ -14,9 +14,9 @@ from dbtools.errors import ConfigError
 class StoreDefaults:
     """What a backend declares about its configuration: variable names, defaults, URL schemes."""
 
-    url_env: str                      # e.g. POSTGRES_URL: overrides every part below
-    schemes: tuple[str, ...]          # URL schemes accepted, first one used when composing
-    host: tuple[str, str]             # (ENV_NAME, default)
+    url_env: str  # e.g. POSTGRES_URL: overrides every part below
+    schemes: tuple[str, ...]  # URL schemes accepted, first one used when composing
+    host: tuple[str, str]  # (ENV_NAME, default)
     port: tuple[str, int]
     database: tuple[str, str]
     user: tuple[str, str]
@@ -35,10 +35,10 @@ class Settings:
     database: str
     user: str
     password: str = field(repr=False)
-    query: Mapping[str, str] = field(default_factory=dict)    # URL query (sslmode, authSource, ...)
+    query: Mapping[str, str] = field(default_factory=dict)  # URL query (sslmode, authSource, ...)
     options: Mapping[str, str] = field(default_factory=dict)  # store options (cluster, ...)
-    path: str = ""                    # for embedded engines (chdb:///dir)
-    source: str = "defaults"          # where the settings came from, for messages
+    path: str = ""  # for embedded engines (chdb:///dir)
+    source: str = "defaults"  # where the settings came from, for messages
 
     @property
     def url(self) -> str:

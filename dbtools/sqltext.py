@@ -20,7 +20,7 @@ class Statement:
 
     sql: str
     line: int
-    head: str = ""     # its first keywords, upper-cased and space-joined, for classification
+    head: str = ""  # its first keywords, upper-cased and space-joined, for classification
 
     def excerpt(self, width: int = 80) -> str:
         """The statement on one line, shortened for messages."""

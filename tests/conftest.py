@@ -46,7 +46,6 @@ def servers() -> Iterator[Servers]:
     running.stop()
 
 
-
 def fresh_settings(servers: Servers, store: str) -> Settings:
     """Settings for a database of `store` that no other test uses (a backend may define `isolated`)."""
     base = servers.get(store)

@@ -20,9 +20,7 @@ def load(name: str) -> type:
     try:
         target = REGISTRY[name]
     except KeyError:
-        raise UsageError(
-            f"unknown store {name!r}", hint=f"use one of: {', '.join(REGISTRY)}"
-        ) from None
+        raise UsageError(f"unknown store {name!r}", hint=f"use one of: {', '.join(REGISTRY)}") from None
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)

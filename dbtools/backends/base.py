@@ -45,11 +45,11 @@ HISTORY_NAME = "migration_history"
 class Backend(Protocol):
     """One store. Instances are used by one run, in one thread, and closed by the runner."""
 
-    name: ClassVar[str]                     # "postgres": folder, --db value, registry key
-    defaults: ClassVar[StoreDefaults]       # env names, defaults and URL schemes
-    extensions: ClassVar[tuple[str, ...]]   # file extensions it runs: ("sql",)
-    transactional_ddl: ClassVar[bool]       # a migration and its history row commit together
-    new_template: ClassVar[str]             # body of a file made by `dbtools new` ({description})
+    name: ClassVar[str]  # "postgres": folder, --db value, registry key
+    defaults: ClassVar[StoreDefaults]  # env names, defaults and URL schemes
+    extensions: ClassVar[tuple[str, ...]]  # file extensions it runs: ("sql",)
+    transactional_ddl: ClassVar[bool]  # a migration and its history row commit together
+    new_template: ClassVar[str]  # body of a file made by `dbtools new` ({description})
 
     def __init__(self, settings: Settings) -> None:
         """Keep the settings; connect nothing yet."""
@@ -198,4 +198,3 @@ def wait_for(deadline: float, attempt: Callable[[], bool], *, first_pause: float
             return False
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.5)
-

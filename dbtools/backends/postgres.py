@@ -6,7 +6,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -91,14 +91,25 @@ def local_recipe(workdir: Path, port: int, *, password: str = "", durable: bool 
         init += ["-A", "scram-sha-256", f"--pwfile={workdir / 'pwfile'}"]
     else:
         init += ["-A", "trust"]
-    argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir),
-            "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=60"]
+    argv = [
+        str(bindir / "postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-k",
+        str(workdir),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "max_connections=60",
+    ]
     if not durable:
         argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    settings = Settings("postgres", "postgres", "127.0.0.1", port, "dbtools_sandbox", "postgres", password,
-                        source="sandbox")
+    settings = Settings(
+        "postgres", "postgres", "127.0.0.1", port, "dbtools_sandbox", "postgres", password, source="sandbox"
+    )
     return ServerSpec(argv=argv, settings=settings, prepare=[init], run_as="postgres", files=files)
-
 
 
 class PostgresBackend:
@@ -117,9 +128,7 @@ class PostgresBackend:
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
     transactional_ddl: ClassVar[bool] = True
-    new_template: ClassVar[str] = (
-        "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
-    )
+    new_template: ClassVar[str] = "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
 
     local_recipe = staticmethod(local_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install postgresql, or run Docker"
@@ -169,7 +178,9 @@ class PostgresBackend:
         first = text.strip().splitlines()[0] if text.strip() else "connection failed"
         first = re.sub(r'^connection to server at "[^"]*" \([^)]*\), port \d+ failed: ', "", first)
         where = f"postgres at {s.address}"
-        url_hint = f"check {s.source}" if s.source != "defaults" else "set POSTGRES_URL or POSTGRES_HOST/PORT/USER/PASSWORD"
+        url_hint = (
+            f"check {s.source}" if s.source != "defaults" else "set POSTGRES_URL or POSTGRES_HOST/PORT/USER/PASSWORD"
+        )
         if f'database "{database}" does not exist' in text:
             return DatabaseMissing(
                 f"{where}: database {database!r} does not exist",
@@ -186,9 +197,7 @@ class PostgresBackend:
             return ConnectionFailed(f"{where}: unknown host {s.host!r}", hint=url_hint)
         if "Connection refused" in text or "timeout expired" in text or "No route" in text:
             reason = "timed out" if "timeout" in text else "connection refused"
-            return ConnectionFailed(
-                f"{where}: {reason}; is PostgreSQL running there?", hint=f"start it, or {url_hint}"
-            )
+            return ConnectionFailed(f"{where}: {reason}; is PostgreSQL running there?", hint=f"start it, or {url_hint}")
         return ConnectionFailed(f"{where}: {first}", hint=url_hint)
 
     def _create_database(self) -> None:
@@ -208,8 +217,9 @@ class PostgresBackend:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.settings.database)))
         except Exception as exc:
             if "already exists" not in str(exc):
+                reason = mask(str(exc), self.settings).strip()
                 raise ConnectionFailed(
-                    f"postgres: could not create database {self.settings.database!r}: {mask(str(exc), self.settings).strip()}",
+                    f"postgres: could not create database {self.settings.database!r}: {reason}",
                     hint="create it by hand, or connect as a user with CREATEDB",
                 ) from None
         finally:
@@ -292,10 +302,8 @@ class PostgresBackend:
             yield
         finally:
             if self._conn is not None and not self._conn.closed:
-                try:
+                with suppress(Exception):  # if the session is gone, PostgreSQL released the lock with it
                     self._query(f"SELECT pg_advisory_unlock({LOCK_KEY})")
-                except Exception:  # the session is gone: PostgreSQL released the lock with it
-                    pass
 
     def lock_holder(self) -> str | None:
         rows = self._query(
@@ -350,12 +358,14 @@ class PostgresBackend:
                 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE c.relname <> '{HISTORY_NAME}' AND {user_schemas} ORDER BY 1, 2""",
             "types": f"""SELECT n.nspname || '.' || t.typname, t.typtype::text,
-                    (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+                    (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                     FROM pg_enum e WHERE e.enumtypid = t.oid)
                 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
                 WHERE t.typtype IN ('e', 'd', 'c') AND {user_schemas}
                   AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
                 ORDER BY 1""",
-            "functions": f"""SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+            "functions": f"""SELECT n.nspname || '.' || p.proname
+                    || '(' || pg_get_function_identity_arguments(p.oid) || ')',
                     md5(pg_get_functiondef(p.oid))
                 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                 LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
@@ -383,9 +393,11 @@ class PostgresBackend:
         index = -1
         try:
             cur.execute("BEGIN")
-            for index, statement in enumerate(statements):
-                cur.execute(statement.sql)
-            row = history_row(m, status="applied", started=started, statements_done=len(statements), statements=statements)
+            for index in range(len(statements)):
+                cur.execute(statements[index].sql)
+            row = history_row(
+                m, status="applied", started=started, statements_done=len(statements), statements=statements
+            )
             index = len(statements)
             cur.execute(_UPSERT + "; COMMIT", _row_params(row))
             return row
@@ -395,7 +407,9 @@ class PostgresBackend:
                 raise _history_write_failed(m, exc) from None
             failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=False)
             self.record(
-                history_row(m, status="failed", started=started, statements_done=0, statements=statements, error=failure.message)
+                history_row(
+                    m, status="failed", started=started, statements_done=0, statements=statements, error=failure.message
+                )
             )
             raise failure from None
         finally:
@@ -419,23 +433,49 @@ class PostgresBackend:
                 except psycopg2.Error as exc:
                     if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
                         cur.execute("ROLLBACK")
-                    failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=True,
-                                               applied=committed)
-                    self.record(history_row(m, status="failed", started=started, statements_done=committed,
-                                            statements=statements, error=failure.message))
+                    failure = statement_failed(
+                        self.name, m, statements, index, _server_message(exc), kept=True, applied=committed
+                    )
+                    self.record(
+                        history_row(
+                            m,
+                            status="failed",
+                            started=started,
+                            statements_done=committed,
+                            statements=statements,
+                            error=failure.message,
+                        )
+                    )
                     raise failure from None
                 if self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE:
                     committed = index + 1
                     if committed < len(statements):
-                        self.record(history_row(m, status="running", started=started, statements_done=committed,
-                                                statements=statements))
+                        self.record(
+                            history_row(
+                                m, status="running", started=started, statements_done=committed, statements=statements
+                            )
+                        )
             if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
                 cur.execute("ROLLBACK")
-                failure = statement_failed(self.name, m, statements, len(statements) - 1,
-                                           "the file opens a transaction it never commits", kept=True,
-                                           applied=committed)
-                self.record(history_row(m, status="failed", started=started, statements_done=committed,
-                                        statements=statements, error=failure.message))
+                failure = statement_failed(
+                    self.name,
+                    m,
+                    statements,
+                    len(statements) - 1,
+                    "the file opens a transaction it never commits",
+                    kept=True,
+                    applied=committed,
+                )
+                self.record(
+                    history_row(
+                        m,
+                        status="failed",
+                        started=started,
+                        statements_done=committed,
+                        statements=statements,
+                        error=failure.message,
+                    )
+                )
                 raise failure
         row = history_row(m, status="applied", started=started, statements_done=committed, statements=statements)
         self.record(row)
@@ -445,14 +485,18 @@ class PostgresBackend:
         import psycopg2
 
         delete = f"DELETE FROM {HISTORY_NAME} WHERE version = %s"
-        in_tx = self.runs_in_transaction(migration, statements) if migration.transactional is None else migration.transactional
+        in_tx = (
+            self.runs_in_transaction(migration, statements)
+            if migration.transactional is None
+            else migration.transactional
+        )
         with self._conn.cursor() as cur:
             index = -1
             try:
                 if in_tx:
                     cur.execute("BEGIN")
-                for index, statement in enumerate(statements):
-                    cur.execute(statement.sql)
+                for index in range(len(statements)):
+                    cur.execute(statements[index].sql)
                 cur.execute(delete + ("; COMMIT" if in_tx else ""), (migration.version,))
             except psycopg2.Error as exc:
                 if in_tx:
@@ -464,12 +508,20 @@ class PostgresBackend:
                 ) from None
 
 
-
-
 def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
     return (
-        row.version, row.name, row.checksum, row.status, row.statements_done, row.statements_total,
-        row.progress_checksum, row.error, row.applied_at, row.execution_ms, row.applied_by, row.tool_version,
+        row.version,
+        row.name,
+        row.checksum,
+        row.status,
+        row.statements_done,
+        row.statements_total,
+        row.progress_checksum,
+        row.error,
+        row.applied_at,
+        row.execution_ms,
+        row.applied_by,
+        row.tool_version,
     )
 
 

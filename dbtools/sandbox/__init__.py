@@ -42,7 +42,7 @@ class ServerSpec:
     settings: Settings
     prepare: list[list[str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    run_as: str | None = None          # a user to run as when we are root (initdb refuses root)
+    run_as: str | None = None  # a user to run as when we are root (initdb refuses root)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content, written first
 
 
@@ -112,7 +112,7 @@ def docker_available() -> bool:
     """True when a Docker engine answers (the client alone is not enough)."""
     sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if sock.startswith("unix://"):
-        path = sock[len("unix://"):]
+        path = sock[len("unix://") :]
         if not os.path.exists(path):
             return False
         with socket.socket(socket.AF_UNIX) as s:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dbtools.sandbox import ServerSpec, SandboxFailed, connect_check, free_port, wait_until
+from dbtools.sandbox import SandboxFailed, ServerSpec, connect_check, free_port, wait_until
 from dbtools.settings import Settings
 
 _RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
@@ -73,19 +73,32 @@ class LocalSandbox:
         for argv in spec.prepare:
             done = subprocess.run(argv, env=env, user=user, cwd=self.workdir, capture_output=True, text=True)
             if done.returncode:
+                output = (done.stderr or done.stdout).strip()[-400:]
                 raise SandboxFailed(
-                    f"{self.store} sandbox: `{' '.join(argv[:2])}` failed: {(done.stderr or done.stdout).strip()[-400:]}",
+                    f"{self.store} sandbox: `{' '.join(argv[:2])}` failed: {output}",
                     hint="see the message; is the server package complete?",
                 )
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                spec.argv, env=env, user=user, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True,
+                spec.argv,
+                env=env,
+                user=user,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
             )
         _RUNNING.add(self)
         what = f"{self.store} on {spec.settings.address}"
-        wait_until(connect_check(spec.settings), timeout=self.timeout, what=what,
-                   alive=lambda: self.process is not None and self.process.poll() is None, log=self.log)
+        wait_until(
+            connect_check(spec.settings),
+            timeout=self.timeout,
+            what=what,
+            alive=lambda: self.process is not None and self.process.poll() is None,
+            log=self.log,
+        )
         self.settings = spec.settings
         return spec.settings
 

@@ -23,8 +23,14 @@ SECRET = "Sup3r-s3cret-pw"
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DBTOOLS_"))}
-    return subprocess.run([sys.executable, "-m", "dbtools", *args], env={**base, **(env or {})}, cwd=cwd or ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dbtools", *args],
+        env={**base, **(env or {})},
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_one_clear_error(done: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
@@ -58,7 +64,8 @@ def pg_with_password() -> Iterator[Settings]:
 def mdir(tmp_path: Path) -> Path:
     (tmp_path / "postgres").mkdir()
     (tmp_path / "postgres" / "001_users.sql").write_text(
-        "-- migrate:up\nCREATE TABLE users (id int);\n-- migrate:down\nDROP TABLE users;\n")
+        "-- migrate:up\nCREATE TABLE users (id int);\n-- migrate:down\nDROP TABLE users;\n"
+    )
     return tmp_path
 
 
@@ -67,14 +74,21 @@ def url_env(settings: Settings) -> dict[str, str]:
 
 
 def test_migrate_status_json_and_rollback(pg: Settings, mdir: Path) -> None:
-    (mdir / "postgres" / "002_orders.sql").write_text("-- migrate:up\nCREATE TABLE orders (id int);\n"
-                                                      "-- migrate:down\nDROP TABLE orders;\n")
+    (mdir / "postgres" / "002_orders.sql").write_text(
+        "-- migrate:up\nCREATE TABLE orders (id int);\n-- migrate:down\nDROP TABLE orders;\n"
+    )
     env = url_env(pg)
     done = run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", "--to", "1", env=env)
     assert done.returncode == 0 and "applied     001_users" in done.stdout
     state = json.loads(run("--migrations-dir", str(mdir), "status", "--json", env=env).stdout)
     assert {k: state["postgres"][k] for k in ("current", "applied", "pending", "failed", "changed", "missing")} == {
-        "current": 1, "applied": [1], "pending": [2], "failed": [], "changed": [], "missing": []}
+        "current": 1,
+        "applied": [1],
+        "pending": [2],
+        "failed": [],
+        "changed": [],
+        "missing": [],
+    }
     assert run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env).returncode == 0
     assert run("--migrations-dir", str(mdir), "rollback", "--steps", "2", "--db", "postgres", env=env).returncode == 0
     state = json.loads(run("--migrations-dir", str(mdir), "status", "--json", "--db", "postgres", env=env).stdout)
@@ -93,8 +107,12 @@ def test_unreachable_host(mdir: Path) -> None:
 
 
 def test_wrong_password(pg_with_password: Settings, mdir: Path) -> None:
-    env = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(pg_with_password.port), "POSTGRES_PASSWORD": "wrong",
-           "POSTGRES_DB": "postgres"}
+    env = {
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": str(pg_with_password.port),
+        "POSTGRES_PASSWORD": "wrong",
+        "POSTGRES_DB": "postgres",
+    }
     done = run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env)
     assert_one_clear_error(done, 1, "password authentication failed", "POSTGRES_PASSWORD")
 
@@ -116,9 +134,11 @@ def test_missing_database_then_create_db(servers: Servers, mdir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("files", "needle"),
-    [({"001-x.sql": "SELECT 1;"}, "001-x.sql is not a valid migration name"),
-     ({"1_dup.sql": "SELECT 1;"}, "both have version 1"),
-     ({"002_empty.sql": ""}, "002_empty.sql is empty")],
+    [
+        ({"001-x.sql": "SELECT 1;"}, "001-x.sql is not a valid migration name"),
+        ({"1_dup.sql": "SELECT 1;"}, "both have version 1"),
+        ({"002_empty.sql": ""}, "002_empty.sql is empty"),
+    ],
 )
 def test_bad_files_are_refused_before_connecting(mdir: Path, files: dict[str, str], needle: str) -> None:
     for name, content in files.items():
@@ -131,12 +151,16 @@ def test_changed_and_missing_files_fail_migrate_and_validate(pg: Settings, mdir:
     env = url_env(pg)
     assert run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env).returncode == 0
     (mdir / "postgres" / "001_users.sql").write_text("-- migrate:up\nCREATE TABLE users (id bigint);\n")
-    assert_one_clear_error(run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env), 1,
-                           "changed on disk", "repair")
+    assert_one_clear_error(
+        run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env), 1, "changed on disk", "repair"
+    )
     (mdir / "postgres" / "001_users.sql").unlink()
     (mdir / "postgres" / "002_next.sql").write_text("SELECT 1;\n")
-    assert_one_clear_error(run("--migrations-dir", str(mdir), "validate", "--db", "postgres", env=env), 1,
-                           "missing from the migrations folder")
+    assert_one_clear_error(
+        run("--migrations-dir", str(mdir), "validate", "--db", "postgres", env=env),
+        1,
+        "missing from the migrations folder",
+    )
 
 
 def test_sql_error_names_file_line_and_server_message(pg: Settings, mdir: Path) -> None:
@@ -167,13 +191,15 @@ def test_lock_held_by_another_run(pg: Settings, mdir: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        done = run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", "--lock-timeout", "0.5",
-                   env=url_env(pg))
+        done = run(
+            "--migrations-dir", str(mdir), "migrate", "--db", "postgres", "--lock-timeout", "0.5", env=url_env(pg)
+        )
         assert_one_clear_error(done, 1, "held by pid", "waited")
         status = run("--migrations-dir", str(mdir), "status", "--db", "postgres", env=url_env(pg))
         assert "lock      pid" in status.stdout
-        assert run("--migrations-dir", str(mdir), "unlock", "--force", "--db", "postgres",
-                   env=url_env(pg)).returncode == 0
+        assert (
+            run("--migrations-dir", str(mdir), "unlock", "--force", "--db", "postgres", env=url_env(pg)).returncode == 0
+        )
         assert run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=url_env(pg)).returncode == 0
     finally:
         holder.kill()
@@ -181,9 +207,11 @@ def test_lock_held_by_another_run(pg: Settings, mdir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["migrate", "--db", "oracle"], "unknown store 'oracle'"),
-     (["rollback", "--db", "postgres"], "one of the arguments --steps --to is required"),
-     (["frobnicate"], "invalid choice")],
+    [
+        (["migrate", "--db", "oracle"], "unknown store 'oracle'"),
+        (["rollback", "--db", "postgres"], "one of the arguments --steps --to is required"),
+        (["frobnicate"], "invalid choice"),
+    ],
 )
 def test_usage_errors_exit_2(mdir: Path, args: list[str], needle: str) -> None:
     assert_one_clear_error(run("--migrations-dir", str(mdir), *args), 2, needle)
@@ -211,11 +239,13 @@ def test_seed_fronts_migrate_py_and_run_sh(pg: Settings, tmp_path: Path) -> None
     (front / "postgres" / "001_a.sql").write_text("CREATE TABLE a (id int);\n")
     (front / "postgres" / "002_b.sql").write_text("CREATE TABLE b (id int);\n")
     env = {**os.environ, **url_env(pg), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(front / "migrate.py"), "postgres", "--to=1"], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(front / "migrate.py"), "postgres", "--to=1"], env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0 and "001_a" in done.stdout and "002_b" not in done.stdout
-    done = subprocess.run([str(front / "run.sh")], env={**env, "PYTHON": sys.executable}, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [str(front / "run.sh")], env={**env, "PYTHON": sys.executable}, capture_output=True, text=True
+    )
     assert done.returncode == 0 and "002_b" in done.stdout, done.stderr
 
 
@@ -232,9 +262,16 @@ def test_invoke_tasks_call_the_same_verbs(pg: Settings, mdir: Path) -> None:
 
 
 def test_status_starts_without_importing_other_drivers(pg: Settings, mdir: Path) -> None:
-    code = ("import sys; from dbtools.cli import main; main(['--migrations-dir', sys.argv[1], 'status', '--db', "
-            "'postgres']); print(sorted(m for m in ('chdb', 'clickhouse_driver', 'pymongo', 'redis', 'sqlparse', "
-            "'testcontainers') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code, str(mdir)], env={**os.environ, **url_env(pg)},
-                          capture_output=True, text=True, cwd=ROOT)
+    code = (
+        "import sys; from dbtools.cli import main; main(['--migrations-dir', sys.argv[1], 'status', '--db', "
+        "'postgres']); print(sorted(m for m in ('chdb', 'clickhouse_driver', 'pymongo', 'redis', 'sqlparse', "
+        "'testcontainers') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(mdir)],
+        env={**os.environ, **url_env(pg)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

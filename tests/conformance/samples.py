@@ -14,11 +14,11 @@ from typing import Any
 @dataclass(frozen=True)
 class Samples:
     ext: str
-    create: Callable[[int], str]                 # migration creating object t{i}, with a down section
-    failing: Callable[[int, bool], str]          # statement 1 creates part_{i}; statement 2 fails unless fixed
-    slow: Callable[[float], str]                 # a migration that runs for about `seconds`
+    create: Callable[[int], str]  # migration creating object t{i}, with a down section
+    failing: Callable[[int, bool], str]  # statement 1 creates part_{i}; statement 2 fails unless fixed
+    slow: Callable[[float], str]  # a migration that runs for about `seconds`
     objects: Callable[[dict[str, Any]], set[str]]  # object names in a snapshot
-    multiprocess: bool = True                    # several processes may open the store at once
+    multiprocess: bool = True  # several processes may open the store at once
 
 
 def _pg_objects(snapshot: dict[str, Any]) -> set[str]:

@@ -175,8 +175,9 @@ def test_lock_excludes_a_second_process(store: str, settings: Settings, env: dic
     cls = backends.load(store)
     setup = cls(settings)
     setup.connect(create_database=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, store, "30"], env=env, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, store, "30"], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert setup.lock_holder() is not None
@@ -194,8 +195,9 @@ def test_lock_excludes_a_second_process(store: str, settings: Settings, env: dic
         setup.close()
 
 
-def test_concurrent_runs_apply_each_version_once(store: str, settings: Settings, env: dict[str, str],
-                                                 mdir: Path) -> None:
+def test_concurrent_runs_apply_each_version_once(
+    store: str, settings: Settings, env: dict[str, str], mdir: Path
+) -> None:
     if not SAMPLES[store].multiprocess:
         pytest.skip(f"{store} here opens in one process at a time")
     for i in range(1, 31):
@@ -204,8 +206,9 @@ def test_concurrent_runs_apply_each_version_once(store: str, settings: Settings,
     setup.connect(create_database=True)
     setup.close()
     argv = [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", store]
-    runs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(8)]
+    runs = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)
+    ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0] * 8, outputs
     applied_lines = [line for out, _ in outputs for line in out.splitlines() if ": applied" in line]

@@ -52,7 +52,8 @@ def rows(settings: Settings) -> dict[int, tuple]:
 
 def test_sql_error_mid_migration_leaves_nothing(pg: Settings, mdir: Path) -> None:
     (mdir / "postgres" / "001_a.sql").write_text(
-        "CREATE TABLE kept_out (id int);\nINSERT INTO kept_out VALUES (1);\n\nSELECT nope FROM kept_out;\n")
+        "CREATE TABLE kept_out (id int);\nINSERT INTO kept_out VALUES (1);\n\nSELECT nope FROM kept_out;\n"
+    )
     with pytest.raises(MigrationFailed) as failure:
         runner.migrate("postgres", migrations_dir=mdir, settings=pg)
     message = failure.value.message
@@ -64,8 +65,10 @@ def test_sql_error_mid_migration_leaves_nothing(pg: Settings, mdir: Path) -> Non
 
 def test_concurrent_index_runs_outside_a_transaction_and_resumes(pg: Settings, mdir: Path) -> None:
     path = mdir / "postgres" / "001_idx.sql"
-    path.write_text("CREATE TABLE t (x int);\nCREATE INDEX CONCURRENTLY t_x ON t (x);\nSELECT broken;\n"
-                    "CREATE INDEX CONCURRENTLY t_x2 ON t (x);\n")
+    path.write_text(
+        "CREATE TABLE t (x int);\nCREATE INDEX CONCURRENTLY t_x ON t (x);\nSELECT broken;\n"
+        "CREATE INDEX CONCURRENTLY t_x2 ON t (x);\n"
+    )
     with pytest.raises(MigrationFailed, match="statement 3 of 4"):
         runner.migrate("postgres", migrations_dir=mdir, settings=pg)
     assert rows(pg) == {1: ("failed", 2)}
@@ -90,7 +93,8 @@ def test_resume_refuses_when_done_statements_were_edited(pg: Settings, mdir: Pat
 
 def test_file_with_its_own_transaction_runs_as_written(pg: Settings, mdir: Path) -> None:
     (mdir / "postgres" / "001_own.sql").write_text(
-        "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nCREATE TABLE own (id int);\nCOMMIT;\n")
+        "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nCREATE TABLE own (id int);\nCOMMIT;\n"
+    )
     runner.migrate("postgres", migrations_dir=mdir, settings=pg)
     assert rows(pg) == {1: ("applied", 4)}
     assert query(pg, "SELECT to_regclass('own')::text") == [("own",)]
@@ -166,7 +170,9 @@ def test_langfuse_history_applies_from_scratch(pg: Settings, tmp_path: Path) -> 
     entry = next(s for s in expected["sets"] if s["path"] == "langfuse/postgres")
     done = runner.migrate("postgres", migrations_dir=tmp_path, settings=pg)
     assert len(done) == entry["versions"] == 434
-    tables = query(pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration_history'")
+    tables = query(
+        pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration_history'"
+    )
     assert tables == [(entry["objects"]["tables"],)]
     assert runner.migrate("postgres", migrations_dir=tmp_path, settings=pg) == []
     state = runner.validate("postgres", migrations_dir=tmp_path, settings=pg)

@@ -21,8 +21,16 @@ def make(folder: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def test_versions_sort_numerically_and_non_migrations_are_ignored(tmp_path: Path) -> None:
-    folder = make(tmp_path, {"10_ten.sql": "SELECT 10;", "9_nine.sql": "SELECT 9;", "README.md": "# notes",
-                             ".gitkeep": "", "_helpers.sql": "x"})
+    folder = make(
+        tmp_path,
+        {
+            "10_ten.sql": "SELECT 10;",
+            "9_nine.sql": "SELECT 9;",
+            "README.md": "# notes",
+            ".gitkeep": "",
+            "_helpers.sql": "x",
+        },
+    )
     assert [(m.version, m.name) for m in discover(folder, "postgres", SQL)] == [(9, "nine"), (10, "ten")]
 
 
@@ -56,8 +64,10 @@ def test_missing_folder_names_the_fix(tmp_path: Path) -> None:
 
 
 def test_dbmate_markers_split_up_and_down_with_line_numbers(tmp_path: Path) -> None:
-    folder = make(tmp_path, {"001_x.sql": "-- header\n-- migrate:up\nCREATE TABLE x (id int);\n\n"
-                                          "-- migrate:down\nDROP TABLE x;\n"})
+    folder = make(
+        tmp_path,
+        {"001_x.sql": "-- header\n-- migrate:up\nCREATE TABLE x (id int);\n\n-- migrate:down\nDROP TABLE x;\n"},
+    )
     (m,) = discover(folder, "postgres", SQL)
     assert m.up.strip() == "CREATE TABLE x (id int);"
     assert m.down.strip() == "DROP TABLE x;"
@@ -66,23 +76,34 @@ def test_dbmate_markers_split_up_and_down_with_line_numbers(tmp_path: Path) -> N
 
 
 def test_goose_markers_and_no_transaction(tmp_path: Path) -> None:
-    folder = make(tmp_path, {"001_x.sql": "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t(x);\n"
-                                          "-- +goose Down\nDROP INDEX i;\n"})
+    folder = make(
+        tmp_path,
+        {
+            "001_x.sql": "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t(x);\n"
+            "-- +goose Down\nDROP INDEX i;\n"
+        },
+    )
     (m,) = discover(folder, "postgres", SQL)
     assert m.transactional is False and m.down.strip() == "DROP INDEX i;"
 
 
 def test_golang_migrate_pairs_and_plain_files(tmp_path: Path) -> None:
-    folder = make(tmp_path, {"1_a.up.sql": "CREATE TABLE a();", "1_a.down.sql": "DROP TABLE a;",
-                             "2_b.sql": "CREATE TABLE b();"})
+    folder = make(
+        tmp_path, {"1_a.up.sql": "CREATE TABLE a();", "1_a.down.sql": "DROP TABLE a;", "2_b.sql": "CREATE TABLE b();"}
+    )
     first, second = discover(folder, "postgres", SQL)
     assert first.down == "DROP TABLE a;" and first.down_path.name == "1_a.down.sql"
     assert second.down is None
 
 
 def test_directives_and_dbmate_transaction_option(tmp_path: Path) -> None:
-    folder = make(tmp_path, {"1_a.sql": "-- dbtools:no-transaction\nVACUUM;",
-                             "2_b.sql": "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\n"})
+    folder = make(
+        tmp_path,
+        {
+            "1_a.sql": "-- dbtools:no-transaction\nVACUUM;",
+            "2_b.sql": "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\n",
+        },
+    )
     first, second = discover(folder, "postgres", SQL)
     assert first.transactional is False and ("no-transaction", "") in first.directives
     assert second.transactional is False
@@ -104,8 +125,9 @@ def test_checksum_covers_the_up_section_only(tmp_path: Path) -> None:
 
 
 def test_scripts_have_a_down_when_they_define_one(tmp_path: Path) -> None:
-    folder = make(tmp_path, {"1_a.py": "def up(db):\n    pass\n\ndef down(db):\n    pass\n",
-                             "2_b.py": "def up(db):\n    pass\n"})
+    folder = make(
+        tmp_path, {"1_a.py": "def up(db):\n    pass\n\ndef down(db):\n    pass\n", "2_b.py": "def up(db):\n    pass\n"}
+    )
     first, second = discover(folder, "redis", ("py",))
     assert first.down is not None and second.down is None
 

@@ -24,7 +24,12 @@ def test_empty_history_makes_everything_pending() -> None:
 def test_applied_changed_missing_and_out_of_order() -> None:
     plan = build([m(1), m(2, "edited"), m(3), m(5)], [row(1), row(2), row(4), row(5)])
     assert plan.as_dict() == {
-        "current": 5, "applied": [1, 2, 4, 5], "pending": [3], "failed": [], "changed": [2], "missing": [4],
+        "current": 5,
+        "applied": [1, 2, 4, 5],
+        "pending": [3],
+        "failed": [],
+        "changed": [2],
+        "missing": [4],
         "out_of_order": [3],
     }
 

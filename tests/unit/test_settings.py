@@ -13,8 +13,13 @@ PG = PostgresBackend.defaults
 
 def test_seed_defaults() -> None:
     s = from_env("postgres", PG, {})
-    assert (s.host, s.port, s.database, s.user, s.password) == ("localhost", 5432, "trading_users", "postgres",
-                                                                 "postgres")
+    assert (s.host, s.port, s.database, s.user, s.password) == (
+        "localhost",
+        5432,
+        "trading_users",
+        "postgres",
+        "postgres",
+    )
     assert s.source == "defaults"
 
 
@@ -23,8 +28,14 @@ def test_parts_then_url_override() -> None:
     s = from_env("postgres", PG, env)
     assert (s.host, s.port, s.database, s.password) == ("db", 6543, "x", "p")
     s = from_env("postgres", PG, {**env, "POSTGRES_URL": "postgresql://u:p%40ss@h:1/d?sslmode=disable"})
-    assert (s.user, s.password, s.host, s.port, s.database, dict(s.query)) == ("u", "p@ss", "h", 1, "d",
-                                                                               {"sslmode": "disable"})
+    assert (s.user, s.password, s.host, s.port, s.database, dict(s.query)) == (
+        "u",
+        "p@ss",
+        "h",
+        1,
+        "d",
+        {"sslmode": "disable"},
+    )
     assert s.source == "POSTGRES_URL"
 
 
@@ -37,8 +48,11 @@ def test_display_url_and_mask_hide_the_password() -> None:
 
 @pytest.mark.parametrize(
     ("env", "variable"),
-    [({"POSTGRES_PORT": "54x"}, "POSTGRES_PORT"), ({"POSTGRES_URL": "mysql://h/d"}, "POSTGRES_URL"),
-     ({"POSTGRES_URL": "postgres://h:99999/d"}, "POSTGRES_URL")],
+    [
+        ({"POSTGRES_PORT": "54x"}, "POSTGRES_PORT"),
+        ({"POSTGRES_URL": "mysql://h/d"}, "POSTGRES_URL"),
+        ({"POSTGRES_URL": "postgres://h:99999/d"}, "POSTGRES_URL"),
+    ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as error:

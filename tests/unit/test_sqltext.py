@@ -32,11 +32,14 @@ def test_comment_only_text_has_no_statements() -> None:
 
 
 def test_non_transactional_statements_are_recognised() -> None:
-    heads = [s.head for s in split(
-        "create index concurrently i on t(x);\nCREATE UNIQUE INDEX CONCURRENTLY j ON t(y);\n"
-        "REINDEX (VERBOSE) TABLE CONCURRENTLY t;\nVACUUM t;\nCREATE INDEX k ON t(z);\n"
-        "SELECT 'CREATE INDEX CONCURRENTLY';\n"
-    )]
+    heads = [
+        s.head
+        for s in split(
+            "create index concurrently i on t(x);\nCREATE UNIQUE INDEX CONCURRENTLY j ON t(y);\n"
+            "REINDEX (VERBOSE) TABLE CONCURRENTLY t;\nVACUUM t;\nCREATE INDEX k ON t(z);\n"
+            "SELECT 'CREATE INDEX CONCURRENTLY';\n"
+        )
+    ]
     assert [bool(NON_TRANSACTIONAL.match(h)) for h in heads] == [True, True, True, True, False, False]
 
 
