@@ -38,5 +38,20 @@ def stdout_reporter(stream: TextIO | None = None) -> Reporter:
     return report
 
 
+def json_reporter(stream: TextIO | None = None) -> Reporter:
+    """A reporter printing one JSON object per event (for CI logs)."""
+    import json
+    from dataclasses import asdict
+
+    def report(event: Event) -> None:
+        print(
+            json.dumps({k: v for k, v in asdict(event).items() if v not in (None, "")}),
+            file=stream or sys.stdout,
+            flush=True,
+        )
+
+    return report
+
+
 def discard(event: Event) -> None:
     """A reporter that drops events."""

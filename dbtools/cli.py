@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dbtools import __version__, runner
-from dbtools.audit import stdout_reporter
+from dbtools.audit import json_reporter, stdout_reporter
 from dbtools.errors import DbtoolsError, UsageError, ValidationFailed
 
 EPILOG = """exit codes: 0 success, 1 a migration, validation or connection failed, 2 usage or configuration error.
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="clickhouse, postgres, mongodb or redis; repeatable (default: every store with a folder)",
     )
     locking = argparse.ArgumentParser(add_help=False)
+    locking.add_argument("--json", action="store_true", help="one JSON object per event (for CI logs)")
     locking.add_argument(
         "--lock-timeout",
         type=float,
@@ -160,7 +161,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     stores = _stores(args)
     if command == "status":
         return _status(args, stores)
-    report = stdout_reporter()
+    report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
     common = {"migrations_dir": args.migrations_dir}
     actions: dict[str, Callable[[str], Any]] = {
         "migrate": lambda s: runner.migrate(

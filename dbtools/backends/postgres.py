@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools.backends.base import (
     HISTORY_NAME,
@@ -19,9 +19,11 @@ from dbtools.backends.base import (
 from dbtools.errors import ConnectionFailed, DatabaseMissing, LockTimeout, MigrationFailed, MissingDependency
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
-from dbtools.sandbox import ServerSpec
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
+
+if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
+    from dbtools.sandbox import ServerSpec
 
 # Statements PostgreSQL refuses inside a transaction block, or that manage transactions themselves.
 # A migration holding one runs statement by statement in autocommit, recording its progress.
@@ -82,6 +84,8 @@ def local_recipe(workdir: Path, port: int, *, password: str = "", durable: bool 
     """A throwaway cluster: initdb + postgres in `workdir`, on 127.0.0.1:`port`.
 
     Without `durable`, fsync is off (tests); with it the server flushes like a real one (benchmarks)."""
+    from dbtools.sandbox import ServerSpec
+
     bindir = _server_binaries()
     data = workdir / "data"
     init = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-sync"]
