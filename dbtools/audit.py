@@ -30,7 +30,7 @@ def stdout_reporter(stream: TextIO | None = None) -> Reporter:
 
     def report(event: Event) -> None:
         out = stream or sys.stdout
-        what = f"{event.version:03d}_{event.name}" if event.version is not None else ""
+        what = f"{event.version:03d}_{event.name}" if event.version is not None else event.name
         timing = f" ({event.duration_ms} ms)" if event.duration_ms else ""
         detail = f"  {event.detail}" if event.detail else ""
         print(f"{event.store}: {event.status:<11} {what}{timing}{detail}".rstrip(), file=out, flush=True)

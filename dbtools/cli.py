@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 
 from dbtools import __version__, runner
@@ -101,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[common, stores], help="check live data against the declared layout (exit 1 on violations)"
     )
 
+    p = sub.add_parser("seed", parents=[common, stores], help="load deterministic development data")
+    p.add_argument("--seed", type=int, default=42, help="random seed: the same seed gives the same data")
+    p.add_argument("--scale", choices=["small", "medium", "large"], default="small", help="how much data")
+    p.add_argument("--until", help="UTC date market data ends at (default: today)")
+    p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")
+    p.add_argument("--json", action="store_true", help="one JSON object per event")
+
     p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
     p.add_argument("--ext", help="file type when the store runs several (py, js)")
@@ -161,6 +169,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     stores = _stores(args)
     if command == "status":
         return _status(args, stores)
+    if command == "seed":
+        return _seed(args, stores)
     report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
     common = {"migrations_dir": args.migrations_dir}
     actions: dict[str, Callable[[str], Any]] = {
@@ -193,6 +203,25 @@ def _dispatch(args: argparse.Namespace) -> int:
         "check": lambda s: _no_violations(s, runner.check_layout(s, report=report, **common)),
     }
     return _each_store(stores, actions[command])
+
+
+def _seed(args: argparse.Namespace, stores: list[str]) -> int:
+    from datetime import datetime
+
+    from dbtools.seed import dataset, load
+
+    try:
+        until = datetime.fromisoformat(args.until).replace(tzinfo=UTC) if args.until else None
+    except ValueError:
+        raise UsageError(f"--until {args.until!r} is not a date", hint="write it as YYYY-MM-DD") from None
+    data = dataset.build(args.seed, args.scale, until)
+    report = json_reporter() if args.json else stdout_reporter()
+    return _each_store(
+        stores,
+        lambda s: load(
+            s, data, reset=args.reset, migrations_dir=args.migrations_dir, report=report, progress=sys.stderr.isatty()
+        ),
+    )
 
 
 def _no_violations(store: str, count: int) -> None:

@@ -46,6 +46,19 @@ class ServerSpec:
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content, written first
 
 
+@dataclass(frozen=True)
+class DockerRecipe:
+    """How to run one store in a container: image, its port inside, env, and the Settings to reach it.
+
+    `settings(host, mapped_port)` builds the Settings once Docker has published the port."""
+
+    image: str
+    port: int
+    settings: Callable[[str, int], Settings]
+    env: dict[str, str] = field(default_factory=dict)
+    command: list[str] | None = None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -1,0 +1,38 @@
+"""The value seeding passes to a backend: a named target and its columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows for one target (table, collection, key pattern), held column by column.
+
+    Columns are equal-length sequences (numpy arrays or lists): ClickHouse inserts them as they are,
+    PostgreSQL streams them through COPY, MongoDB and Redis read them back as rows."""
+
+    target: str
+    columns: Mapping[str, Sequence[Any]]
+
+    def __post_init__(self) -> None:
+        lengths = {len(values) for values in self.columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{self.target}: columns of different lengths {sorted(lengths)}")
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """One dict per row, with numpy scalars turned into Python values."""
+        names = list(self.columns)
+        lists = [_as_list(self.columns[name]) for name in names]
+        for values in zip(*lists, strict=True):
+            yield dict(zip(names, values, strict=True))
+
+
+def _as_list(values: Sequence[Any]) -> list[Any]:
+    tolist = getattr(values, "tolist", None)
+    return tolist() if tolist is not None else list(values)
