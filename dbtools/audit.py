@@ -1,10 +1,19 @@
-"""Run events and where they go: stdout lines now; audit_logs / system_logs sinks plug in here."""
+"""Run events and where they go: stdout (human or JSON lines) and the audit sinks.
+
+The audit sinks are stores whose backend can `write_log(events)`: PostgreSQL's `audit_logs` and
+MongoDB's `system_logs`, as the seed asks. They receive the events that changed something (applied,
+failed, reverted, ...) once per store and run. A sink that is down, or whose table does not exist
+yet, never fails a run: it is one warning on stderr. `DBTOOLS_AUDIT` lists the sink stores
+(default `postgres,mongodb`; `off` for none). Events carry no connection strings or passwords.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 
@@ -55,3 +64,72 @@ def json_reporter(stream: TextIO | None = None) -> Reporter:
 
 def discard(event: Event) -> None:
     """A reporter that drops events."""
+
+
+AUDIT_ENV = "DBTOOLS_AUDIT"
+DEFAULT_SINKS = ("postgres", "mongodb")
+# events that changed a store (or tried to): the ones worth an audit row
+PERSISTED = {"applied", "failed", "reverted", "recorded", "realigned", "cleared", "forgotten", "freed", "loaded"}
+
+
+def sink_stores(env: dict[str, str] | None = None) -> list[str]:
+    """The stores to write audit events into, from DBTOOLS_AUDIT."""
+    value = (os.environ if env is None else env).get(AUDIT_ENV, ",".join(DEFAULT_SINKS)).strip()
+    if value.lower() in ("off", "none", "0", ""):
+        return []
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+@dataclass
+class AuditTrail:
+    """A reporter that passes events on and keeps the ones to persist until `flush`."""
+
+    report: Reporter
+    sinks: list[str] = field(default_factory=sink_stores)
+    pending: list[Event] = field(default_factory=list)
+    warn: Callable[[str], None] = field(default=lambda text: print(f"warning: {text}", file=sys.stderr))
+
+    def __call__(self, event: Event) -> None:
+        self.report(event)
+        if event.status in PERSISTED:
+            self.pending.append(event)
+
+    def flush(self) -> None:
+        """Write the kept events to every sink that can take them; a failing sink is a warning."""
+        events, self.pending = self.pending, []
+        if not events:
+            return
+        for store in self.sinks:
+            try:
+                _write(store, events)
+            except Exception as exc:  # a sink must never fail the run it reports on
+                reason = getattr(exc, "message", None) or str(exc).strip().splitlines()[0]
+                self.warn(f"audit sink {store} unavailable, {len(events)} event(s) not logged there: {reason}")
+
+
+def _write(store: str, events: list[Event]) -> None:
+    from dbtools import backends
+    from dbtools.settings import from_env
+
+    cls = backends.load(store)
+    writer = getattr(cls, "write_log", None)
+    if writer is None:
+        return
+    settings = from_env(store, cls.defaults)
+    if settings.host and not _port_answers(settings.host, settings.port):
+        raise ConnectionError(f"nothing listens on {settings.address}")
+    backend = cls(settings)
+    backend.connect()
+    try:
+        backend.write_log(events)
+    finally:
+        backend.close()
+
+
+def _port_answers(host: str, port: int) -> bool:
+    """A quick TCP probe, so a sink that is down costs milliseconds, not a driver's timeout."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtools import backends
-from dbtools.audit import Event, Reporter, discard
+from dbtools.audit import AuditTrail, Event, Reporter, discard
 from dbtools.errors import DbtoolsError, HistoryMismatch, MigrationFailed, UsageError
 from dbtools.migrations import Migration, discover, new_file
 from dbtools.plan import AppliedMigration, Plan, build
@@ -68,10 +68,12 @@ def open_store(
     files = discover(migrations_root(migrations_dir) / store, store, cls.extensions)
     backend = cls(settings or from_env(store, cls.defaults))
     backend.connect(create_database=create_db)
+    trail = AuditTrail(report or discard)
     try:
-        yield Context(store, backend, files, report or discard)
+        yield Context(store, backend, files, trail)
     finally:
         backend.close()
+        trail.flush()
 
 
 @contextmanager

@@ -46,6 +46,12 @@ def servers() -> Iterator[Servers]:
     running.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_audit_sinks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs in tests write no audit rows to the machine's stores unless a test asks (tests/audit)."""
+    monkeypatch.setenv("DBTOOLS_AUDIT", "off")
+
+
 def fresh_settings(servers: Servers, store: str) -> Settings:
     """Settings for a database of `store` that no other test uses (a backend may define `isolated`)."""
     base = servers.get(store)

@@ -31,6 +31,7 @@ from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
+    from dbtools.audit import Event
     from dbtools.sandbox import DockerRecipe, ServerSpec
     from dbtools.seed.table import Table
 
@@ -406,6 +407,41 @@ class PostgresBackend:
             "schemas": f"""SELECT n.nspname FROM pg_namespace n WHERE {user_schemas} ORDER BY 1""",
         }
         return {name: [list(row) for row in self._query(sql)] for name, sql in queries.items()}
+
+    # -- audit sink ---------------------------------------------------------------------------
+
+    def write_log(self, events: Sequence[Event]) -> None:
+        """Append events to `audit_logs` (the platform's schema) in one statement; nothing if it does not exist yet."""
+        import json
+
+        if not self._query("SELECT to_regclass('audit_logs') IS NOT NULL")[0][0]:
+            return
+        rows = [
+            (
+                owner_tag(),
+                f"{e.action}.{e.status}",
+                f"{e.store}.migration" if e.version is not None else e.store,
+                str(e.version) if e.version is not None else e.name or None,
+                "failure" if e.status == "failed" else "success",
+                json.dumps(
+                    {
+                        "store": e.store,
+                        "version": e.version,
+                        "name": e.name,
+                        "status": e.status,
+                        "duration_ms": e.duration_ms,
+                        "error": e.error,
+                        "detail": e.detail or None,
+                    }
+                ),
+            )
+            for e in events
+        ]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * len(rows))
+        self._query(
+            f"INSERT INTO audit_logs (actor, action, entity_type, entity_id, outcome, details) VALUES {values}",
+            [v for row in rows for v in row],
+        )
 
     # -- seeding ------------------------------------------------------------------------------
 
