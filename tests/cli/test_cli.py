@@ -23,6 +23,7 @@ SECRET = "Sup3r-s3cret-pw"
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DBTOOLS_"))}
+    base["DBTOOLS_AUDIT"] = "off"  # sinks are tested in tests/audit
     return subprocess.run(
         [sys.executable, "-m", "dbtools", *args],
         env={**base, **(env or {})},
