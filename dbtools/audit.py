@@ -10,7 +10,6 @@ yet, never fails a run: it is one warning on stderr. `DBTOOLS_AUDIT` lists the s
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,6 +127,8 @@ def _write(store: str, events: list[Event]) -> None:
 
 def _port_answers(host: str, port: int) -> bool:
     """A quick TCP probe, so a sink that is down costs milliseconds, not a driver's timeout."""
+    import socket
+
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True

