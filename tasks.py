@@ -78,6 +78,17 @@ def validate(c: Context, db: list[str]) -> None:
     _each(db, lambda s: print(f"{s}: ok, {len(runner.validate(s).applied)} applied"))
 
 
+@task(iterable=["db"], help={"db": DB_HELP, "json": "print the findings as one JSON list"})
+def lint(c: Context, db: list[str], json: bool = False) -> None:
+    """Flag risky migrations before they run (fails on error-severity findings)."""
+    from dbtools.lint import run
+
+    with _errors_exit():
+        code = run(db or runner.configured_stores(), as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
 @task(help={"db": "the store", "description": "what the migration does", "ext": "py or js where a store runs several"})
 def new(c: Context, db: str, description: str, ext: str | None = None) -> None:
     """Create the next-numbered migration file."""

@@ -1,0 +1,175 @@
+"""The migration linter: flags risky migrations before they run (`python -m dbtools lint`, `invoke lint`).
+
+Pure: reads files (and runs the `squawk` program for PostgreSQL), talks to no store. Rules are
+listed in `findings.RULES` (plus `squawk/<rule>` for squawk's); which apply is keyed by store name
+in STORE_CHECKS, so a store without entries gets the common rules and nothing else.
+
+Silencing, per file: `-- dbtools:lint-ignore RULE_ID[,RULE_ID] reason in words` (`#` in scripts),
+anywhere in the file (or its separate .down file). The reason must be at least two words: an
+ignore is a decision someone will reread. A malformed ignore is itself an error and silences nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from dbtools import backends
+from dbtools.errors import DbtoolsError, UsageError
+from dbtools.lint import clickhouse, rules, squawk
+from dbtools.lint.findings import RULES, SQUAWK_PREFIX, Finding, Rule, finding
+from dbtools.migrations import SCRIPT_KINDS, Migration, discover, normalise
+
+__all__ = ["RULES", "STORE_CHECKS", "Finding", "Rule", "lint", "run"]
+
+Check = Callable[[Migration, Sequence[Migration]], Iterable[Finding]]
+
+COMMON_CHECKS: tuple[Check, ...] = (rules.missing_down, rules.file_name)
+STORE_CHECKS: dict[str, tuple[Check, ...]] = {
+    "postgres": (rules.drop_without_deprecation, rules.schema_and_data, squawk.check),
+    "clickhouse": (
+        rules.drop_without_deprecation,
+        rules.schema_and_data,
+        clickhouse.mutations,
+        clickhouse.not_idempotent,
+    ),
+}
+
+_IGNORE = re.compile(r"^[ \t]*(?:--|#|//)[ \t]*dbtools:lint-ignore\b(?P<arg>[^\n]*)$", re.MULTILINE)
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def lint(store: str, migrations_dir: str | os.PathLike[str] | None = None) -> list[Finding]:
+    """Every finding for `store`'s migrations under `migrations_dir`, by file and line."""
+    from dbtools.runner import migrations_root
+
+    migrations = discover(migrations_root(migrations_dir) / store, store, _extensions(store))
+    checks = COMMON_CHECKS + STORE_CHECKS.get(store, ())
+    found: list[Finding] = []
+    for index, migration in enumerate(migrations):
+        raw = [f for check in checks for f in check(migration, migrations[:index])]
+        found += _apply_ignores(migration, raw)
+    return sorted(found, key=lambda f: (f.path, f.line, f.rule))
+
+
+def _extensions(store: str) -> tuple[str, ...]:
+    """The file types the store's backend runs; every known type for a registered store not built yet."""
+    try:
+        return tuple(backends.load(store).extensions)
+    except UsageError:
+        if store in backends.REGISTRY:  # its files can still be linted for names and down sections
+            return ("sql", *SCRIPT_KINDS)
+        raise
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """One `dbtools:lint-ignore` comment."""
+
+    path: str
+    line: int
+    rules: tuple[str, ...]
+    reason: str
+
+
+def _ignores(m: Migration) -> Iterator[Ignore]:
+    for path in (m.path, m.down_path):
+        if path is None:
+            continue
+        text = normalise(path.read_text(encoding="utf-8"))
+        for match in _IGNORE.finditer(text):
+            arg = match["arg"].strip()
+            ids, _, reason = arg.partition(" ")
+            rule_ids = tuple(r.strip().rstrip(":") for r in ids.split(",") if r.strip().rstrip(":"))
+            yield Ignore(str(path), text.count("\n", 0, match.start()) + 1, rule_ids, reason.strip(" :-\t"))
+
+
+def _apply_ignores(m: Migration, raw: list[Finding]) -> list[Finding]:
+    """Drop findings a well-formed ignore covers; add findings about the ignores themselves."""
+    kept = list(raw)
+    meta: list[Finding] = []
+    squawk_ran = not any(f.rule == "squawk-unavailable" for f in raw)
+    for ignore in _ignores(m):
+        problem = _ignore_problem(ignore)
+        if problem:
+            meta.append(finding("invalid-ignore", m.store, ignore.path, ignore.line, problem[0], problem[1]))
+            continue
+        for rule_id in ignore.rules:
+            if rule_id not in RULES and not rule_id.startswith(SQUAWK_PREFIX):
+                meta.append(
+                    finding(
+                        "ignore-unknown-rule",
+                        m.store,
+                        ignore.path,
+                        ignore.line,
+                        f"lint-ignore names {rule_id!r}, which is not a rule, so it silences nothing",
+                        f"rules: {', '.join(r for r, rule in RULES.items() if rule.ignorable)}, squawk/<squawk rule>",
+                    )
+                )
+                continue
+            before = len(kept)
+            kept = [f for f in kept if f.rule != rule_id]
+            if len(kept) == before and (squawk_ran or not rule_id.startswith(SQUAWK_PREFIX)):
+                meta.append(
+                    finding(
+                        "unused-ignore",
+                        m.store,
+                        ignore.path,
+                        ignore.line,
+                        f"lint-ignore {rule_id} silences nothing in this file",
+                        "delete the comment, so a future problem of that kind is not hidden",
+                    )
+                )
+    return kept + meta
+
+
+def _ignore_problem(ignore: Ignore) -> tuple[str, str] | None:
+    """(message, hint) when an ignore comment is malformed, else None."""
+    example = "-- dbtools:lint-ignore missing-down the data it loads cannot be unloaded"
+    if not ignore.rules:
+        return "lint-ignore names no rule", f"write the rule id and the reason, e.g. `{example}`"
+    blocked = [r for r in ignore.rules if r in RULES and not RULES[r].ignorable]
+    if blocked:
+        return f"{', '.join(blocked)} cannot be silenced", "fix the lint-ignore comment itself"
+    if len(_WORD.findall(ignore.reason)) < 2:
+        return (
+            f"lint-ignore {','.join(ignore.rules)} gives no reason, so it silences nothing",
+            f"say why the rule does not apply to this file, in a few words, e.g. `{example}`",
+        )
+    return None
+
+
+def run(
+    stores: Sequence[str],
+    migrations_dir: str | os.PathLike[str] | None = None,
+    *,
+    as_json: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """Lint `stores`, print the findings (lines or a JSON list); exit code 1 when any is an error.
+
+    A store whose folder cannot be read prints `error:`/`hint:` on stderr; the others are still linted.
+    """
+    out = out or sys.stdout
+    code = 0
+    found: list[Finding] = []
+    for store in stores:
+        try:
+            found += lint(store, migrations_dir)
+        except DbtoolsError as exc:
+            print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+            code = max(code, exc.exit_code)
+    errors = sum(f.severity == "error" for f in found)
+    if as_json:
+        print(json.dumps([f.as_dict() for f in found], indent=2), file=out)
+    else:
+        for f in found:
+            print(f.render(), file=out)
+        warnings = len(found) - errors
+        print(f"lint: {', '.join(stores)}: {errors} error(s), {warnings} warning(s)", file=out)
+    return max(code, 1 if errors else 0)

@@ -1,0 +1,183 @@
+"""SQL statements as word tokens with line numbers, and the few parses the lint rules share.
+
+Built on sqlparse's lexer (as dbtools.sqltext is), so comments are dropped and a keyword inside a
+string literal or a quoted identifier never looks like a keyword.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from dbtools.sqltext import Statement, split
+
+
+@dataclass(frozen=True)
+class Tok:
+    """One token: kind is word (keyword or name), string (a literal's content), punct or other."""
+
+    kind: str
+    text: str
+    line: int
+    quoted: bool = False
+
+    @property
+    def kw(self) -> str:
+        """The upper-cased word for keyword matching; empty for anything that cannot be a keyword."""
+        return self.text.upper() if self.kind == "word" and not self.quoted else ""
+
+    @property
+    def name(self) -> str:
+        """The identifier as compared: unquoted names fold to lower case."""
+        return self.text if self.quoted else self.text.lower()
+
+
+def tokens(sql: str, first_line: int = 1) -> list[Tok]:
+    """The tokens of `sql` minus whitespace and comments; multi-word keywords become one Tok per word."""
+    from sqlparse import lexer
+    from sqlparse import tokens as T
+
+    out: list[Tok] = []
+    line = first_line
+    for ttype, value in lexer.tokenize(sql):
+        if ttype in T.Comment or value.isspace() or ttype in T.Whitespace:
+            pass
+        elif ttype in T.String.Single:
+            out.append(Tok("string", value[1:-1].replace("''", "'"), line))
+        elif ttype in T.String.Symbol or (ttype in T.Name and value[:1] in '`"'):
+            out.append(Tok("word", value[1:-1], line, quoted=True))
+        elif ttype in T.Keyword or ttype in T.Name:
+            out += [Tok("word", word, line) for word in value.split()]  # "IF NOT EXISTS" is one lexer token
+        elif ttype in T.Punctuation:
+            out.append(Tok("punct", value, line))
+        else:
+            out.append(Tok("other", value, line))
+        line += value.count("\n")
+    return out
+
+
+@lru_cache(maxsize=512)
+def statements(text: str, first_line: int) -> tuple[tuple[Statement, tuple[Tok, ...]], ...]:
+    """Statements of a section with their tokens (cached: the drop rule rereads earlier files)."""
+    return tuple((s, tuple(tokens(s.sql, s.line))) for s in split(text, first_line=first_line))
+
+
+def kws(toks: Sequence[Tok], start: int = 0, count: int = 8) -> list[str]:
+    """Up to `count` keyword spellings from `start` (names and literals appear as empty strings)."""
+    return [t.kw for t in toks[start : start + count]]
+
+
+def has_seq(words: Sequence[str], *seq: str) -> bool:
+    """True when `seq` occurs contiguously in `words`."""
+    n = len(seq)
+    return any(list(words[i : i + n]) == list(seq) for i in range(len(words) - n + 1))
+
+
+def skip(toks: Sequence[Tok], i: int, *words: str) -> int:
+    """`i` moved past `words` when they come next, else `i` unchanged."""
+    if [t.kw for t in toks[i : i + len(words)]] == list(words):
+        return i + len(words)
+    return i
+
+
+def qualified_name(toks: Sequence[Tok], i: int) -> tuple[list[str], int]:
+    """The dotted name at `i` as its parts (`db.t` -> ["db", "t"]) and the index after it."""
+    parts: list[str] = []
+    while i < len(toks) and toks[i].kind == "word":
+        parts.append(toks[i].name)
+        i += 1
+        if i < len(toks) and toks[i].text == ".":
+            i += 1
+        else:
+            break
+    return parts, i
+
+
+def top_level_split(toks: Sequence[Tok], sep: str = ",") -> list[list[Tok]]:
+    """`toks` cut at separators outside parentheses (ALTER TABLE's action list)."""
+    pieces: list[list[Tok]] = [[]]
+    depth = 0
+    for tok in toks:
+        if tok.kind == "punct" and tok.text == "(":
+            depth += 1
+        elif tok.kind == "punct" and tok.text == ")":
+            depth -= 1
+        elif tok.kind == "punct" and tok.text in (sep, ";") and depth == 0:
+            pieces.append([])
+            continue
+        pieces[-1].append(tok)
+    return [piece for piece in pieces if piece]
+
+
+@dataclass(frozen=True)
+class AlterTable:
+    """An ALTER TABLE statement: the table (last name part, as compared) and its actions."""
+
+    table: str
+    actions: list[list[Tok]]
+
+
+def alter_table(toks: Sequence[Tok]) -> AlterTable | None:
+    """Parse `ALTER TABLE [IF EXISTS] [ONLY] name [*] [ON CLUSTER c] action, action ...` (PG and CH)."""
+    if kws(toks, 0, 2) != ["ALTER", "TABLE"]:
+        return None
+    i = skip(toks, 2, "IF", "EXISTS")
+    i = skip(toks, i, "ONLY")
+    parts, i = qualified_name(toks, i)
+    if not parts:
+        return None
+    if i < len(toks) and toks[i].text == "*":
+        i += 1
+    if kws(toks, i, 2) == ["ON", "CLUSTER"]:
+        i += 3
+    return AlterTable(parts[-1], top_level_split(toks[i:]))
+
+
+def created_table(toks: Sequence[Tok]) -> str | None:
+    """The table a `CREATE [OR REPLACE] [TEMP|UNLOGGED ...] TABLE [IF NOT EXISTS] name` makes, else None."""
+    if not toks or toks[0].kw != "CREATE":
+        return None
+    i = skip(toks, 1, "OR", "REPLACE")
+    while i < len(toks) and toks[i].kw in {"TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL"}:
+        i += 1
+    if i >= len(toks) or toks[i].kw != "TABLE":
+        return None
+    parts, _ = qualified_name(toks, skip(toks, i + 1, "IF", "NOT", "EXISTS"))
+    return parts[-1] if parts else None
+
+
+def dropped_tables(toks: Sequence[Tok]) -> list[tuple[str, Tok]]:
+    """Tables a `DROP TABLE [IF EXISTS] a, b ...` removes, each with the token naming it."""
+    if kws(toks, 0, 2) != ["DROP", "TABLE"]:
+        return []
+    i = skip(toks, 2, "IF", "EXISTS")
+    found = []
+    while True:
+        start = i
+        parts, i = qualified_name(toks, i)
+        if not parts or parts[-1].upper() in {"CASCADE", "RESTRICT", "ON", "SYNC", "PERMANENTLY"}:
+            return found
+        found.append((parts[-1], toks[start]))
+        if i < len(toks) and toks[i].text == ",":
+            i += 1
+        else:
+            return found
+
+
+# Words after DROP in an ALTER TABLE action that name something other than a column.
+_DROP_NOT_COLUMN = {
+    "CONSTRAINT", "INDEX", "PROJECTION", "PARTITION", "PART", "DETACHED", "STATISTICS", "STATISTIC",
+    "DEFAULT", "NOT", "EXPRESSION", "IDENTITY", "TTL", "COMMENT",
+}  # fmt: skip
+
+
+def dropped_column(action: Sequence[Tok]) -> str | None:
+    """The column an ALTER TABLE action `DROP [COLUMN] [IF EXISTS] c` removes (PG allows no COLUMN)."""
+    if not action or action[0].kw != "DROP" or len(action) < 2:
+        return None
+    if action[1].kw in _DROP_NOT_COLUMN:
+        return None
+    i = skip(action, 1, "COLUMN")
+    i = skip(action, i, "IF", "EXISTS")
+    return action[i].name if i < len(action) and action[i].kind == "word" else None

@@ -1,0 +1,1 @@
+"""The migration linter: each rule triggered and not, ignores, the command line."""
