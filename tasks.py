@@ -60,7 +60,8 @@ def migrate(
 @task(iterable=["db"], help={"db": DB_HELP})
 def status(c: Context, db: list[str]) -> None:
     """Show applied, pending, failed, changed and missing migrations per store."""
-    _each(db, lambda s: print_status(s, runner.status(s)))
+    with _errors_exit():
+        print_status({s: runner.status(s) for s in db or runner.configured_stores()})
 
 
 @task(iterable=["db"], help={"db": DB_HELP, "steps": "revert the last N migrations", "to": "revert above VERSION"})

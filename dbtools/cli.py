@@ -270,37 +270,47 @@ def _status(args: argparse.Namespace, stores: list[str]) -> int:
 
         print(json.dumps({s: {k: v for k, v in r.items() if k != "names"} for s, r in results.items()}, indent=2))
     else:
-        for store, result in results.items():
-            print_status(store, result)
+        print_status(results)
     return code
 
 
-def print_status(store: str, r: dict[str, Any]) -> None:
-    """Print one store's status (the dict from `runner.status`) for people."""
+def print_status(results: dict[str, dict[str, Any]]) -> None:
+    """Print `runner.status` results for people: one table row per store, then what needs attention."""
+    header = ("store", "current", "applied", "pending", "failed", "changed", "missing", "lock")
+    rows = [header]
+    for store, r in results.items():
+        if "error" in r:
+            rows.append((store, "unreachable", "-", "-", "-", "-", "-", "-"))
+            continue
+        current = _label(r, r["current"]) if r["current"] is not None else "none"
+        counts = [str(len(r[k])) for k in ("applied", "pending", "failed", "changed", "missing")]
+        rows.append((store, current, *counts, "held" if r["lock"] else "free"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        cells = [cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        print("  ".join(cells).rstrip())
+    for store, r in results.items():
+        for line in _details(r):
+            print(f"{store}: {line}")
+
+
+def _label(r: dict[str, Any], version: int) -> str:
+    return f"{version:03d}_{r['names'].get(str(version), '?')}"
+
+
+def _details(r: dict[str, Any]) -> list[str]:
     if "error" in r:
-        print(f"{store}: error: {r['error']}")
-        return
-    names = r["names"]
-
-    def label(v: int) -> str:
-        return f"{v:03d}_{names.get(str(v), '?')}"
-
-    current = label(r["current"]) if r["current"] is not None else "none (empty history)"
-    print(f"{store}: current {current}")
-    print(
-        f"  applied {len(r['applied'])}, pending {len(r['pending'])}, failed {len(r['failed'])}, "
-        f"changed {len(r['changed'])}, missing {len(r['missing'])}"
-    )
+        return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
+    lines = []
     for v in r["pending"]:
-        mark = "  (out of order)" if v in r["out_of_order"] else ""
-        print(f"  pending   {label(v)}{mark}")
+        lines.append(f"pending   {_label(r, v)}" + ("  (out of order)" if v in r["out_of_order"] else ""))
     for row in r["unfinished"]:
-        print(
-            f"  {row['status']:<9} {row['version']:03d}_{row['name']} stopped after statement "
+        lines.append(
+            f"{row['status']:<9} {row['version']:03d}_{row['name']} stopped after statement "
             f"{row['statements_done']} of {row['statements_total']}: {row['error'] or 'the run was interrupted'}"
         )
-    for v in r["changed"]:
-        print(f"  changed   {label(v)}  (file edited after it was applied)")
-    for v in r["missing"]:
-        print(f"  missing   {v}  (applied, file gone)")
-    print(f"  lock      {r['lock'] or 'free'}")
+    lines += [f"changed   {_label(r, v)}  (file edited after it was applied)" for v in r["changed"]]
+    lines += [f"missing   {v}  (applied, file gone)" for v in r["missing"]]
+    if r["lock"]:
+        lines.append(f"lock      held by {r['lock']}")
+    return lines
