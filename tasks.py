@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from invoke import Context, Exit, task
 
-from dbtools import runner
+from dbtools import envfile, runner
 from dbtools.audit import stdout_reporter
 from dbtools.cli import print_status
 from dbtools.errors import DbtoolsError
+
+# Where the stores live: the shell's environment wins, then the servers onboarding started
+# (.sandbox/env), then the project's defaults (docker/env.local). Read safely, no shell evaluation.
+for _env_file in (Path(__file__).parent / ".sandbox/env", Path(__file__).parent / "docker/env.local"):
+    if _env_file.exists():
+        envfile.load(_env_file)
 
 DB_HELP = "clickhouse, postgres, mongodb or redis (repeatable; default: every store with a migrations folder)"
 
@@ -102,3 +109,32 @@ def repair(c: Context, db: list[str]) -> None:
     """Accept changed checksums, clear failed rows, forget missing files."""
     report = stdout_reporter()
     _each(db, lambda s: runner.repair(s, report=report))
+
+
+@task(
+    iterable=["db"],
+    help={
+        "db": DB_HELP,
+        "seed": "random seed: the same seed gives the same data (default 42)",
+        "scale": "small, medium or large",
+        "reset": "wipe the seeded tables first, then load",
+    },
+)
+def seed(c: Context, db: list[str], seed: int = 42, scale: str = "small", reset: bool = False) -> None:
+    """Load deterministic development data into each store (skips stores already seeded)."""
+    from dbtools.seed import dataset, load
+
+    data = dataset.build(seed, scale)
+    report = stdout_reporter()
+    _each(db, lambda s: load(s, data, reset=reset, report=report, progress=True))
+
+
+@task(iterable=["db"], help={"db": DB_HELP, "previous": "git ref of the previous release (default: newest v* tag)"})
+def verify(c: Context, db: list[str], previous: str | None = None) -> None:
+    """Migration tests on throwaway servers: from scratch, on top of the previous release, round trip."""
+    from dbtools import verify as verification
+
+    argv = [a for s in db for a in ("--db", s)] + (["--previous", previous] if previous else [])
+    code = verification.main(argv)
+    if code:
+        raise Exit(code=code)

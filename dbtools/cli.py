@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
 
+    p = sub.add_parser(
+        "verify",
+        parents=[common, stores],
+        help="migration tests on a throwaway server: from scratch, on the previous release, round trip",
+    )
+    p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
+    p.add_argument("--provider", choices=("docker", "local", "embedded"), help="which kind of throwaway server")
+
     p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
     p.add_argument("--ext", help="file type when the store runs several (py, js)")
@@ -177,6 +185,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return lint.run(stores, args.migrations_dir, as_json=args.json)
     if command == "seed":
         return _seed(args, stores)
+    if command == "verify":
+        from dbtools import verify
+
+        argv = [a for s in stores for a in ("--db", s)]
+        argv += ["--previous", args.previous] if args.previous else []
+        argv += ["--provider", args.provider] if args.provider else []
+        argv += ["--migrations-dir", str(args.migrations_dir)] if args.migrations_dir else []
+        return verify.main(argv)
     report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
     common = {"migrations_dir": args.migrations_dir}
     actions: dict[str, Callable[[str], Any]] = {

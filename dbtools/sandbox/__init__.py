@@ -135,30 +135,58 @@ def docker_available() -> bool:
 
 
 def start(store: str, provider: str | None = None, **options: Any) -> Sandbox:
-    """A sandbox for `store`: `provider` or DBTOOLS_SANDBOX, else the first that works here.
+    """A sandbox for `store`: `provider` or DBTOOLS_SANDBOX, else the first provider that starts here.
 
-    Order of preference: docker (if an engine answers), local binaries, embedded engine."""
+    The order is the store's `sandbox_order` (default: docker if an engine answers, local binaries,
+    embedded engine); a provider whose server turns out to be missing hands over to the next one."""
     from dbtools import backends
 
     cls = backends.load(store)
     wanted = provider or os.environ.get("DBTOOLS_SANDBOX") or None
     if wanted and wanted not in PROVIDERS:
         raise SandboxFailed(f"unknown sandbox provider {wanted!r}", hint=f"use one of: {', '.join(PROVIDERS)}")
-    order = [wanted] if wanted else [p for p in PROVIDERS if p != "docker" or docker_available()]
-    reasons = []
-    for name in order:
-        recipe = getattr(cls, f"{name}_recipe", None)
-        if recipe is None:
-            reasons.append(f"{name}: no recipe for {store}")
-            continue
-        try:
-            return _provider(name)(store, recipe, **options)
-        except MissingDependency as exc:
-            reasons.append(f"{name}: {exc.message}")
-    raise MissingDependency(
-        f"no sandbox for {store} on this machine ({'; '.join(reasons)})",
-        hint=getattr(cls, "sandbox_install_hint", "install the store's server or start Docker"),
-    )
+    order = [wanted] if wanted else list(getattr(cls, "sandbox_order", PROVIDERS))
+    return FirstThatStarts(store, order, options)
+
+
+class FirstThatStarts:
+    """Tries the providers in order when entered; `kind` names the one that started."""
+
+    def __init__(self, store: str, order: list[str], options: dict[str, Any]) -> None:
+        self.store, self.order, self.options = store, order, options
+        self.kind: str | None = None
+        self._running: Sandbox | None = None
+
+    def __enter__(self) -> Settings:
+        from dbtools import backends
+
+        cls = backends.load(self.store)
+        reasons = []
+        for name in self.order:
+            recipe = getattr(cls, f"{name}_recipe", None)
+            if recipe is None:
+                reasons.append(f"{name}: no recipe for {self.store}")
+                continue
+            if name == "docker" and not docker_available():
+                reasons.append("docker: no Docker engine answers")
+                continue
+            try:
+                sandbox = _provider(name)(self.store, recipe, **self.options)
+                settings = sandbox.__enter__()
+            except MissingDependency as exc:
+                reasons.append(f"{name}: {exc.message}")
+                continue
+            self.kind, self._running = name, sandbox
+            return settings
+        raise MissingDependency(
+            f"no sandbox for {self.store} on this machine ({'; '.join(reasons)})",
+            hint=getattr(cls, "sandbox_install_hint", "install the store's server or start Docker"),
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._running is not None:
+            self._running.__exit__(*exc)
+            self._running = None
 
 
 def _provider(name: str) -> Callable[..., Sandbox]:

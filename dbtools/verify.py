@@ -1,0 +1,459 @@
+"""Migration tests for one store on a throwaway server: from scratch, on top of the previous release, round trip.
+
+`python -m dbtools.verify --db postgres [--previous REF]` (what `nox -s migration_tests` runs):
+
+1. from scratch, one migration at a time (`migrate --to N` for every N), each must apply cleanly;
+2. the previous release's migrations (the latest `v*` git tag, or `--previous REF`), then the current
+   ones on top: the schema must equal the from-scratch schema;
+3. when every migration has a down section: roll back one at a time, each rollback must restore the
+   schema that was there before that migration, then re-apply everything and compare again.
+
+Schemas are compared with each backend's `snapshot()` (catalog queries, no noise). A failure names the
+migration and prints a small diff. Exit codes: 0 every verified store passed, 1 a check failed (or no
+store could be verified), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbtools import backends, runner
+from dbtools.errors import DbtoolsError, MissingDependency, UsageError
+from dbtools.migrations import Migration, discover
+from dbtools.settings import Settings
+
+SKIPPED = None  # Check.ok for a check that could not run here
+MAX_DIFF_LINES = 20
+
+
+@dataclass
+class Check:
+    """One verdict: ok True/False, or None when the check was skipped (detail says why)."""
+
+    name: str
+    ok: bool | None
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    """Every check run for one store, printable for people."""
+
+    store: str
+    where: str = ""
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok is not False for c in self.checks)
+
+    def render(self) -> str:
+        lines = [f"{self.store}: migration tests on {self.where}" if self.where else f"{self.store}: migration tests"]
+        for c in self.checks:
+            mark = {True: "ok  ", False: "FAIL", None: "skip"}[c.ok]
+            took = f" ({c.seconds:.1f} s)" if c.seconds >= 0.05 else ""
+            first, *rest = (c.detail or "").splitlines() or [""]
+            lines.append(f"  {mark}  {c.name}{': ' + first if first else ''}{took}")
+            lines += [f"          {line}" for line in rest]
+        failed = sum(c.ok is False for c in self.checks)
+        verdict = "passed" if not failed else f"FAILED ({failed} of {len(self.checks)} checks)"
+        lines.append(f"{self.store}: {verdict}")
+        return "\n".join(lines)
+
+
+# -- schema snapshots and their differences -----------------------------------------------------
+
+
+def snapshot(store: str, settings: Settings) -> Any:
+    """The store's schema (backend.snapshot()) as plain JSON values, so tuples and lists compare equal."""
+    backend = backends.load(store)(settings)
+    backend.connect(create_database=True)
+    try:
+        return json.loads(json.dumps(backend.snapshot(), default=str, sort_keys=True))
+    finally:
+        backend.close()
+
+
+def diff(expected: Any, actual: Any, *, labels: tuple[str, str] = ("expected", "actual"), path: str = "") -> list[str]:
+    """Readable differences between two snapshots: one line per key or row present on one side only."""
+    here = path or "schema"
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        lines: list[str] = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                lines.append(f"{sub}: only in {labels[0]}: {_short(expected[key])}")
+            elif key not in expected:
+                lines.append(f"{sub}: only in {labels[1]}: {_short(actual[key])}")
+            else:
+                lines += diff(expected[key], actual[key], labels=labels, path=sub)
+        return lines
+    if isinstance(expected, list) and isinstance(actual, list):
+        if expected and len(expected) == len(actual) and all(isinstance(x, dict) for x in expected + actual):
+            pairs = enumerate(zip(expected, actual, strict=True))
+            return [line for i, (a, b) in pairs for line in diff(a, b, labels=labels, path=f"{here}[{i}]")]
+        keyed_a = [json.dumps(x, sort_keys=True) for x in expected]
+        keyed_b = [json.dumps(x, sort_keys=True) for x in actual]
+        only_a = [x for x, k in zip(expected, keyed_a, strict=True) if k not in set(keyed_b)]
+        only_b = [x for x, k in zip(actual, keyed_b, strict=True) if k not in set(keyed_a)]
+        lines = [f"{here}: only in {labels[0]}: {_short(x)}" for x in only_a]
+        lines += [f"{here}: only in {labels[1]}: {_short(x)}" for x in only_b]
+        if not lines and keyed_a != keyed_b:
+            lines.append(f"{here}: same entries in a different order")
+        return lines
+    if expected != actual:
+        return [f"{here}: {labels[0]} {_short(expected)}, {labels[1]} {_short(actual)}"]
+    return []
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _diff_text(expected: Any, actual: Any, labels: tuple[str, str]) -> str:
+    lines = diff(expected, actual, labels=labels)
+    if len(lines) > MAX_DIFF_LINES:
+        lines = [*lines[:MAX_DIFF_LINES], f"... and {len(lines) - MAX_DIFF_LINES} more difference(s)"]
+    return "\n".join(lines)
+
+
+# -- the previous release -----------------------------------------------------------------------
+
+
+def _git(repo: Path, *args: str, binary: bool = False) -> Any:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=not binary)
+    if done.returncode:
+        err = done.stderr if isinstance(done.stderr, str) else done.stderr.decode(errors="replace")
+        raise UsageError(f"git {' '.join(args[:2])} failed: {err.strip()}", hint="check the ref and the repository")
+    return done.stdout
+
+
+def repository(root: Path) -> Path:
+    """The top folder of the git work tree holding the migrations folder `root`."""
+    return Path(_git(root if root.is_dir() else Path.cwd(), "rev-parse", "--show-toplevel").strip())
+
+
+def check_ref(repo: Path, ref: str) -> None:
+    """Raise a one-line UsageError unless `ref` names a commit in `repo`."""
+    try:
+        _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except UsageError:
+        raise UsageError(
+            f"--previous {ref}: no such tag, branch or commit in {repo}", hint="see `git tag --list 'v*'`"
+        ) from None
+
+
+def latest_release(repo: Path) -> str | None:
+    """The newest `v*` tag (by version order), None when there is none."""
+    tags = _git(repo, "tag", "--list", "v*", "--sort=-v:refname").split()
+    return tags[0] if tags else None
+
+
+def export_migrations(repo: Path, ref: str, folder: Path, into: Path) -> bool:
+    """Write `folder` (a path inside `repo`) as it was at `ref` under `into`; False if it did not exist then."""
+    relative = folder.resolve().relative_to(repo.resolve()).as_posix()
+    listed = _git(repo, "ls-tree", "-d", "--name-only", ref, "--", relative)
+    if not listed.strip():
+        return False
+    archive = _git(repo, "archive", "--format=tar", ref, "--", relative, binary=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return True
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+def _fresh(store: str, base: Settings, label: str) -> Settings:
+    """A database on the sandbox server nobody else uses (a backend may define `isolated`)."""
+    token = f"verify_{label}_{uuid.uuid4().hex[:8]}"
+    isolated = getattr(backends.load(store), "isolated", None)
+    return isolated(base, token) if isolated else base.with_database(token)
+
+
+def migration_tests(
+    store: str,
+    settings: Settings,
+    *,
+    migrations_dir: str | Path | None = None,
+    previous: str | None = None,
+) -> Report:
+    """Run the three migration checks for `store` against the server `settings` points at."""
+    with _audit_off():
+        return _migration_tests(store, settings, runner.migrations_root(migrations_dir), previous)
+
+
+@contextmanager
+def _audit_off() -> Iterator[None]:
+    """Rehearsal runs on throwaway servers must not write into the real audit_logs / system_logs."""
+    from dbtools.audit import AUDIT_ENV
+
+    saved = os.environ.get(AUDIT_ENV)
+    os.environ[AUDIT_ENV] = "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[AUDIT_ENV]
+        else:
+            os.environ[AUDIT_ENV] = saved
+
+
+def _migration_tests(store: str, settings: Settings, root: Path, previous: str | None) -> Report:
+    report = Report(store, settings.display_url)
+    files = discover(root / store, store, backends.load(store).extensions)
+    if not files:
+        report.checks.append(Check("from scratch", SKIPPED, f"no migrations in {root / store}"))
+        return report
+    scratch = _fresh(store, settings, "scratch")
+    snaps = _from_scratch(store, root, scratch, files, report)
+    if snaps is None:
+        for name in ("previous release + current", "rollback and re-apply"):
+            report.checks.append(Check(name, SKIPPED, "the from-scratch run failed"))
+        return report
+    report.checks.append(_on_previous_release(store, root, settings, files, snaps[files[-1].version], previous))
+    report.checks += _round_trip(store, root, scratch, files, snaps)
+    return report
+
+
+def _from_scratch(
+    store: str, root: Path, db: Settings, files: list[Migration], report: Report
+) -> dict[int, Any] | None:
+    """Apply one migration at a time; return the snapshot after each version (0: empty), None on failure."""
+    started = time.monotonic()
+    snaps = {0: snapshot(store, db)}
+    for m in files:
+        try:
+            rows = runner.migrate(store, migrations_dir=root, settings=db, target=m.version, create_db=True)
+        except DbtoolsError as exc:
+            report.checks.append(Check("from scratch", False, f"{m.label} failed: {exc.message}", _since(started)))
+            return None
+        if [r.version for r in rows] != [m.version]:
+            done = ", ".join(str(r.version) for r in rows) or "nothing"
+            detail = f"migrate --to {m.version} applied {done}, expected only {m.label}"
+            report.checks.append(Check("from scratch", False, detail, _since(started)))
+            return None
+        snaps[m.version] = snapshot(store, db)
+    detail = f"{len(files)} migration(s) applied one at a time ({files[0].label} .. {files[-1].label})"
+    report.checks.append(Check("from scratch", True, detail, _since(started)))
+    return snaps
+
+
+def _on_previous_release(
+    store: str, root: Path, server: Settings, files: list[Migration], expected: Any, previous: str | None
+) -> Check:
+    """The previous release's files first, then the current ones: same schema as from scratch."""
+    name = "previous release + current"
+    started = time.monotonic()
+    try:
+        repo = repository(root)
+        ref = previous or latest_release(repo)
+    except UsageError as exc:
+        return Check(name, SKIPPED, f"not in a git repository ({exc.message})")
+    if ref is None:
+        return Check(name, SKIPPED, "no v* git tag yet; tag a release or pass --previous REF")
+    name = f"previous release {ref} + current"
+    with tempfile.TemporaryDirectory(prefix="dbtools-verify-") as tmp:
+        try:
+            found = export_migrations(repo, ref, root / store, Path(tmp))
+        except UsageError as exc:
+            if previous:
+                return Check(name, False, exc.message)
+            return Check(name, SKIPPED, exc.message)
+        if not found:
+            return Check(name, SKIPPED, f"{ref} has no {store} migrations: nothing to layer on")
+        old_root = Path(tmp) / root.resolve().relative_to(repo.resolve())
+        old = discover(old_root / store, store, backends.load(store).extensions)
+        db = _fresh(store, server, "previous")
+        try:
+            runner.migrate(store, migrations_dir=old_root, settings=db, create_db=True)
+        except DbtoolsError as exc:
+            return Check(name, False, f"the {ref} migrations themselves fail: {exc.message}", _since(started))
+        released = {m.version for m in old}
+        newer = [m.label for m in files if m.version not in released]
+        try:
+            runner.migrate(store, migrations_dir=root, settings=db)
+        except DbtoolsError as exc:
+            detail = f"applying the current migrations on top of {ref} failed: {exc.message}"
+            return Check(name, False, detail + (f"\nhint: {exc.hint}" if exc.hint else ""), _since(started))
+        got = snapshot(store, db)
+    on_top = ", ".join(newer) or "none"
+    if got != expected:
+        detail = f"schema differs from the from-scratch one (applied on top: {on_top})\n" + _diff_text(
+            expected, got, ("from scratch", f"{ref} + current")
+        )
+        return Check(name, False, detail, _since(started))
+    return Check(name, True, f"{len(old)} released + {len(newer)} new ({on_top}): same schema", _since(started))
+
+
+def _round_trip(store: str, root: Path, db: Settings, files: list[Migration], snaps: dict[int, Any]) -> list[Check]:
+    """Roll back one at a time (each must restore the schema before it), then re-apply everything."""
+    no_down = [m.label for m in files if m.down is None]
+    if no_down:
+        return [Check("rollback and re-apply", SKIPPED, f"no down section in {', '.join(no_down)}")]
+    started = time.monotonic()
+    not_reapplied = Check("re-apply after rollback", SKIPPED, "the rollback failed")
+    versions = [0] + [m.version for m in files]
+    for m in reversed(files):
+        before = versions[versions.index(m.version) - 1]
+        try:
+            runner.rollback(store, migrations_dir=root, settings=db, steps=1)
+        except DbtoolsError as exc:
+            return [Check("rollback", False, f"{m.label}: {exc.message}", _since(started)), not_reapplied]
+        got = snapshot(store, db)
+        if got != snaps[before]:
+            detail = f"the down section of {m.label} does not restore the schema before it\n" + _diff_text(
+                snaps[before], got, ("before " + m.label, "after its rollback")
+            )
+            return [Check("rollback", False, detail, _since(started)), not_reapplied]
+    checks = [Check("rollback", True, f"{len(files)} migration(s) rolled back one at a time", _since(started))]
+    started = time.monotonic()
+    try:
+        runner.migrate(store, migrations_dir=root, settings=db)
+    except DbtoolsError as exc:
+        checks.append(Check("re-apply after rollback", False, exc.message, _since(started)))
+        return checks
+    got = snapshot(store, db)
+    expected = snaps[files[-1].version]
+    if got != expected:
+        detail = "schema differs from the first from-scratch run\n" + _diff_text(
+            expected, got, ("first run", "after rollback + re-apply")
+        )
+        checks.append(Check("re-apply after rollback", False, detail, _since(started)))
+    else:
+        checks.append(Check("re-apply after rollback", True, "same schema as the first run", _since(started)))
+    return checks
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
+
+
+# -- sandboxes and the command line -------------------------------------------------------------
+
+
+@contextmanager
+def sandbox_for(store: str, provider: str | None = None) -> Iterator[tuple[Settings, str]]:
+    """A started sandbox for `store` and the name of the provider that started it."""
+    from dbtools import sandbox
+
+    box = sandbox.start(store, provider)
+    with box as settings:
+        yield settings, box.kind or "?"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of `python -m dbtools.verify`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dbtools.verify",
+        description="Check that every migration applies from scratch, on top of the previous release, and "
+        "round-trips through its down section, each store on a throwaway server.",
+        epilog="exit codes: 0 every verified store passed, 1 a check failed or nothing could be verified, 2 usage.",
+    )
+    parser.add_argument(
+        "--db", action="append", metavar="STORE", help="store to verify, repeatable (default: every store folder)"
+    )
+    parser.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
+    parser.add_argument("--migrations-dir", metavar="DIR", help="folder holding <store>/ (default: ./migrations)")
+    parser.add_argument(
+        "--provider", choices=("docker", "local", "embedded"), help="sandbox kind (default: $DBTOOLS_SANDBOX or auto)"
+    )
+    parser.add_argument(
+        "--skipped-file",
+        metavar="FILE",
+        help="when no store could get a sandbox, write the reason here and exit 0 (nox turns it into a skip)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the migration tests for the chosen stores; print a report; return the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        stores = [s.strip() for v in args.db or [] for s in v.split(",") if s.strip()]
+        stores = stores or runner.configured_stores(args.migrations_dir)
+        if not stores:
+            raise UsageError(
+                f"no store folders under {runner.migrations_root(args.migrations_dir)}", hint="pass --db STORE"
+            )
+        for store in stores:
+            if store not in backends.REGISTRY:
+                backends.load(store)  # raises the one-line unknown-store error
+        if args.previous:
+            check_ref(repository(runner.migrations_root(args.migrations_dir)), args.previous)
+    except DbtoolsError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    outcomes: dict[str, list[str]] = {"ok": [], "failed": [], "skipped": []}
+    for store in stores:
+        kind, why = _verify_one(store, args)
+        outcomes[kind].append(f"{store}: {why}")
+    failed, skipped, verified = outcomes["failed"], outcomes["skipped"], outcomes["ok"]
+    if skipped:
+        print("skipped: " + "; ".join(skipped))
+    if failed:
+        return 1
+    if not verified:
+        if args.skipped_file:
+            Path(args.skipped_file).write_text("; ".join(skipped) + "\n")
+            return 0
+        print("error: no store could be verified on this machine", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _verify_one(store: str, args: argparse.Namespace) -> tuple[str, str]:
+    """('ok' | 'failed' | 'skipped', why) for one store, printing its report."""
+    try:
+        backends.load(store)
+    except UsageError as exc:  # registered, not written yet
+        return "skipped", exc.message
+    folder = runner.migrations_root(args.migrations_dir) / store
+    if not folder.is_dir():
+        return "skipped", f"no {folder} folder, nothing to verify"
+    started = time.monotonic()
+    try:
+        with sandbox_for(store, args.provider) as (settings, kind):
+            print(f"{store}: {kind} sandbox ready in {time.monotonic() - started:.1f} s", flush=True)
+            report = migration_tests(store, settings, migrations_dir=args.migrations_dir, previous=args.previous)
+            report.where = f"{kind} sandbox {settings.display_url}"
+    except MissingDependency as exc:
+        return "skipped", f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")
+    except DbtoolsError as exc:
+        _print_error(exc)
+        return "failed", exc.message
+    except Exception as exc:  # a backend bug (say, a snapshot query the server refuses): report, don't crash
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"error: {store}: the migration tests stopped on {type(exc).__name__}: {first}", file=sys.stderr)
+        return "failed", f"{type(exc).__name__}: {first}"
+    print(report.render(), flush=True)
+    return ("ok", "passed") if report.ok else ("failed", "see the report")
+
+
+def _print_error(exc: DbtoolsError) -> None:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Throwaway servers: every store and provider that works here becomes ready, fails loudly, cleans up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from dbtools import backends
+from dbtools.errors import MissingDependency, UsageError
+from dbtools.sandbox import (
+    PROVIDERS,
+    DockerRecipe,
+    SandboxFailed,
+    ServerSpec,
+    connect_check,
+    docker_available,
+    free_port,
+    port_answers,
+    start,
+)
+from dbtools.sandbox.local import LocalSandbox
+from dbtools.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _backend_or_skip(store: str) -> type:
+    try:
+        return backends.load(store)
+    except UsageError as exc:
+        pytest.skip(exc.message)
+
+
+def _recipe_or_skip(store: str, provider: str) -> object:
+    recipe = getattr(_backend_or_skip(store), f"{provider}_recipe", None)
+    if recipe is None:
+        pytest.skip(f"{store} declares no {provider} recipe")
+    if provider == "docker" and not docker_available():
+        pytest.skip("no Docker engine answers here")
+    return recipe
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("store", list(backends.REGISTRY))
+def test_sandbox_becomes_ready_and_is_removed(store: str, provider: str, record_property: object) -> None:
+    _recipe_or_skip(store, provider)
+    started = time.monotonic()
+    try:
+        sandbox = start(store, provider)
+        settings = sandbox.__enter__()
+    except MissingDependency as exc:
+        pytest.skip(f"{store}/{provider} unavailable here: {exc.message}")
+    try:
+        ready = time.monotonic() - started
+        record_property(f"{store}_{provider}_ready_s", round(ready, 2))  # type: ignore[operator]
+        print(f"{store}/{provider}: ready in {ready:.2f} s at {settings.display_url}")
+        assert settings.store == store
+        connect_check(settings)()  # a second, independent protocol-level check
+    finally:
+        sandbox.__exit__(None, None, None)
+    if not settings.path:  # a server with a port: nothing answers there any more
+        assert not port_answers(settings.host, settings.port)
+    workdir = getattr(sandbox, "workdir", None)
+    assert workdir is None or not Path(workdir).exists()
+
+
+def _dying_recipe(exit_line: str, *, prepare: list[list[str]] | None = None):  # type: ignore[no-untyped-def]
+    def recipe(workdir: Path, port: int) -> ServerSpec:
+        settings = Settings("postgres", "postgres", "127.0.0.1", port, "x", "postgres", "", source="sandbox")
+        argv = ["sh", "-c", f"echo '{exit_line}'; echo 'FATAL: marker-server-exited' >&2; exit 3"]
+        return ServerSpec(argv=argv, settings=settings, prepare=prepare or [])
+
+    return recipe
+
+
+@pytest.fixture
+def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Sandboxes made by this test put their folders here, so leftovers are visible."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_server_that_exits_at_once_fails_with_log_tail_and_leaves_no_folder(own_tmp: Path) -> None:
+    _backend_or_skip("postgres")
+    sandbox = LocalSandbox("postgres", _dying_recipe("starting up"), timeout=20)
+    started = time.monotonic()
+    with pytest.raises(SandboxFailed) as caught:
+        sandbox.__enter__()
+    message = caught.value.message
+    assert "exited before it was ready" in message
+    assert "marker-server-exited" in message  # the log tail travels with the error
+    assert time.monotonic() - started < 10  # noticed the death, did not wait for the timeout
+    assert list(own_tmp.iterdir()) == []
+
+
+def test_failed_prepare_step_names_the_command_and_leaves_no_folder(own_tmp: Path) -> None:
+    _backend_or_skip("postgres")
+    prepare = [["sh", "-c", "echo 'initdb: marker-prepare-broke' >&2; exit 1"]]
+    sandbox = LocalSandbox("postgres", _dying_recipe("never runs", prepare=prepare))
+    with pytest.raises(SandboxFailed) as caught:
+        sandbox.__enter__()
+    assert "marker-prepare-broke" in caught.value.message
+    assert list(own_tmp.iterdir()) == []
+
+
+def test_unknown_provider_is_one_line_listing_the_known_ones() -> None:
+    with pytest.raises(SandboxFailed) as caught:
+        start("postgres", "vagrant")
+    assert "vagrant" in caught.value.message
+    assert all(p in (caught.value.hint or "") for p in PROVIDERS)
+
+
+@pytest.mark.parametrize("store", list(backends.REGISTRY))
+def test_store_without_a_provider_says_what_to_install(store: str) -> None:
+    cls = _backend_or_skip(store)
+    missing = next((p for p in PROVIDERS if p != "docker" and getattr(cls, f"{p}_recipe", None) is None), None)
+    if missing is None:
+        pytest.skip(f"{store} declares every non-docker recipe")
+    with pytest.raises(MissingDependency) as caught:
+        start(store, missing).__enter__()
+    error = caught.value
+    assert "\n" not in error.message
+    assert error.message.startswith(f"no sandbox for {store} on this machine")
+    assert f"{missing}: no recipe for {store}" in error.message
+    assert error.hint  # what to install
+
+
+@pytest.mark.skipif(docker_available(), reason="a Docker engine answers here")
+def test_docker_provider_without_engine_says_so_in_one_line() -> None:
+    cls = _backend_or_skip("postgres")
+    assert getattr(cls, "docker_recipe", None) is not None
+    with pytest.raises(MissingDependency) as caught:
+        start("postgres", "docker").__enter__()
+    assert "docker: no Docker engine answers" in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize("store", list(backends.REGISTRY))
+def test_docker_recipe_is_a_value_pointing_at_the_store(store: str) -> None:
+    recipe = getattr(_backend_or_skip(store), "docker_recipe", None)
+    if recipe is None:
+        pytest.skip(f"{store} declares no docker recipe")
+    spec = recipe() if callable(recipe) else recipe
+    assert isinstance(spec, DockerRecipe)
+    assert ":" in spec.image and not spec.image.endswith(":latest")  # pinned, current image
+    settings = spec.settings("127.0.0.1", 40123)
+    assert (settings.store, settings.host, settings.port) == (store, "127.0.0.1", 40123)
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from dbtools import backends
+    from dbtools.sandbox.local import LocalSandbox
+    sandbox = LocalSandbox(sys.argv[1], backends.load(sys.argv[1]).local_recipe)
+    settings = sandbox.__enter__()
+    print(sandbox.process.pid, settings.host, settings.port, sandbox.workdir, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def _gone(pid: int) -> bool:
+    """True when `pid` has exited (a zombie nobody reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.parametrize("store", list(backends.REGISTRY))
+def test_server_dies_with_a_parent_killed_by_sigkill(store: str) -> None:
+    _recipe_or_skip(store, "local")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, store], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = holder.stdout.readline() if holder.stdout else ""
+        if not line:
+            error = holder.stderr.read() if holder.stderr else ""
+            holder.wait(10)
+            if "MissingDependency" in error:
+                pytest.skip(f"no local {store} server here: {error.strip().splitlines()[-1]}")
+            pytest.fail(f"the holder process could not start a {store} sandbox:\n{error}")
+        pid_text, host, port_text, workdir = line.split(maxsplit=3)
+        server, port = int(pid_text), int(port_text)
+        assert not _gone(server) and port_answers(host, port)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+        deadline = time.monotonic() + 20
+        while not _gone(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(server), f"{store} server pid {server} outlived its parent"
+        assert not port_answers(host, port)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
+        if "workdir" in locals():  # kill -9 skips atexit: the folder is ours to remove
+            subprocess.run(["rm", "-rf", workdir.strip()], check=False)
+
+
+def test_free_port_is_free() -> None:
+    port = free_port()
+    assert not port_answers("127.0.0.1", port)
