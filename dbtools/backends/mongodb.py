@@ -1,0 +1,481 @@
+"""MongoDB: Python (and mongosh JavaScript) migrations with per-step progress, a `migrations` collection
+for history, and a lease lock document renewed while a run holds it.
+
+Credentials: with a password set, the user authenticates against `authSource=admin` unless the URL's
+`?authSource=` or MONGO_AUTH_SOURCE says otherwise (the seed's admin/password is a root user, which
+lives in `admin`). Without a password nothing authenticates (MongoDB has no empty passwords).
+Lock expiry compares client clocks: hosts running migrations should keep NTP time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, urlencode
+
+from dbtools import scripts
+from dbtools.backends.base import applied_by, owner_tag, wait_for
+from dbtools.errors import (
+    ConfigError,
+    ConnectionFailed,
+    DatabaseMissing,
+    HistoryMismatch,
+    LockTimeout,
+    MigrationFailed,
+    MissingDependency,
+)
+from dbtools.leases import Heartbeat
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.settings import Settings, StoreDefaults, mask
+from dbtools.sqltext import Statement
+
+if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
+    from dbtools.sandbox import DockerRecipe, ServerSpec
+
+HISTORY = "migrations"  # the seed's name
+LOCKS = "migration_lock"
+LOCK_ID = "migrate"
+OWN_OPTIONS = ("lock_ttl", "auth_source")  # read here, never passed to the driver
+DEFAULT_LOCK_TTL = 30.0  # seconds; renewed every third of it while held
+DEFAULT_TIMEOUT_MS = 5000  # server selection and connect: fail in seconds, not pymongo's 30 s
+
+_ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
+
+
+def local_recipe(workdir: Path, port: int) -> ServerSpec:
+    """A throwaway `mongod` on 127.0.0.1:`port` (needs mongod on PATH; none is installable on our CI)."""
+    from dbtools.sandbox import ServerSpec
+
+    binary = shutil.which("mongod")
+    if binary is None:
+        raise MissingDependency(
+            "mongodb: no mongod binary on PATH",
+            hint="install MongoDB server, run Docker, or point MONGO_URL at a server",
+        )
+    (workdir / "db").mkdir(parents=True, exist_ok=True)
+    argv = [binary, "--dbpath", str(workdir / "db"), "--port", str(port), "--bind_ip", "127.0.0.1"]
+    argv += ["--nounixsocket", "--quiet", "--wiredTigerCacheSizeGB", "0.25"]
+    settings = Settings("mongodb", "mongodb", "127.0.0.1", port, "dbtools_sandbox", "", "", source="sandbox")
+    return ServerSpec(argv=argv, settings=settings)
+
+
+def docker_recipe() -> DockerRecipe:
+    """The official image (testcontainers path), without authentication like the local server."""
+    from dbtools.sandbox import DockerRecipe
+
+    return DockerRecipe(
+        image="mongo:7",
+        port=27017,
+        command=["mongod", "--bind_ip_all", "--wiredTigerCacheSizeGB", "0.25"],
+        settings=lambda host, port: Settings(
+            "mongodb", "mongodb", host, port, "dbtools_sandbox", "", "", source="sandbox"
+        ),
+    )
+
+
+def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a lost connection in mid-run into ConnectionFailed (one line and a hint, not a traceback)."""
+
+    @functools.wraps(method)
+    def wrapper(self: MongoBackend, *args: Any, **kwargs: Any) -> Any:
+        import pymongo.errors
+
+        try:
+            return method(self, *args, **kwargs)
+        except pymongo.errors.ConnectionFailure as exc:
+            raise self._connection_error(exc) from None
+
+    return wrapper
+
+
+class MongoBackend:
+    """MongoDB through pymongo. No multi-document transactions assumed (standalone servers have none),
+    so a migration records its progress after every step."""
+
+    name: ClassVar[str] = "mongodb"
+    defaults: ClassVar[StoreDefaults] = StoreDefaults(
+        url_env="MONGO_URL",
+        schemes=("mongodb", "mongodb+srv"),
+        host=("MONGO_HOST", "localhost"),
+        port=("MONGO_PORT", 27017),
+        database=("MONGO_DATABASE", "trading_meta"),
+        user=("MONGO_USER", "admin"),
+        password=("MONGO_PASSWORD", "password"),
+        options={"lock_ttl": "MONGO_LOCK_TTL", "auth_source": "MONGO_AUTH_SOURCE"},
+    )
+    extensions: ClassVar[tuple[str, ...]] = ("py", "js")
+    transactional_ddl: ClassVar[bool] = False
+    new_template: ClassVar[str] = (
+        '"""{description}\n\ndb is a pymongo Database.\n"""\n\n\ndef up(db):\n    pass\n\n\ndef down(db):\n    pass\n'
+    )
+    templates: ClassVar[dict[str, str]] = {
+        "js": "// {description}\n// Runs in mongosh with `db` set to the migration database.\n\n"
+        "function up(db) {{\n}}\n\nfunction down(db) {{\n}}\n"
+    }
+
+    local_recipe = staticmethod(local_recipe)
+    docker_recipe = staticmethod(docker_recipe)
+    sandbox_install_hint: ClassVar[str] = "no MongoDB server here: set MONGO_URL, put mongod on PATH, or run Docker"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._db: Any = None
+        self._beat: Heartbeat | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def auth_source(self) -> str:
+        q = {k.lower(): v for k, v in self.settings.query.items()}
+        return q.get("authsource") or self.settings.options.get("auth_source") or "admin"
+
+    def uri(self, *, credentials: bool = False) -> str:
+        """The connection URI; the password only with `credentials` (for mongosh's environment, never output)."""
+        s = self.settings
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        netloc = host if s.scheme == "mongodb+srv" else f"{host}:{s.port}"  # SRV records carry the ports
+        query = {k: v for k, v in s.query.items() if k not in OWN_OPTIONS and k.lower() != "authsource"}
+        if s.password:
+            query["authSource"] = self.auth_source
+            if credentials:
+                netloc = f"{quote(s.user, safe='')}:{quote(s.password, safe='')}@{netloc}"
+        tail = f"?{urlencode(query)}" if query else ""
+        return f"{s.scheme}://{netloc}/{quote(s.database, safe='')}{tail}"
+
+    def _make_client(self) -> Any:
+        """A MongoClient with short timeouts; URL options win over our defaults."""
+        try:
+            import pymongo
+        except ImportError:  # pragma: no cover - requirements install it
+            raise MissingDependency(
+                "mongodb: the pymongo driver is not installed", hint="pip install -r requirements.txt"
+            ) from None
+        s = self.settings
+        given = {k.lower() for k in s.query}
+        kwargs: dict[str, Any] = {"appname": owner_tag()[:128], "tz_aware": True}
+        for option in ("serverSelectionTimeoutMS", "connectTimeoutMS"):
+            if option.lower() not in given:
+                kwargs[option] = DEFAULT_TIMEOUT_MS
+        if s.password:
+            kwargs.update(username=s.user, password=s.password)
+        return pymongo.MongoClient(self.uri(), **kwargs)
+
+    def connect(self, *, create_database: bool = False) -> None:
+        """Connect and ping; a database without collections counts as missing unless `create_database`."""
+        import pymongo.errors
+
+        try:
+            self._client = self._make_client()
+            self._client.admin.command("ping")
+            self._db = self._client[self.settings.database]
+            exists = bool(self._db.list_collection_names())
+        except (pymongo.errors.PyMongoError, ValueError) as exc:
+            self.close()
+            raise self._connection_error(exc) from None
+        if not exists:
+            if not create_database:
+                self.close()
+                raise DatabaseMissing(
+                    f"mongodb at {self.settings.address}: database {self.settings.database!r} does not exist "
+                    "(it has no collections)",
+                    hint="create it by adding --create-db, or point MONGO_DATABASE / MONGO_URL at an existing one",
+                )
+            self.ensure_history()
+
+    def _connection_error(self, exc: Exception) -> ConnectionFailed | ConfigError:
+        import pymongo.errors as px
+
+        s = self.settings
+        text = mask(str(exc), s).strip() or type(exc).__name__
+        reason = text.split(", Timeout:")[0].split(" (configured timeouts")[0]
+        where = f"mongodb at {s.address}"
+        check = f"check {s.source}" if s.source != "defaults" else "set MONGO_URL or MONGO_HOST/PORT/USER/PASSWORD"
+        if isinstance(exc, px.InvalidName | px.InvalidURI | ValueError):
+            return ConfigError(f"mongodb: {reason}", hint="check MONGO_DATABASE / MONGO_URL")
+        if isinstance(exc, px.OperationFailure) and (exc.code in (18, 11) or "uthentication failed" in text):
+            return ConnectionFailed(
+                f"{where}: authentication failed for user {s.user!r} (authSource={self.auth_source})",
+                hint="check MONGO_USER / MONGO_PASSWORD (empty MONGO_PASSWORD for a server without auth); a user "
+                "created in another database needs ?authSource=<that database> in MONGO_URL or MONGO_AUTH_SOURCE",
+            )
+        if isinstance(exc, px.OperationFailure) and exc.code == 13:
+            return ConnectionFailed(
+                f"{where}: user {s.user or '(none)'!r} may not list collections of {s.database!r}: {reason}",
+                hint="grant the user readWrite (and dbAdmin for indexes/validators) on that database",
+            )
+        if isinstance(exc, px.ConfigurationError):
+            return ConnectionFailed(f"{where}: {reason}", hint=f"{check}; mongodb+srv:// needs a resolvable SRV record")
+        if "Connection refused" in text:
+            return ConnectionFailed(
+                f"{where}: connection refused; is MongoDB running there?", hint=f"start it, or {check}"
+            )
+        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+            return ConnectionFailed(f"{where}: unknown host {s.host!r}", hint=check)
+        if isinstance(exc, px.ServerSelectionTimeoutError):
+            detail = "" if reason.startswith("No servers found") else f" ({reason})"
+            return ConnectionFailed(
+                f"{where}: no MongoDB server answered within {self._timeout_s():g} s{detail}",
+                hint=f"is {s.port} the MongoDB port (27017 by default) and the server up? {check}",
+            )
+        return ConnectionFailed(f"{where}: {reason}", hint=check)
+
+    def _timeout_s(self) -> float:
+        q = {k.lower(): v for k, v in self.settings.query.items()}
+        return float(q.get("serverselectiontimeoutms", DEFAULT_TIMEOUT_MS)) / 1000
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = self._db = None
+
+    # -- files --------------------------------------------------------------------------------
+
+    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
+        """Python: the steps of up/down (dbtools.scripts). JavaScript: the whole file, one statement."""
+        if migration.kind == "js":
+            text = migration.down if down else migration.up
+            return [Statement(text or "", 1, "MONGOSH")] if text is not None else []
+        return scripts.steps(migration, down=down)
+
+    # -- history ------------------------------------------------------------------------------
+
+    @_mapped
+    def history(self) -> list[AppliedMigration]:
+        return [self._row(doc) for doc in self._db[HISTORY].find({}, {"_id": 0}).sort("version", 1)]
+
+    def _row(self, doc: dict[str, Any]) -> AppliedMigration:
+        try:
+            data = {k: doc[k] for k in _ROW_FIELDS if k in doc}
+            row = AppliedMigration(**data)
+            if not isinstance(row.version, int) or not row.checksum:
+                raise TypeError("version or checksum missing")
+        except (TypeError, KeyError) as exc:
+            raise HistoryMismatch(
+                f"mongodb: the {HISTORY} collection holds a document dbtools did not write: {_short(doc)} ({exc})",
+                hint=f"move the old collection aside (db.{HISTORY}.renameCollection('{HISTORY}_old')), "
+                f"then adopt the database with `baseline --db mongodb --version N`",
+            ) from None
+        if row.applied_at is not None and row.applied_at.tzinfo is None:
+            row = replace(row, applied_at=row.applied_at.replace(tzinfo=UTC))
+        return row
+
+    @_mapped
+    def ensure_history(self) -> None:
+        """The `migrations` collection with a unique index on version (two rows of one version cannot exist)."""
+        import pymongo.errors
+
+        if HISTORY not in self._db.list_collection_names():
+            with suppress(pymongo.errors.CollectionInvalid, pymongo.errors.OperationFailure):  # a peer made it
+                self._db.create_collection(HISTORY)
+        self._db[HISTORY].create_index([("version", 1)], unique=True, name="version_unique")
+
+    @_mapped
+    def record(self, row: AppliedMigration) -> None:
+        self._db[HISTORY].replace_one({"version": row.version}, asdict(row), upsert=True)
+
+    @_mapped
+    def forget(self, version: int) -> None:
+        self._db[HISTORY].delete_one({"version": version})
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    @property
+    def lock_ttl(self) -> float:
+        raw = self.settings.options.get("lock_ttl") or self.settings.query.get("lock_ttl") or DEFAULT_LOCK_TTL
+        try:
+            ttl = float(raw)
+        except ValueError:
+            raise ConfigError(
+                f"mongodb: lock TTL {raw!r} is not a number", hint="set MONGO_LOCK_TTL in seconds"
+            ) from None
+        if ttl < 0.3:
+            raise ConfigError(f"mongodb: lock TTL {ttl} s is too short", hint="use MONGO_LOCK_TTL of 1 s or more")
+        return ttl
+
+    @_mapped
+    def _take(self, token: str, ttl: timedelta) -> bool:
+        """One atomic attempt: insert the lock document, or take over an expired one.
+
+        The filter matches only an expired document; if a live one exists the upsert's insert collides
+        on `_id` and fails, so two runs can never both succeed."""
+        import pymongo.errors
+
+        now = datetime.now(UTC)
+        holder = {"token": token, "owner": owner_tag(), "host": os.uname().nodename, "pid": os.getpid()}
+        try:
+            self._db[LOCKS].update_one(
+                {"_id": LOCK_ID, "expires_at": {"$lt": now}},
+                {"$set": {**holder, "by": applied_by(), "since": now, "expires_at": now + ttl}},
+                upsert=True,
+            )
+        except pymongo.errors.DuplicateKeyError:
+            return False
+        return True
+
+    def _renew(self, token: str, ttl: timedelta) -> bool:
+        found = self._db[LOCKS].update_one(
+            {"_id": LOCK_ID, "token": token}, {"$set": {"expires_at": datetime.now(UTC) + ttl}}
+        )
+        return found.matched_count == 1
+
+    @contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        """A lease document: taken atomically, renewed by a heartbeat, released only with our token."""
+        ttl = timedelta(seconds=self.lock_ttl)
+        token = uuid.uuid4().hex
+        started = time.monotonic()
+        if not wait_for(started + timeout, lambda: self._take(token, ttl)):
+            holder = self.lock_holder() or "another run (it has gone since)"
+            raise LockTimeout(
+                f"mongodb: the migration lock on {self.settings.database!r} is held by {holder}; "
+                f"waited {time.monotonic() - started:.1f} s",
+                hint="wait for that run to finish and retry (or raise --lock-timeout); a dead run's lock is "
+                "taken over once it expires, or free it now with `unlock --force --db mongodb`",
+            )
+        self._beat = Heartbeat(lambda: self._renew(token, ttl), ttl.total_seconds() / 3)
+        try:
+            with self._beat:
+                yield
+        finally:
+            if self._db is not None:
+                with suppress(Exception):  # unreachable server: the lease expires by itself
+                    self._db[LOCKS].delete_one({"_id": LOCK_ID, "token": token})
+
+    def lock_lost(self) -> str | None:
+        """Why the lock this run took is no longer ours, None while it is (or when none was taken)."""
+        return self._beat.lost if self._beat is not None else None
+
+    @_mapped
+    def lock_holder(self) -> str | None:
+        doc = self._db[LOCKS].find_one({"_id": LOCK_ID})
+        if doc is None:
+            return None
+        expires = _aware(doc.get("expires_at"))
+        left = (expires - datetime.now(UTC)).total_seconds() if expires else -1
+        if left < 0:
+            return None  # expired: the next run takes it over
+        since = _aware(doc.get("since"))
+        when = f" since {since:%Y-%m-%d %H:%M:%S UTC}" if since else ""
+        return f"{doc.get('owner', 'an unknown run')}{when} (expires in {left:.1f} s unless renewed)"
+
+    @_mapped
+    def break_lock(self) -> str | None:
+        """Delete the lock document whoever holds it; the holder's heartbeat notices and it stops."""
+        holder = self.lock_holder()
+        if holder is None:
+            freed = self._db[LOCKS].find_one_and_delete({"_id": LOCK_ID})
+            return "deleted an expired lock document" if freed else None
+        self._db[LOCKS].delete_one({"_id": LOCK_ID})
+        return f"deleted the lock of {holder}"
+
+    # -- apply / revert -----------------------------------------------------------------------
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        if migration.kind == "js":
+            mongosh = self._mongosh_path(migration)
+            return scripts.run_steps(
+                self,
+                migration,
+                statements,
+                lambda i: self._run_js(mongosh, migration, "up"),
+                start_at=start_at,
+                guard=self.lock_lost,
+            )
+        fns = scripts.callables(migration, scripts.load(migration), statements)
+        return scripts.run_steps(
+            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self.lock_lost
+        )
+
+    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+        if migration.kind == "js":
+            mongosh = self._mongosh_path(migration)
+            scripts.revert_steps(self, migration, statements, lambda i: self._run_js(mongosh, migration, "down"))
+            return
+        fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
+        scripts.revert_steps(self, migration, statements, lambda i: fns[i](self._db))
+
+    @staticmethod
+    def _mongosh_path(migration: Migration) -> str:
+        found = shutil.which("mongosh")
+        if found is None:
+            raise MissingDependency(
+                f"mongodb: {migration.path.name} is a JavaScript migration and mongosh is not installed; nothing ran",
+                hint="npm install -g mongosh, or write the migration as a .py file with up(db)",
+            )
+        return found
+
+    def _run_js(self, mongosh: str, migration: Migration, function: str) -> None:
+        """Run the file in mongosh with `db` connected; then call its up/down function if it defines one
+        (a plain seed-style script does its work at top level). The URL travels in the environment,
+        never on the command line where `ps` would show the password."""
+        script = (
+            "db = connect(process.env.DBTOOLS_MONGO_URL);\n"
+            f"load({json.dumps(str(migration.path))});\n"
+            f"if (typeof {function} === 'function') {{ {function}(db); }}\n"
+        )
+        env = {**os.environ, "DBTOOLS_MONGO_URL": self.uri(credentials=True)}
+        done = subprocess.run(
+            [mongosh, "--nodb", "--quiet", "--norc", "--eval", script], env=env, capture_output=True, text=True
+        )
+        if done.returncode:
+            output = mask((done.stderr or done.stdout).strip(), self.settings)
+            lines = [line for line in output.splitlines() if line.strip()]
+            error = next((line for line in lines if "Error" in line), lines[-1] if lines else "")
+            raise MigrationFailed(f"mongosh exited with {done.returncode}: {error.strip()}")
+
+    # -- schema -------------------------------------------------------------------------------
+
+    @_mapped
+    def snapshot(self) -> dict[str, Any]:
+        """Collections and views with their options (validators, capped, TTL, time series) and indexes."""
+        collections: dict[str, Any] = {}
+        for info in self._db.list_collections():
+            name = info["name"]
+            if name in (HISTORY, LOCKS) or name.startswith("system."):
+                continue
+            kind = info.get("type", "collection")  # collection | view | timeseries
+            entry: dict[str, Any] = {"type": kind, "options": _plain(info.get("options", {}))}
+            if kind != "view":
+                entry["indexes"] = {
+                    index: _plain({k: v for k, v in spec.items() if k not in ("v", "ns")})
+                    for index, spec in sorted(self._db[name].index_information().items())
+                }
+            collections[name] = entry
+        return {"collections": dict(sorted(collections.items()))}
+
+
+def _aware(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _plain(value: Any) -> Any:
+    """BSON values as JSON-able Python: mappings to dicts, key lists to lists, dates to ISO text."""
+    if isinstance(value, dict):  # SON is a dict subclass
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)  # ObjectId, Decimal128, Regex, Binary: their text is stable
+
+
+def _short(doc: dict[str, Any]) -> str:
+    text = json.dumps(_plain(doc), sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."

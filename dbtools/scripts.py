@@ -1,0 +1,192 @@
+"""Python migration scripts (`NNN_name.py`): their steps, loading them, and running them with progress.
+
+A script defines `up(client)` and optionally `down(client)`; the client is what the store hands out
+(a pymongo Database, a redis client). A script whose up work should resume where it stopped lists
+its steps instead: `up = [create_index, backfill]`, each a module-level function taking the client.
+Each step is one "statement" for history: progress is recorded after every step, so
+`migrate --resume` continues at the first step not done. `down` is always one function.
+
+Files are parsed with `ast` to find the steps (no code runs for `validate` or `--dry-run`) and
+executed from the text that was checksummed, as a module that never enters `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import time
+import types
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from dbtools.backends.base import history_row, statement_failed
+from dbtools.errors import MigrationFailed, MigrationFileError
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.sqltext import Statement
+
+_serial = itertools.count(1)
+
+
+class Recorder(Protocol):
+    """The part of a backend the step runner needs."""
+
+    name: str
+
+    def record(self, row: AppliedMigration) -> None: ...
+
+    def forget(self, version: int) -> None: ...
+
+
+def steps(migration: Migration, *, down: bool = False) -> list[Statement]:
+    """The steps of the up (or down) function of a script, each with its source and line."""
+    text = migration.down if down else migration.up
+    if text is None:
+        return []
+    wanted = "down" if down else "up"
+    tree = _parse(migration, text)
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == wanted:
+            return [_statement(text, node)]
+        if isinstance(node, ast.AsyncFunctionDef) and node.name == wanted:
+            raise MigrationFileError(
+                f"{migration.path.name}:{node.lineno}: `{wanted}` is async; scripts run synchronously",
+                hint=f"write `def {wanted}(client):`",
+            )
+        if not down and _assigns(node, wanted):
+            return [_listed_step(migration, text, functions, item) for item in _items(migration, node)]
+    raise MigrationFileError(
+        f"{migration.path.name} defines no {wanted}(client) function",
+        hint=f"add `def {wanted}(client):` (or `up = [step1, step2]` listing step functions)",
+    )
+
+
+def _parse(migration: Migration, text: str) -> ast.Module:
+    try:
+        return ast.parse(text, filename=str(migration.path))
+    except SyntaxError as exc:
+        raise MigrationFileError(
+            f"{migration.path.name}:{exc.lineno}: Python syntax error: {exc.msg}", hint="fix the script"
+        ) from None
+
+
+def _assigns(node: ast.stmt, name: str) -> bool:
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+
+def _items(migration: Migration, node: ast.Assign) -> list[ast.expr]:
+    if not isinstance(node.value, ast.List | ast.Tuple) or not node.value.elts:
+        raise MigrationFileError(
+            f"{migration.path.name}:{node.lineno}: `up` must be a function or a non-empty list of step functions",
+            hint="write `up = [first_step, second_step]` with functions defined above it",
+        )
+    return list(node.value.elts)
+
+
+def _listed_step(
+    migration: Migration, text: str, functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], item: ast.expr
+) -> Statement:
+    if not isinstance(item, ast.Name) or not isinstance(functions.get(item.id), ast.FunctionDef):
+        raise MigrationFileError(
+            f"{migration.path.name}:{item.lineno}: every item of `up` must name a function defined in the file",
+            hint="define each step with `def step(client):` at module level and list it by name",
+        )
+    return _statement(text, functions[item.id])  # type: ignore[arg-type]
+
+
+def _statement(text: str, node: ast.FunctionDef) -> Statement:
+    # The step's own source is what --resume compares: editing a step already done is refused.
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    source = ast.get_source_segment(text, node) or node.name
+    return Statement(source, first, node.name)
+
+
+def load(migration: Migration, *, down: bool = False) -> types.ModuleType:
+    """Execute the script's checksummed text as a fresh module (kept out of `sys.modules`)."""
+    text = migration.down if down else migration.up
+    module = types.ModuleType(f"dbtools_migration_{migration.version}_{next(_serial)}")
+    module.__file__ = str(migration.path)
+    code = compile(text or "", str(migration.path), "exec")
+    try:
+        exec(code, module.__dict__)
+    except Exception as exc:
+        raise MigrationFailed(
+            f"{migration.path.name}: the script failed while loading: {describe(exc)}",
+            hint="fix the module-level code of the script (nothing of it ran against the store)",
+        ) from None
+    return module
+
+
+def callables(migration: Migration, module: types.ModuleType, statements: Sequence[Statement]) -> list[Callable]:
+    """The functions behind `statements` (the names `steps` found), looked up in the loaded module."""
+    found = []
+    for statement in statements:
+        fn = getattr(module, statement.head, None)
+        if not callable(fn):
+            raise MigrationFileError(
+                f"{migration.path.name}: step {statement.head} is not a function once the script is loaded",
+                hint="do not rebind step names at module level",
+            )
+        found.append(fn)
+    return found
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one line: `ResponseError: unknown command 'NOPE'`."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_steps(
+    backend: Recorder,
+    migration: Migration,
+    statements: Sequence[Statement],
+    call: Callable[[int], None],
+    *,
+    start_at: int = 0,
+    guard: Callable[[], str | None] = lambda: None,
+) -> AppliedMigration:
+    """Run `call(i)` for steps start_at.., recording progress after each (stores without transactions).
+
+    `guard()` returns a reason to stop before the next step (e.g. the migration lock was lost)."""
+    started = time.monotonic()
+    done = start_at
+
+    def write(status: str, error: str | None = None) -> AppliedMigration:
+        row = history_row(
+            migration, status=status, started=started, statements_done=done, statements=statements, error=error
+        )
+        backend.record(row)
+        return row
+
+    write("running")
+    for index in range(start_at, len(statements)):
+        reason = guard()
+        if reason is None:
+            try:
+                call(index)
+            except Exception as exc:
+                reason = describe(exc)
+        if reason is not None:
+            failure = statement_failed(backend.name, migration, statements, index, reason, kept=True)
+            write("failed", failure.message)
+            raise failure
+        done = index + 1
+        if done < len(statements):
+            write("running")
+    return write("applied")
+
+
+def revert_steps(
+    backend: Recorder, migration: Migration, statements: Sequence[Statement], call: Callable[[int], None]
+) -> None:
+    """Run the down steps, then remove the history row (no transaction: a failure leaves the row)."""
+    for index in range(len(statements)):
+        try:
+            call(index)
+        except Exception as exc:
+            raise statement_failed(
+                backend.name, migration, statements, index, describe(exc), kept=True, down=True
+            ) from None
+    backend.forget(migration.version)

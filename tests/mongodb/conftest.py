@@ -1,0 +1,86 @@
+"""MongoDB fixtures: a real server when one is reachable, else mongomock for tests named `*_mongomock`.
+
+Where the real server comes from, in order: MONGO_URL, a sandbox (`mongod` on PATH or Docker). When
+none is reachable the real-server tests skip with the reason, and the session ends with one line
+saying so (no MongoDB server can be installed on our CI machines).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dbtools.backends.mongodb import MongoBackend
+from dbtools.errors import DbtoolsError
+from dbtools.settings import Settings, from_env
+from tests.conftest import Servers
+
+_skipped: list[str] = []  # why the real-server tests did not run, reported once at the end
+
+
+def _real_server(servers: Servers) -> Settings:
+    """Settings of a reachable MongoDB server, or skip naming why there is none."""
+    if os.environ.get("MONGO_URL"):
+        settings = from_env("mongodb", MongoBackend.defaults)
+        probe = MongoBackend(settings)
+        try:
+            probe.connect(create_database=True)
+        except DbtoolsError as exc:
+            reason = f"MONGO_URL is set but unusable: {exc.message}"
+            _skipped.append(reason)
+            pytest.skip(reason)
+        probe.close()
+        return settings
+    try:
+        return servers.get("mongodb")
+    except pytest.skip.Exception as skip:
+        reason = f"no MONGO_URL, and {skip.msg}"
+        _skipped.append(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mongo_server(servers: Servers) -> Settings:
+    return _real_server(servers)
+
+
+@pytest.fixture
+def mongo(mongo_server: Settings) -> Iterator[Settings]:
+    """A database of its own on the real server, dropped afterwards."""
+    settings = mongo_server.with_database(f"dbtools_t_{uuid.uuid4().hex[:10]}")
+    yield settings
+    backend = MongoBackend(settings)
+    try:
+        backend.connect(create_database=True)
+        backend._client.drop_database(settings.database)
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def mock_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose backend talks to one in-memory mongomock client (a fake: tests say so in their name)."""
+    import mongomock
+
+    client = mongomock.MongoClient(tz_aware=True)
+    monkeypatch.setattr(MongoBackend, "_make_client", lambda self: client)
+    return Settings("mongodb", "mongodb", "mongomock", 27017, "trading_meta", "", "", source="mongomock")
+
+
+@pytest.fixture
+def mdir(tmp_path: Path) -> Path:
+    (tmp_path / "mongodb").mkdir()
+    return tmp_path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped:
+        terminalreporter.write_line(
+            f"mongodb: real-server tests skipped ({_skipped[0]}); the backend logic ran against mongomock "
+            "(tests named *_mongomock)",
+            yellow=True,
+        )
