@@ -1,0 +1,905 @@
+"""ClickHouse: statement-level progress, an append-only history, a CREATE TABLE lock, cluster mode.
+
+Two ways in behind one small client interface (`_Client`): the native protocol through
+clickhouse-driver (`clickhouse://user:pass@host:9002/db` or the CLICKHOUSE_* variables), and the
+embedded engine chdb (`chdb:///path/to/dir`), the current ClickHouse in-process. Drivers are
+imported inside the methods that need them (chdb costs 1.3 s).
+
+No transactions, so progress is recorded after every statement: when statement k of a migration
+fails, history says `failed` with `statements_done = k - 1` and the server's message, and
+`migrate --resume` continues at k (the runner checks the statements before k are unchanged).
+
+History: table `migration_history`, a ReplacingMergeTree (ReplicatedReplacingMergeTree in
+cluster mode) that is only ever appended to. Every write is a new row with a larger `revision`;
+`forget` appends a tombstone (`deleted = 1`). Reads use `FINAL` and drop tombstones in Python,
+so they are exact whether or not the background merges ran, and no mutation is ever needed.
+
+The lock, and why it is safe
+----------------------------
+ClickHouse has no advisory locks, but `CREATE TABLE` of one name is atomic: the server takes a
+per-name guard, so of two concurrent creates exactly one succeeds and the other gets "already
+exists". The lock is the table `dbtools_migration_lock`; its holder (owner, host, pid, a random
+token, acquire and renew times, lease) is written into the column DEFAULTs of that very CREATE,
+so the identity of the holder is stored atomically with the lock itself and survives restarts.
+A runner takes the lock by creating the table, polls until its timeout while it exists, and
+releases it by dropping it, after checking the token is still its own.
+
+Guaranteed: two runners against the same database never hold the lock at once, unless someone
+runs `unlock --force` while the holder is alive (that is what --force means). The holder renews
+its lease (an ALTER of a DEFAULT) between statements; a lock not renewed for longer than the
+lease (CLICKHOUSE_LOCK_LEASE, default 600 s) is reported as stale, with the holder and the
+`unlock --force` command, but never taken over automatically: a check-then-drop takeover can
+race with a second taker, and only a human knows the holder is really gone. With chdb the
+directory is opened by one process at a time, so a lock left by another pid can only belong to
+a dead process and is cleared on the spot.
+
+Cluster mode (CLICKHOUSE_CLUSTER=name): DDL gets `ON CLUSTER name` (or `{cluster}` in a
+migration is filled in), the history table is ReplicatedReplacingMergeTree at
+`/clickhouse/tables/{shard}/<db>/migration_history` (the servers need `{shard}` and `{replica}`
+macros), the lock table is created `ON CLUSTER`, and every such statement returns only when every
+host ran it (or fails naming the host; `distributed_ddl_task_timeout` bounds the wait). The
+cluster lock is safe for the same reason plus one: all hosts execute the distributed DDL queue
+in the same order, so the first queued create wins on every host and the second fails on every
+host. Before reading history a runner runs `SYSTEM SYNC REPLICA` on it, so rows written through
+another replica are seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from dbtools.backends.base import HISTORY_NAME, history_row, owner_tag, statement_failed, wait_for
+from dbtools.errors import (
+    ConfigError,
+    ConnectionFailed,
+    DatabaseMissing,
+    LockTimeout,
+    MigrationFailed,
+    MissingDependency,
+)
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.settings import Settings, StoreDefaults, mask
+from dbtools.sqltext import Statement, split
+
+if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
+    from dbtools.sandbox import ServerSpec
+
+LOCK_NAME = "dbtools_migration_lock"
+DEFAULT_LEASE = 600.0  # seconds without renewal after which a lock is reported stale
+HANDSHAKE_TIMEOUT = 3.0  # a ClickHouse server answers hello in milliseconds; HTTP ports never do
+QUERY_TIMEOUT = 3600.0  # socket timeout for statements: long ALTERs send nothing while they run
+
+# Server error codes we act on (ClickHouse's ErrorCodes.cpp).
+UNKNOWN_TABLE, UNKNOWN_DATABASE, TABLE_EXISTS = 60, 81, 57
+AUTH_CODES = (192, 193, 516)  # UNKNOWN_USER, WRONG_PASSWORD, AUTHENTICATION_FAILED
+
+_COLUMNS = (
+    "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
+    "error, applied_at, execution_ms, applied_by, tool_version"
+)
+_HISTORY_COLUMNS = """(
+    version            Int64,
+    name               String,
+    checksum           String,
+    status             String,
+    statements_done    UInt32,
+    statements_total   Nullable(UInt32),
+    progress_checksum  String,
+    error              Nullable(String),
+    applied_at         DateTime,
+    execution_ms       UInt64,
+    applied_by         String,
+    tool_version       String,
+    revision           UInt64,
+    deleted            UInt8
+)"""
+
+# DDL that takes `ON CLUSTER` right after the object's name (quoted, qualified or plain).
+_NAME = r"(?:`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"|[A-Za-z_][\w$]*)"
+_DDL = re.compile(
+    r"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?|DROP\s+(?:TEMPORARY\s+)?|ALTER\s+|TRUNCATE\s+"
+    r"|OPTIMIZE\s+|ATTACH\s+|DETACH\s+|EXCHANGE\s+)"
+    r"(?:TABLE|VIEW|MATERIALIZED\s+VIEW|LIVE\s+VIEW|DATABASE|DICTIONARY|TABLES)\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    rf"{_NAME}(?:\s*\.\s*{_NAME})?",
+    re.IGNORECASE,
+)
+_RENAME = re.compile(r"^\s*RENAME\s+(?:TABLE|DATABASE|DICTIONARY)\b", re.IGNORECASE)
+_ON_CLUSTER_NEXT = re.compile(r"\s+ON\s+CLUSTER\b", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\s+ON\s+CLUSTER\s+(?:'\{cluster\}'|\{cluster\}|`\{cluster\}`)", re.IGNORECASE)
+
+# clickhouse-driver logs failed connects with a traceback through logging.lastResort: keep our stderr clean.
+logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
+
+
+class ServerError(Exception):
+    """A statement the server refused: its error code and its message without the stack trace."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def server_message(text: str) -> str:
+    """ClickHouse's message without `Code: N. DB::Exception:` decoration and stack trace."""
+    text = text.split("Stack trace:")[0].split("\n\n0. ")[0]
+    text = re.sub(r"^\s*Code: \d+\.?\s*", "", text)
+    text = re.sub(r"(?:^|\s)(?:DB::Exception|e\.displayText\(\) = DB::Exception): ", " ", text)
+    return " ".join(text.split()).rstrip(".,") or "unknown server error"
+
+
+def quote(value: Any) -> str:
+    """A ClickHouse literal for a Python value (str, int, None)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def identifier(name: str) -> str:
+    """A backquoted identifier."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def on_cluster(sql: str, cluster: str | None) -> str:
+    """`sql` for cluster `cluster` (None: a single server).
+
+    `{cluster}` placeholders are filled in; DDL without ON CLUSTER gets it after the object name.
+    On a single server `ON CLUSTER {cluster}` is removed, so one file serves both set-ups."""
+    if cluster is None:
+        return _PLACEHOLDER.sub("", sql)
+    sql = sql.replace("{cluster}", cluster)
+    clause = f" ON CLUSTER {identifier(cluster)}"
+    if _RENAME.match(sql):
+        if re.search(r"\bON\s+CLUSTER\b", sql, re.IGNORECASE):
+            return sql
+        body = sql.rstrip().rstrip(";").rstrip()
+        return body + clause + sql[len(body) :]
+    match = _DDL.match(sql)
+    if match is None or _ON_CLUSTER_NEXT.match(sql, match.end()):
+        return sql
+    return sql[: match.end()] + clause + sql[match.end() :]
+
+
+def inline_insert_as_select(sql: str) -> str | None:
+    """`INSERT INTO t (c) VALUES (1, 'a'), (2, 'b')` as `INSERT INTO t (c) SELECT 1, 'a' UNION ALL SELECT 2, 'b'`.
+
+    Old servers (before 20.x) wait for the rows as data blocks after an INSERT over the native
+    protocol even when they are inline, so clickhouse-driver hangs; INSERT ... SELECT has no data
+    part. None when the statement is not an INSERT with inline VALUES."""
+    from sqlparse import lexer
+    from sqlparse import tokens as T
+
+    if not re.match(r"\s*INSERT\b", sql, re.IGNORECASE):
+        return None
+    depth, position, prefix_end = 0, 0, None
+    rows: list[str] = []
+    start = 0
+    for ttype, value in lexer.tokenize(sql):
+        if prefix_end is None:
+            if ttype in T.Keyword and value.upper() == "VALUES" and depth == 0:
+                prefix_end = position
+            depth += value.count("(") - value.count(")") if ttype in T.Punctuation else 0
+        elif ttype in T.Punctuation and value == "(":
+            depth += 1
+            if depth == 1:
+                start = position + 1
+        elif ttype in T.Punctuation and value == ")":
+            depth -= 1
+            if depth == 0:
+                rows.append(sql[start:position])
+        position += len(value)
+    if prefix_end is None or not rows:
+        return None
+    return sql[:prefix_end] + " UNION ALL ".join(f"SELECT {row}" for row in rows)
+
+
+# -- clients -----------------------------------------------------------------------------------
+
+
+class _Client(Protocol):
+    """The few things the backend needs from a connection."""
+
+    version: str
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one statement; rows for a SELECT, [] otherwise; raises ServerError."""
+
+    def close(self) -> None: ...
+
+
+class _NativeClient:
+    """clickhouse-driver over the native TCP protocol."""
+
+    def __init__(self, settings: Settings, database: str, *, timeout: float, ddl_timeout: int | None) -> None:
+        from clickhouse_driver import Client
+
+        server_settings: dict[str, Any] = {}
+        if ddl_timeout is not None:
+            server_settings["distributed_ddl_task_timeout"] = ddl_timeout
+        self._client = Client(
+            settings.host,
+            port=settings.port,
+            database=database,
+            user=settings.user,
+            password=settings.password,
+            connect_timeout=timeout,
+            send_receive_timeout=timeout,  # bounds the handshake; raised below once connected
+            client_name=owner_tag()[:60],
+            settings=server_settings,
+        )
+        self._address = f"{settings.host}:{settings.port}"
+        self.version = self._client.execute("SELECT version()")[0][0]  # connects: handshake under `timeout`
+        self._inline_data = int(self.version.split(".")[0]) >= 20  # older servers want INSERT rows as blocks
+        connection = self._client.connection
+        connection.send_receive_timeout = QUERY_TIMEOUT
+        connection.socket.settimeout(QUERY_TIMEOUT)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        from clickhouse_driver import errors
+
+        if not self._inline_data:
+            sql = inline_insert_as_select(sql) or sql
+            if re.match(r"\s*INSERT\b[^(]*?\bFORMAT\s+\w+\s*\S", sql, re.IGNORECASE | re.DOTALL):
+                raise ServerError(
+                    0,
+                    f"server {self.version} cannot take inline FORMAT data over the native protocol; "
+                    "write the rows as VALUES (...) or INSERT ... SELECT",
+                )
+        try:
+            return self._client.execute(sql) or []
+        except errors.ServerException as exc:
+            raise ServerError(exc.code, server_message(exc.message)) from None
+        except (errors.NetworkError, errors.SocketTimeoutError, EOFError, OSError) as exc:
+            raise ConnectionFailed(
+                f"clickhouse at {self._address}: lost the connection ({exc or type(exc).__name__})",
+                hint="check the server; `status --db clickhouse` shows where the run stopped",
+            ) from None
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+_OPEN_HERE: dict[str, int] = {}  # chdb directories this process has open -> sessions
+
+
+def _busy_pid(path: str) -> str | None:
+    """`pid N` (or `another process`) when another process holds the chdb directory, else None.
+
+    The engine flocks `<dir>/status` while it runs; testing that lock first keeps chdb's own
+    multi-line complaint off the terminal. Skipped when this process holds it (flock would say busy)."""
+    import fcntl
+
+    status = Path(path) / "status"
+    if os.path.realpath(path) in _OPEN_HERE or not status.exists():
+        return None
+    with open(status, "rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            match = re.search(rb"PID:\s*(\d+)", handle.read())
+            return f"pid {int(match[1])}" if match else "another process"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+class _EmbeddedClient:
+    """chdb: the ClickHouse engine in this process, on a persistent session directory."""
+
+    def __init__(self, path: str) -> None:
+        from chdb import session
+
+        self._key = os.path.realpath(path)
+        self._session = session.Session(path)
+        _OPEN_HERE[self._key] = _OPEN_HERE.get(self._key, 0) + 1
+        self._session.query("SET output_format_json_quote_64bit_integers = 0")
+        self.version = self.query("SELECT version()")[0][0]
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            result = self._session.query(sql, "JSONCompact")
+        except RuntimeError as exc:
+            text = str(exc)
+            code = re.search(r"Code: (\d+)", text)
+            raise ServerError(int(code[1]) if code else 0, server_message(text)) from None
+        raw = result.bytes() if result is not None else b""
+        return [tuple(row) for row in json.loads(raw)["data"]] if raw else []
+
+    def close(self) -> None:
+        self._session.close()
+        _OPEN_HERE[self._key] -= 1
+        if not _OPEN_HERE[self._key]:
+            del _OPEN_HERE[self._key]
+
+
+# -- sandbox recipes ---------------------------------------------------------------------------
+
+_SERVER_CONFIG = """<yandex>
+  <logger><level>warning</level><log>{dir}/server.log</log><errorlog>{dir}/server.err</errorlog></logger>
+  <tcp_port>{port}</tcp_port><http_port>{http_port}</http_port><listen_host>127.0.0.1</listen_host>
+  <path>{dir}/data/</path><tmp_path>{dir}/tmp/</tmp_path><user_files_path>{dir}/uf/</user_files_path>
+  <format_schema_path>{dir}/fs/</format_schema_path>
+  <users_config>users.xml</users_config><default_profile>default</default_profile>
+  <default_database>default</default_database><mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>200</max_concurrent_queries>{cluster}
+</yandex>
+"""
+_USERS = """<yandex><profiles><default/></profiles>
+ <users><default><password>{password}</password><networks><ip>::/0</ip></networks>
+  <profile>default</profile><quota>default</quota></default></users>
+ <quotas><default/></quotas></yandex>
+"""
+_CLUSTER_CONFIG = """
+  <interserver_http_port>{interserver}</interserver_http_port><interserver_http_host>127.0.0.1</interserver_http_host>
+  <zookeeper><node><host>127.0.0.1</host><port>{zookeeper}</port></node></zookeeper>
+  <macros><cluster>{cluster}</cluster><shard>01</shard><replica>{replica}</replica></macros>
+  <remote_servers><{cluster}><shard><internal_replication>true</internal_replication>{replicas}
+  </shard></{cluster}></remote_servers>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"""
+
+
+def _server_binary() -> str:
+    found = shutil.which("clickhouse-server") or next(
+        (p for p in ("/usr/sbin/clickhouse-server", "/usr/bin/clickhouse") if os.path.exists(p)), None
+    )
+    if found is None:
+        raise MissingDependency(
+            "clickhouse: no clickhouse-server binary on this machine",
+            hint="apt-get install clickhouse-server (or use CLICKHOUSE_URL=chdb:///dir for the embedded engine)",
+        )
+    return found
+
+
+def local_recipe(
+    workdir: Path,
+    port: int,
+    *,
+    password: str = "",
+    http_port: int | None = None,
+    cluster: str | None = None,
+    replica: str = "r1",
+    replica_ports: Sequence[int] = (),
+    zookeeper_port: int | None = None,
+    interserver_port: int | None = None,
+) -> ServerSpec:
+    """A throwaway clickhouse-server (Debian's 18.16 works) in `workdir` on 127.0.0.1:`port`.
+
+    With `cluster`, `zookeeper_port` and `replica_ports` it is one replica of a one-shard cluster."""
+    from dbtools.sandbox import ServerSpec, free_port
+
+    cluster_xml = ""
+    if cluster:
+        replicas = "".join(
+            f"\n    <replica><host>127.0.0.1</host><port>{p}</port></replica>" for p in replica_ports or (port,)
+        )
+        cluster_xml = _CLUSTER_CONFIG.format(
+            interserver=interserver_port or free_port(),
+            zookeeper=zookeeper_port,
+            cluster=cluster,
+            replica=replica,
+            replicas=replicas,
+        )
+    config = _SERVER_CONFIG.format(dir=workdir, port=port, http_port=http_port or free_port(), cluster=cluster_xml)
+    settings = Settings("clickhouse", "clickhouse", "127.0.0.1", port, "default", "default", password, source="sandbox")
+    return ServerSpec(
+        argv=[_server_binary(), f"--config-file={workdir / 'config.xml'}"],
+        settings=settings,
+        files={"config.xml": config, "users.xml": _USERS.format(password=_xml_escape(password))},
+    )
+
+
+def embedded_recipe(workdir: Path, **_options: Any) -> Settings:
+    """Settings for chdb on a session directory inside `workdir` (see dbtools.sandbox.embedded)."""
+    try:
+        import chdb  # noqa: F401  - only to say plainly that it is missing
+    except ImportError:
+        raise MissingDependency("clickhouse: the chdb package is not installed", hint="pip install chdb") from None
+    path = workdir / "chdb"
+    return Settings("clickhouse", "chdb", "", 0, "default", "", "", path=str(path), source="sandbox")
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _http_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when host:port speaks HTTP (ClickHouse's 8123 interface) rather than the native protocol."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+            return sock.recv(16).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+# -- the backend -------------------------------------------------------------------------------
+
+
+class ClickHouseBackend:
+    """ClickHouse over the native protocol or embedded chdb; see the module docstring for the guarantees."""
+
+    name: ClassVar[str] = "clickhouse"
+    defaults: ClassVar[StoreDefaults] = StoreDefaults(
+        url_env="CLICKHOUSE_URL",
+        schemes=("clickhouse", "chdb"),
+        host=("CLICKHOUSE_HOST", "localhost"),
+        port=("CLICKHOUSE_NATIVE_PORT", 9002),
+        database=("CLICKHOUSE_DB", "default"),
+        user=("CLICKHOUSE_USER", "default"),
+        password=("CLICKHOUSE_PASSWORD", ""),
+        options={
+            "cluster": "CLICKHOUSE_CLUSTER",
+            "lock_lease": "CLICKHOUSE_LOCK_LEASE",
+            "connect_timeout": "CLICKHOUSE_CONNECT_TIMEOUT",
+            "ddl_timeout": "CLICKHOUSE_DDL_TIMEOUT",
+        },
+    )
+    extensions: ClassVar[tuple[str, ...]] = ("sql",)
+    transactional_ddl: ClassVar[bool] = False
+    new_template: ClassVar[str] = "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
+
+    local_recipe = staticmethod(local_recipe)
+    embedded_recipe = staticmethod(embedded_recipe)
+    sandbox_install_hint: ClassVar[str] = "apt-get install clickhouse-server, or pip install chdb"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded = bool(settings.path)
+        self.database = settings.database or settings.query.get("database") or "default"
+        self.cluster: str | None = self._option("cluster") or None
+        self.lease = float(self._option("lock_lease") or DEFAULT_LEASE)
+        self._client: _Client | None = None
+        self._revision = 0
+        self._lock_token: str | None = None
+        self._renewed = 0.0
+        if self.cluster and self.embedded:
+            raise ConfigError(
+                "clickhouse: CLICKHOUSE_CLUSTER does not apply to chdb (one embedded engine, no cluster)",
+                hint="unset CLICKHOUSE_CLUSTER, or point CLICKHOUSE_URL at a server of the cluster",
+            )
+
+    def _option(self, name: str) -> str:
+        return str(self.settings.options.get(name) or self.settings.query.get(name) or "")
+
+    @property
+    def _where(self) -> str:
+        return (
+            f"clickhouse (chdb) at {self.settings.path}" if self.embedded else f"clickhouse at {self.settings.address}"
+        )
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connect(self, *, create_database: bool = False) -> None:
+        """Connect; with `create_database`, create a missing database instead of raising DatabaseMissing."""
+        if self.embedded:
+            self._client = self._open_embedded()
+        else:
+            try:
+                self._client = self._open_native(self.database)
+            except DatabaseMissing:
+                if not create_database:
+                    raise
+                self._client = self._open_native("system")
+                self._create_database()
+                self._client.close()
+                self._client = self._open_native(self.database)
+            return
+        exists = self._client.query(f"SELECT count() FROM system.databases WHERE name = {quote(self.database)}")
+        if not exists[0][0]:
+            if not create_database:
+                raise self._missing_database()
+            self._create_database()
+        self._client.query(f"USE {identifier(self.database)}")
+
+    def _open_native(self, database: str) -> _Client:
+        try:
+            import clickhouse_driver  # noqa: F401
+        except ImportError:  # pragma: no cover - requirements install it
+            raise MissingDependency(
+                "clickhouse: the clickhouse-driver package is not installed", hint="pip install -r requirements.txt"
+            ) from None
+        from clickhouse_driver import errors
+
+        timeout = float(self._option("connect_timeout") or HANDSHAKE_TIMEOUT)
+        ddl_timeout = int(self._option("ddl_timeout") or 0) or None
+        try:
+            return _NativeClient(self.settings, database, timeout=timeout, ddl_timeout=ddl_timeout)
+        except errors.ServerException as exc:
+            raise self._server_refused(exc.code, server_message(exc.message)) from None
+        except (errors.SocketTimeoutError, errors.NetworkError, errors.UnexpectedPacketFromServerError, OSError) as exc:
+            raise self._unreachable(str(exc), timeout) from None
+        except EOFError:
+            raise self._unreachable("the server closed the connection", timeout) from None
+
+    def _server_refused(self, code: int, message: str) -> ConnectionFailed:
+        s = self.settings
+        if code == UNKNOWN_DATABASE:
+            return self._missing_database()
+        if code in AUTH_CODES or "password" in message.lower():
+            return ConnectionFailed(
+                f"{self._where}: authentication failed for user {s.user!r} (wrong password or unknown user)",
+                hint="check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (or the user and password in CLICKHOUSE_URL)",
+            )
+        return ConnectionFailed(f"{self._where}: {mask(message, s)}", hint=self._settings_hint())
+
+    def _unreachable(self, text: str, timeout: float) -> ConnectionFailed:
+        s = self.settings
+        if _http_answers(s.host, s.port):
+            return ConnectionFailed(
+                f"{self._where}: port {s.port} is ClickHouse's HTTP interface, not the native protocol",
+                hint="set CLICKHOUSE_NATIVE_PORT (or the port in CLICKHOUSE_URL) to the native TCP port "
+                "(tcp_port in the server config: 9000 by default, 9002 in this project's setup), not 8123",
+            )
+        text = mask(text, s)
+        if "timed out" in text or "timeout" in text.lower():
+            reason = f"no answer within {timeout:g} s"
+        elif "refused" in text.lower():
+            reason = "connection refused"
+        elif "Name or service not known" in text or "resolve" in text.lower():
+            return ConnectionFailed(f"{self._where}: unknown host {s.host!r}", hint=self._settings_hint())
+        else:
+            reason = text.strip().splitlines()[0] if text.strip() else "connection failed"
+        return ConnectionFailed(
+            f"{self._where}: {reason}; is clickhouse-server running there?",
+            hint=f"start it, or {self._settings_hint()} (CLICKHOUSE_CONNECT_TIMEOUT raises the {timeout:g} s limit)",
+        )
+
+    def _settings_hint(self) -> str:
+        if self.settings.source not in ("defaults", "sandbox"):
+            return f"check {self.settings.source}"
+        return "set CLICKHOUSE_URL or CLICKHOUSE_HOST/NATIVE_PORT/USER/PASSWORD"
+
+    def _missing_database(self) -> DatabaseMissing:
+        return DatabaseMissing(
+            f"{self._where}: database {self.database!r} does not exist",
+            hint="create it by adding --create-db, or point CLICKHOUSE_DB / CLICKHOUSE_URL at an existing one",
+        )
+
+    def _open_embedded(self) -> _Client:
+        try:
+            import chdb  # noqa: F401
+        except ImportError:
+            raise MissingDependency(
+                "clickhouse: CLICKHOUSE_URL asks for chdb, which is not installed", hint="pip install chdb"
+            ) from None
+        path = self.settings.path
+        Path(path).mkdir(parents=True, exist_ok=True)
+        holder = _busy_pid(path)
+        if holder:
+            raise self._busy(holder)
+        try:
+            return _EmbeddedClient(path)
+        except RuntimeError as exc:
+            text = str(exc)
+            if "already initialized with path" in text:
+                other = re.search(r"path '([^']*)'", text)
+                raise ConnectionFailed(
+                    f"{self._where}: this process already has another chdb directory open "
+                    f"({other[1] if other else 'unknown'}); chdb opens one directory per process",
+                    hint="use the same directory, or run the other one in a separate process",
+                ) from None
+            if "Error initializing EmbeddedServer" in text or "Cannot lock file" in text:
+                raise self._busy(_busy_pid(path) or "another process") from None
+            raise ConnectionFailed(f"{self._where}: {server_message(text)}") from None
+
+    def _busy(self, holder: str) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"{self._where}: the chdb directory is in use by {holder}; chdb opens a directory in one process at a time",
+            hint="wait for that process to finish (or stop it), or use another directory",
+        )
+
+    def _create_database(self) -> None:
+        sql = f"CREATE DATABASE IF NOT EXISTS {identifier(self.database)}"
+        try:
+            self._ddl(on_cluster(sql, self.cluster))
+        except ServerError as exc:
+            raise ConnectionFailed(
+                f"{self._where}: could not create database {self.database!r}: {exc.message}",
+                hint="create it by hand, or connect as a user allowed to CREATE DATABASE",
+            ) from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        assert self._client is not None, "connect() first"
+        return self._client.query(sql)
+
+    def _ddl(self, sql: str) -> None:
+        """A statement whose result (ON CLUSTER returns a row per host) we do not need."""
+        self._query(sql)
+
+    @property
+    def _history(self) -> str:
+        return f"{identifier(self.database)}.{HISTORY_NAME}"
+
+    @property
+    def _lock(self) -> str:
+        return f"{identifier(self.database)}.{LOCK_NAME}"
+
+    # -- files --------------------------------------------------------------------------------
+
+    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
+        """Statements of the up (or down) section with their file lines."""
+        if down:
+            first_line = 1 if migration.down_path else migration.down_line
+            return split(migration.down or "", first_line=first_line)
+        return split(migration.up, first_line=migration.up_line)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def history(self) -> list[AppliedMigration]:
+        """The newest row per version (FINAL), tombstones dropped; [] before the table exists."""
+        if self.cluster:
+            with suppress(ServerError):  # rows written through other replicas must be here first
+                self._ddl(f"SYSTEM SYNC REPLICA {self._history}")
+        try:
+            rows = self._query(
+                f"SELECT {_COLUMNS.replace('applied_at', 'toUnixTimestamp(applied_at)')}, revision, deleted "
+                f"FROM {self._history} FINAL ORDER BY version"
+            )
+        except ServerError as exc:
+            if exc.code == UNKNOWN_TABLE:
+                return []
+            raise
+        result = []
+        for row in rows:
+            *fields, revision, deleted = row
+            self._revision = max(self._revision, int(revision))
+            if int(deleted):
+                continue
+            fields[8] = datetime.fromtimestamp(int(fields[8]), UTC)
+            result.append(AppliedMigration(*fields))
+        return result
+
+    def ensure_history(self) -> None:
+        if self.cluster:
+            path = f"/clickhouse/tables/{{shard}}/{self.database}/{HISTORY_NAME}"
+            engine = f"ReplicatedReplacingMergeTree({quote(path)}, '{{replica}}', revision)"
+        else:
+            engine = "ReplacingMergeTree(revision)"
+        sql = f"CREATE TABLE IF NOT EXISTS {self._history} {_HISTORY_COLUMNS} ENGINE = {engine} ORDER BY version"
+        self._ddl(on_cluster(sql, self.cluster))
+
+    def record(self, row: AppliedMigration) -> None:
+        self._insert(row, deleted=False)
+
+    def forget(self, version: int) -> None:
+        self._insert(AppliedMigration(version=version, name="", checksum="", status="forgotten"), deleted=True)
+
+    def _insert(self, row: AppliedMigration, *, deleted: bool) -> None:
+        applied_at = int((row.applied_at or datetime.now(UTC)).timestamp())
+        values = (
+            row.version,
+            row.name,
+            row.checksum,
+            row.status,
+            row.statements_done,
+            row.statements_total,
+            row.progress_checksum,
+            row.error,
+            f"toDateTime({applied_at})",
+            row.execution_ms,
+            row.applied_by,
+            row.tool_version,
+            self._next_revision(),
+            int(deleted),
+        )
+        literals = ", ".join(v if isinstance(v, str) and v.startswith("toDateTime(") else quote(v) for v in values)
+        self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES ({literals})")
+        self._renew()
+
+    def _next_revision(self) -> int:
+        """Larger than every revision seen: the newest row of a version wins even if clocks step back."""
+        self._revision = max(time.time_ns(), self._revision + 1)
+        return self._revision
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        """Create the lock table (atomic); wait while another run holds it; drop it on exit."""
+        token = uuid.uuid4().hex
+        started = time.monotonic()
+        if not wait_for(started + timeout, lambda: self._try_lock(token)):
+            holder = self.lock_holder() or "another run (it has gone since)"
+            stale = "stale" in holder
+            raise LockTimeout(
+                f"clickhouse: the migration lock on {self.database!r} is held by {holder}; "
+                f"waited {time.monotonic() - started:.1f} s",
+                hint="its holder is gone: break the lock with `unlock --force --db clickhouse`"
+                if stale
+                else "wait for that run to finish and retry (or raise --lock-timeout); if it died, "
+                "break the lock with `unlock --force --db clickhouse`",
+            )
+        self._lock_token, self._renewed = token, time.monotonic()
+        try:
+            yield
+        finally:
+            self._lock_token = None
+            if self._client is not None:
+                with suppress(ServerError):
+                    self._release(token)
+
+    def _try_lock(self, token: str) -> bool:
+        now = int(time.time())
+        columns = {
+            "owner": quote(owner_tag()),
+            "host": quote(socket.gethostname()),
+            "pid": str(os.getpid()),
+            "token": quote(token),
+            "acquired_at": str(now),
+            "renewed_at": str(now),
+            "lease": str(int(self.lease)),
+        }
+        types = {"pid": "UInt32", "acquired_at": "UInt64", "renewed_at": "UInt64", "lease": "UInt32"}
+        body = ", ".join(f"{name} {types.get(name, 'String')} DEFAULT {value}" for name, value in columns.items())
+        sql = f"CREATE TABLE {self._lock} ({body}) ENGINE = MergeTree ORDER BY tuple()"
+        if self._holder() is None:  # look first: every ON CLUSTER attempt is a queued distributed DDL
+            try:
+                self._ddl(on_cluster(sql, self.cluster))
+                return True
+            except ServerError as exc:
+                if exc.code != TABLE_EXISTS and "already exists" not in exc.message:
+                    raise
+        if self.embedded:  # one process per chdb directory: a lock from another pid is a dead run's
+            holder = self._holder()
+            if holder and int(holder["pid"]) != os.getpid():
+                self._ddl(f"DROP TABLE IF EXISTS {self._lock}")
+        return False
+
+    def _renew(self) -> None:
+        """Push the lease forward (at most every lease/3), so a long run is not reported stale."""
+        if self._lock_token is None or time.monotonic() - self._renewed < self.lease / 3:
+            return
+        self._renewed = time.monotonic()
+        sql = f"ALTER TABLE {self._lock} MODIFY COLUMN renewed_at UInt64 DEFAULT {int(time.time())}"
+        with suppress(ServerError):
+            self._ddl(on_cluster(sql, self.cluster))
+
+    def _release(self, token: str) -> None:
+        holder = self._holder()
+        if holder is not None and holder.get("token") == token:  # unlock --force may have freed it for another run
+            self._ddl(on_cluster(f"DROP TABLE IF EXISTS {self._lock}", self.cluster))
+
+    def _holder(self) -> dict[str, str] | None:
+        """The lock table's DEFAULTs (owner, host, pid, token, times), None when there is no lock."""
+        rows = self._query(
+            "SELECT name, default_expression FROM system.columns "
+            f"WHERE database = {quote(self.database)} AND table = {quote(LOCK_NAME)}"
+        )
+        return {name: _literal(expr) for name, expr in rows} if rows else None
+
+    def lock_holder(self) -> str | None:
+        holder = self._holder()
+        if holder is None:
+            return None
+        now = time.time()
+        acquired = datetime.fromtimestamp(int(holder.get("acquired_at", "0")), UTC)
+        idle = now - int(holder.get("renewed_at", "0"))
+        lease = int(holder.get("lease", str(int(DEFAULT_LEASE))))
+        text = (
+            f"{holder.get('owner', 'unknown')} (host {holder.get('host', '?')}), since {acquired:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        if idle > lease:
+            text += f", stale: not renewed for {idle:.0f} s (lease {lease} s)"
+        return text
+
+    def break_lock(self) -> str | None:
+        """Drop the lock table whoever holds it (`unlock --force`)."""
+        holder = self.lock_holder()
+        if holder is None:
+            return None
+        self._ddl(on_cluster(f"DROP TABLE IF EXISTS {self._lock}", self.cluster))
+        return f"removed the lock held by {holder}"
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Tables and views of the database with their normalised CREATE statements and columns."""
+        db = quote(self.database)
+        hidden = f"name NOT IN ({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}) AND name NOT LIKE '.inner%'"
+        tables = self._query(
+            "SELECT name, engine, create_table_query FROM system.tables "
+            f"WHERE database = {db} AND {hidden} ORDER BY name"
+        )
+        columns = self._query(
+            "SELECT table, name, type, default_kind, default_expression FROM system.columns "
+            f"WHERE database = {db} AND table NOT IN ({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}) "
+            "AND table NOT LIKE '.inner%' ORDER BY table, name"
+        )
+        return {
+            "tables": [[name, engine, self._normalise(query)] for name, engine, query in tables],
+            "columns": [list(row) for row in columns],
+        }
+
+    def _normalise(self, create: str) -> str:
+        """A CREATE statement without this database's name or UUIDs, so two databases compare equal."""
+        for prefix in (f"{identifier(self.database)}.", f"{self.database}."):
+            create = create.replace(prefix, "")
+        return re.sub(r"\s+UUID '[0-9a-f-]{36}'", "", " ".join(create.split()))
+
+    # -- apply / revert -----------------------------------------------------------------------
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        """One statement at a time, progress recorded after each (no transactions in ClickHouse)."""
+        started = time.monotonic()
+        self.record(
+            history_row(migration, status="running", started=started, statements_done=start_at, statements=statements)
+        )
+        for index in range(start_at, len(statements)):
+            try:
+                self._ddl(on_cluster(statements[index].sql, self.cluster))
+            except ServerError as exc:
+                failure = statement_failed(self.name, migration, statements, index, exc.message, kept=True)
+                self.record(
+                    history_row(
+                        migration,
+                        status="failed",
+                        started=started,
+                        statements_done=index,
+                        statements=statements,
+                        error=failure.message,
+                    )
+                )
+                raise failure from None
+            if index + 1 < len(statements):
+                self.record(
+                    history_row(
+                        migration, status="running", started=started, statements_done=index + 1, statements=statements
+                    )
+                )
+        row = history_row(
+            migration, status="applied", started=started, statements_done=len(statements), statements=statements
+        )
+        self.record(row)
+        return row
+
+    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+        """Run the down statements one by one, then forget the version; history stays applied on failure."""
+        for index, statement in enumerate(statements):
+            try:
+                self._ddl(on_cluster(statement.sql, self.cluster))
+            except ServerError as exc:
+                raise statement_failed(
+                    self.name, migration, statements, index, exc.message, kept=True, down=True
+                ) from None
+            self._renew()
+        try:
+            self.forget(migration.version)
+        except ServerError as exc:
+            raise MigrationFailed(
+                f"clickhouse: migration {migration.label} was rolled back but its history row could not be "
+                f"removed: {exc.message}",
+                hint="check migration_history, then run `repair --db clickhouse`",
+            ) from None
+
+
+def _literal(expression: str) -> str:
+    """The value of a DEFAULT literal as system.columns shows it: '...' unescaped, numbers as they are."""
+    expression = expression.strip()
+    cast = re.fullmatch(r"CAST\((.*), '[^']*'\)", expression, re.DOTALL)  # 18.x shows CAST(1795599415, 'UInt64')
+    if cast:
+        expression = cast[1].strip()
+    if len(expression) >= 2 and expression[0] == expression[-1] == "'":
+        return re.sub(r"\\(.)", r"\1", expression[1:-1])
+    return expression
