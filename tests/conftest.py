@@ -9,7 +9,7 @@ import pytest
 
 from dbtools import backends
 from dbtools.errors import MissingDependency
-from dbtools.sandbox import Sandbox, SandboxFailed, start
+from dbtools.sandbox import PROVIDERS, Sandbox, SandboxFailed, start
 from dbtools.settings import Settings
 
 
@@ -23,8 +23,9 @@ class Servers:
     def get(self, store: str) -> Settings:
         """The store's sandbox settings; skips the test with the reason when none can start here."""
         if store not in self._settings:
+            # tests want real server processes where possible, whatever a store prefers for users
             try:
-                sandbox = start(store)
+                sandbox = start(store, order=PROVIDERS)
                 self._settings[store] = sandbox.__enter__()
                 self._running.append(sandbox)
             except (MissingDependency, SandboxFailed) as exc:

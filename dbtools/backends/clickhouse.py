@@ -65,6 +65,7 @@ from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
     DatabaseMissing,
+    DbtoolsError,
     LockTimeout,
     MigrationFailed,
     MissingDependency,
@@ -76,6 +77,7 @@ from dbtools.sqltext import Statement, split
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
     from dbtools.sandbox import ServerSpec
+    from dbtools.seed.table import Table
 
 LOCK_NAME = "dbtools_migration_lock"
 DEFAULT_LEASE = 600.0  # seconds without renewal after which a lock is reported stale
@@ -272,6 +274,17 @@ class _NativeClient:
                 hint="check the server; `status --db clickhouse` shows where the run stopped",
             ) from None
 
+    def insert(self, table: str, columns: dict[str, list[Any]], types: dict[str, str]) -> None:
+        """Columnar INSERT through the native protocol (the driver packs each column itself)."""
+        from decimal import Decimal
+
+        names = list(columns)
+        data = [
+            [Decimal(str(v)) for v in values] if types[name].startswith("Decimal") else values
+            for name, values in ((n, columns[n]) for n in names)
+        ]
+        self._client.execute(f"INSERT INTO {table} ({', '.join(map(identifier, names))}) VALUES", data, columnar=True)
+
     def close(self) -> None:
         self._client.disconnect()
 
@@ -320,6 +333,14 @@ class _EmbeddedClient:
             raise ServerError(int(code[1]) if code else 0, server_message(text)) from None
         raw = result.bytes() if result is not None else b""
         return [tuple(row) for row in json.loads(raw)["data"]] if raw else []
+
+    def insert(self, table: str, columns: dict[str, Any], types: dict[str, str]) -> None:
+        """INSERT ... SELECT from an Arrow table: the engine reads the columns without Python per row."""
+        import pyarrow as pa
+
+        arrow = pa.table({name: _arrow_column(values, types[name]) for name, values in columns.items()})  # noqa: F841
+        names = ", ".join(map(identifier, columns))
+        self.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(arrow)")
 
     def close(self) -> None:
         self._session.close()
@@ -432,10 +453,39 @@ def _http_answers(host: str, port: int, timeout: float = 1.0) -> bool:
 # -- the backend -------------------------------------------------------------------------------
 
 
+def _arrow_column(values: Any, column_type: str) -> Any:
+    """An Arrow array for one column of a seeding table, shaped for the ClickHouse column type."""
+    import numpy as np
+    import pyarrow as pa
+
+    inner = (
+        column_type.removeprefix("Nullable(").removesuffix(")") if column_type.startswith("Nullable(") else column_type
+    )
+    if inner.startswith("Decimal"):
+        return pa.array([None if v is None else format(float(v), ".8f") for v in _plain_list(values)], pa.string())
+    if inner.startswith("Map("):
+        value_type = pa.float64()
+        return pa.array([list(d.items()) for d in _plain_list(values)], pa.map_(pa.string(), value_type))
+    if inner.startswith(("UUID", "String", "LowCardinality", "Enum")):
+        if isinstance(values, np.ndarray):  # arrow converts an array of str without a Python loop of ours
+            return pa.array(values, pa.string())
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return pa.array(values)
+    return pa.array(_plain_list(values))
+
+
+def _plain_list(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
 class ClickHouseBackend:
     """ClickHouse over the native protocol or embedded chdb; see the module docstring for the guarantees."""
 
     name: ClassVar[str] = "clickhouse"
+    # the embedded engine is current ClickHouse; a local server binary may be an old release (Debian's
+    # 18.16 refuses DateTime64, codecs, TTL), so throwaway servers for users prefer chdb
+    sandbox_order: ClassVar[tuple[str, ...]] = ("docker", "embedded", "local")
     defaults: ClassVar[StoreDefaults] = StoreDefaults(
         url_env="CLICKHOUSE_URL",
         schemes=("clickhouse", "chdb"),
@@ -839,6 +889,60 @@ class ClickHouseBackend:
         return re.sub(r"\s+UUID '[0-9a-f-]{36}'", "", " ".join(create.split()))
 
     # -- apply / revert -----------------------------------------------------------------------
+
+    # -- seeding ------------------------------------------------------------------------------
+
+    def count(self, target: str) -> int:
+        """Rows in a table (0 when it does not exist)."""
+        exists = self._query(
+            f"SELECT count() FROM system.tables WHERE database = {quote(self.database)} AND name = {quote(target)}"
+        )
+        return int(self._query(f"SELECT count() FROM {self._table(target)}")[0][0]) if exists[0][0] else 0
+
+    def wipe(self, targets: Sequence[str]) -> None:
+        """Empty the tables and the tables their materialized views write to (else aggregates double)."""
+        fed = set()
+        for target in targets:
+            rows = self._query(
+                "SELECT dependencies_table FROM system.tables "
+                f"WHERE database = {quote(self.database)} AND name = {quote(target)}"
+            )
+            for view in rows[0][0] if rows else []:
+                create = self._query(
+                    "SELECT create_table_query FROM system.tables "
+                    f"WHERE database = {quote(self.database)} AND name = {quote(view)}"
+                )
+                found = re.search(r"\bTO\s+(?:[`\w]+\.)?`?(\w+)`?", create[0][0]) if create else None
+                if found:
+                    fed.add(found[1])
+        for target in [*targets, *sorted(fed - set(targets))]:
+            self._ddl(f"TRUNCATE TABLE IF EXISTS {self._table(target)}")
+
+    def load(self, table: Table) -> int:
+        """Insert a seeding table column by column (Arrow into chdb, columnar native blocks into a server)."""
+        types = dict(
+            self._query(
+                "SELECT name, type FROM system.columns "
+                f"WHERE database = {quote(self.database)} AND table = {quote(table.target)}"
+            )
+        )
+        missing = [name for name in table.columns if name not in types]
+        if missing:
+            raise DbtoolsError(
+                f"clickhouse: {table.target} has no column(s) {', '.join(missing)}",
+                hint="is the schema current? run `migrate --db clickhouse`",
+            )
+        assert self._client is not None, "connect() first"
+        try:
+            self._client.insert(self._table(table.target), dict(table.columns), types)
+        except ServerError as exc:
+            raise DbtoolsError(
+                f"clickhouse: loading {table.target} failed: {exc}", hint="see the server message"
+            ) from None
+        return len(table)
+
+    def _table(self, name: str) -> str:
+        return f"{identifier(self.database)}.{identifier(name)}"
 
     def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
         """One statement at a time, progress recorded after each (no transactions in ClickHouse)."""

@@ -30,6 +30,7 @@ from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
     DatabaseMissing,
+    DbtoolsError,
     HistoryMismatch,
     LockTimeout,
     MigrationFailed,
@@ -42,7 +43,9 @@ from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
+    from dbtools.audit import Event
     from dbtools.sandbox import DockerRecipe, ServerSpec
+    from dbtools.seed.table import Table
 
 HISTORY = "migrations"  # the seed's name
 LOCKS = "migration_lock"
@@ -439,6 +442,67 @@ class MongoBackend:
     # -- schema -------------------------------------------------------------------------------
 
     @_mapped
+    # -- audit sink and seeding -----------------------------------------------------------------
+
+    def write_log(self, events: Sequence[Event]) -> None:
+        """Append events to `system_logs` (the platform's schema); nothing if it does not exist yet."""
+        from datetime import datetime
+
+        if "system_logs" not in self._db.list_collection_names():
+            return
+        now = datetime.now(UTC)
+        self._db.system_logs.insert_many(
+            [
+                {
+                    "ts": now,
+                    "level": "ERROR" if e.status == "failed" else "INFO",
+                    "source": "dbtools",
+                    "message": f"{e.store} {e.action} {e.status}"
+                    + (f" {e.version:03d}_{e.name}" if e.version is not None else f" {e.name}".rstrip()),
+                    "context": {
+                        k: v
+                        for k, v in {
+                            "store": e.store,
+                            "action": e.action,
+                            "status": e.status,
+                            "version": e.version,
+                            "name": e.name,
+                            "duration_ms": e.duration_ms,
+                            "error": e.error,
+                            "detail": e.detail or None,
+                        }.items()
+                        if v is not None
+                    },
+                }
+                for e in events
+            ],
+            ordered=False,
+        )
+
+    def count(self, target: str) -> int:
+        """Documents in a collection (0 when it does not exist)."""
+        return int(self._db[target].estimated_document_count())
+
+    def wipe(self, targets: Sequence[str]) -> None:
+        """Delete every document of the collections, keeping them (and their validators and indexes)."""
+        for target in targets:
+            self._db[target].delete_many({})
+
+    def load(self, table: Table) -> int:
+        """Unordered insert_many in batches: the server spreads the writes, one bad document stops none."""
+        import pymongo.errors
+
+        rows = list(table.rows())
+        try:
+            for start in range(0, len(rows), 10_000):
+                self._db[table.target].insert_many(rows[start : start + 10_000], ordered=False)
+        except pymongo.errors.PyMongoError as exc:
+            raise DbtoolsError(
+                f"mongodb: loading {table.target} failed: {str(exc).splitlines()[0][:300]}",
+                hint="is the schema current (`migrate --db mongodb`)? --reset empties the seeded collections first",
+            ) from None
+        return len(rows)
+
     def snapshot(self) -> dict[str, Any]:
         """Collections and views with their options (validators, capped, TTL, time series) and indexes."""
         collections: dict[str, Any] = {}

@@ -40,6 +40,7 @@ from dbtools.sqltext import Statement
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
     from dbtools.sandbox import DockerRecipe, ServerSpec
+    from dbtools.seed.table import Table
 
 SANDBOX_DATABASES = 1000  # DB indexes a sandbox server offers, one per test
 OWN_OPTIONS = ("lock_ttl",)  # URL query options read here, not passed to redis-py
@@ -467,6 +468,48 @@ class RedisBackend:
         return None
 
     @_mapped
+    # -- seeding ------------------------------------------------------------------------------
+
+    def count(self, target: str) -> int:
+        """Keys of a declared pattern (`sessions:{session_id}`) or one exact key, counted with SCAN."""
+        from dbtools.redis_layout import Structure
+
+        glob = Structure(target, "string", None, "").glob
+        return sum(1 for _ in self._r.scan_iter(match=glob, count=1000))
+
+    def wipe(self, targets: Sequence[str]) -> None:
+        """Delete the keys of the patterns (SCAN in batches, UNLINK so the server frees memory lazily)."""
+        from dbtools.redis_layout import Structure
+
+        for target in targets:
+            batch = []
+            for key in self._r.scan_iter(match=Structure(target, "string", None, "").glob, count=1000):
+                batch.append(key)
+                if len(batch) == 1000:
+                    self._r.unlink(*batch)
+                    batch = []
+            if batch:
+                self._r.unlink(*batch)
+
+    def load(self, table: Table) -> int:
+        """Write keys through one pipeline: lists (`items`), hashes (`fields`), strings (`value`), each
+        replaced whole and given its `ttl` (seconds) when the table has one."""
+        pipe = self._r.pipeline(transaction=False)
+        for row in table.rows():
+            key = row["key"]
+            pipe.delete(key)
+            if "items" in row:
+                if row["items"]:
+                    pipe.rpush(key, *row["items"])
+            elif "fields" in row:
+                pipe.hset(key, mapping=row["fields"])
+            else:
+                pipe.set(key, row["value"])
+            if row.get("ttl"):
+                pipe.expire(key, int(row["ttl"]))
+        pipe.execute()
+        return len(table)
+
     def snapshot(self) -> dict[str, Any]:
         """Declared patterns with the types and TTL states seen; undeclared keys one by one (type, TTL).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,19 +134,19 @@ def docker_available() -> bool:
     return True
 
 
-def start(store: str, provider: str | None = None, **options: Any) -> Sandbox:
+def start(store: str, provider: str | None = None, *, order: Sequence[str] | None = None, **options: Any) -> Sandbox:
     """A sandbox for `store`: `provider` or DBTOOLS_SANDBOX, else the first provider that starts here.
 
-    The order is the store's `sandbox_order` (default: docker if an engine answers, local binaries,
-    embedded engine); a provider whose server turns out to be missing hands over to the next one."""
+    The order is `order`, else the store's `sandbox_order` (default: docker if an engine answers, local
+    binaries, embedded engine); a provider whose server turns out to be missing hands over to the next."""
     from dbtools import backends
 
     cls = backends.load(store)
     wanted = provider or os.environ.get("DBTOOLS_SANDBOX") or None
     if wanted and wanted not in PROVIDERS:
         raise SandboxFailed(f"unknown sandbox provider {wanted!r}", hint=f"use one of: {', '.join(PROVIDERS)}")
-    order = [wanted] if wanted else list(getattr(cls, "sandbox_order", PROVIDERS))
-    return FirstThatStarts(store, order, options)
+    chosen = [wanted] if wanted else list(order or getattr(cls, "sandbox_order", PROVIDERS))
+    return FirstThatStarts(store, chosen, options)
 
 
 class FirstThatStarts:

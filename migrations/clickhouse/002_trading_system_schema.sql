@@ -112,7 +112,7 @@ FROM
         toDate(ts) AS day,
         toDecimal128(realized_pnl, 8) AS pnl,
         toDecimal128(fee, 8) AS trade_fee,
-        toDecimal128(price * quantity, 8) AS notional
+        toDecimal128(toDecimal128(price, 8) * toDecimal128(quantity, 8), 8) AS notional
     FROM trades
 )
 GROUP BY strategy_id, day;
