@@ -138,3 +138,13 @@ def verify(c: Context, db: list[str], previous: str | None = None) -> None:
     code = verification.main(argv)
     if code:
         raise Exit(code=code)
+
+
+@task(help={"check": "write nothing; fail if docs/schema.md is out of date"})
+def docs(c: Context, check: bool = False) -> None:
+    """Write docs/schema.md from the live catalogs of freshly migrated throwaway servers."""
+    from dbtools.cli import main
+
+    code = main(["schema-docs", *(["--check"] if check else [])])
+    if code:
+        raise Exit(code=code)

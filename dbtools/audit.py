@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -69,6 +70,20 @@ AUDIT_ENV = "DBTOOLS_AUDIT"
 DEFAULT_SINKS = ("postgres", "mongodb")
 # events that changed a store (or tried to): the ones worth an audit row
 PERSISTED = {"applied", "failed", "reverted", "recorded", "realigned", "cleared", "forgotten", "freed", "loaded"}
+
+
+@contextmanager
+def audit_suspended() -> Iterator[None]:
+    """No audit rows while inside: runs on throwaway servers (verify, docs, rehearse) are not the platform's."""
+    saved = os.environ.get(AUDIT_ENV)
+    os.environ[AUDIT_ENV] = "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(AUDIT_ENV, None)
+        else:
+            os.environ[AUDIT_ENV] = saved
 
 
 def sink_stores(env: dict[str, str] | None = None) -> list[str]:

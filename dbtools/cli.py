@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
     p.add_argument("--provider", choices=("docker", "local", "embedded"), help="which kind of throwaway server")
 
+    p = sub.add_parser(
+        "schema-docs",
+        parents=[common, stores],
+        help="write docs/schema.md from live catalogs of freshly migrated throwaway servers",
+    )
+    p.add_argument("--output", default="docs/schema.md", metavar="PATH", help="where to write (default: %(default)s)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is out of date")
+
     p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
     p.add_argument("--ext", help="file type when the store runs several (py, js)")
@@ -185,6 +193,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return lint.run(stores, args.migrations_dir, as_json=args.json)
     if command == "seed":
         return _seed(args, stores)
+    if command == "schema-docs":
+        return _schema_docs(args, stores)
     if command == "verify":
         from dbtools import verify
 
@@ -244,6 +254,27 @@ def _seed(args: argparse.Namespace, stores: list[str]) -> int:
             s, data, reset=args.reset, migrations_dir=args.migrations_dir, report=report, progress=sys.stderr.isatty()
         ),
     )
+
+
+def _schema_docs(args: argparse.Namespace, stores: list[str]) -> int:
+    from pathlib import Path
+
+    from dbtools import docs
+
+    output = Path(args.output)
+    existing = output.read_text() if output.exists() else ""
+    text, outcome = docs.generate(args.migrations_dir, existing, stores)
+    for store, how in outcome.items():
+        print(f"{store}: {how}")
+    if args.check:
+        if text != existing:
+            raise ValidationFailed(f"{output} is out of date", hint="run `python -m dbtools schema-docs` and commit it")
+        print(f"{output}: up to date")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(f"wrote {output}")
+    return 0
 
 
 def _no_violations(store: str, count: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtools import backends, runner
+from dbtools.audit import audit_suspended
 from dbtools.errors import DbtoolsError, MissingDependency, UsageError
 from dbtools.migrations import Migration, discover
 from dbtools.settings import Settings
@@ -195,24 +195,8 @@ def migration_tests(
     previous: str | None = None,
 ) -> Report:
     """Run the three migration checks for `store` against the server `settings` points at."""
-    with _audit_off():
+    with audit_suspended():
         return _migration_tests(store, settings, runner.migrations_root(migrations_dir), previous)
-
-
-@contextmanager
-def _audit_off() -> Iterator[None]:
-    """Rehearsal runs on throwaway servers must not write into the real audit_logs / system_logs."""
-    from dbtools.audit import AUDIT_ENV
-
-    saved = os.environ.get(AUDIT_ENV)
-    os.environ[AUDIT_ENV] = "off"
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ[AUDIT_ENV]
-        else:
-            os.environ[AUDIT_ENV] = saved
 
 
 def _migration_tests(store: str, settings: Settings, root: Path, previous: str | None) -> Report:

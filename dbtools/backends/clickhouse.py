@@ -890,6 +890,43 @@ class ClickHouseBackend:
 
     # -- apply / revert -----------------------------------------------------------------------
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Tables and views for docs/schema.md: purpose (table COMMENT), engine, keys, TTL and columns."""
+        db = quote(self.database)
+        hidden = f"name NOT IN ({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}) AND name NOT LIKE '.inner%'"
+        described = []
+        for name, engine, comment, sorting, partition, create in self._query(
+            "SELECT name, engine, comment, sorting_key, partition_key, create_table_query FROM system.tables "
+            f"WHERE database = {db} AND {hidden} ORDER BY name"
+        ):
+            ttl = re.search(r"\bTTL\s+(.+?)(?:\s+SETTINGS\b|\s+COMMENT\b|$)", create)
+            engine_full = re.search(r"\bENGINE = (\w+(?:\([^)]*\))?)", create)
+            keys = [f"engine {engine_full[1] if engine_full else engine}"]
+            keys += [f"ORDER BY ({sorting})"] if sorting else []
+            keys += [f"PARTITION BY {partition}"] if partition else []
+            keys += [f"TTL {ttl[1].strip()}"] if ttl and "View" not in engine else []
+            target = re.search(r"\bTO\s+(?:`?\w+`?\.)?`?(\w+)`?", create) if engine == "MaterializedView" else None
+            keys += [f"writes to {target[1]}"] if target else []
+            fields = [
+                [column, ctype, "sorting key" if in_key else ""]
+                for column, ctype, in_key in self._query(
+                    "SELECT name, type, is_in_sorting_key FROM system.columns "
+                    f"WHERE database = {db} AND table = {quote(name)} ORDER BY position"
+                )
+            ]
+            kind = {"View": "view", "MaterializedView": "materialized view"}.get(engine, "table")
+            described.append(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "purpose": comment,
+                    "keys": "; ".join(keys),
+                    "fields": fields if kind != "materialized view" else [],
+                    "references": [],
+                }
+            )
+        return described
+
     # -- seeding ------------------------------------------------------------------------------
 
     def count(self, target: str) -> int:
@@ -996,6 +1033,204 @@ class ClickHouseBackend:
                 f"removed: {exc.message}",
                 hint="check migration_history, then run `repair --db clickhouse`",
             ) from None
+
+    # -- backup / restore / rehearse (capabilities used by dbtools.backup) ----------------------
+
+    def _user_tables(self) -> list[tuple[str, str]]:
+        """(name, engine) of this database's tables (history included, lock and inner tables not)."""
+        return [
+            (name, engine)
+            for name, engine in self._query(
+                f"SELECT name, engine FROM system.tables WHERE database = {quote(self.database)} ORDER BY name"
+            )
+            if name != LOCK_NAME and not name.startswith(".inner")
+        ]
+
+    def backup_to(self, folder: Path) -> dict[str, Any]:
+        """The server's BACKUP DATABASE where it can write to `folder` (chdb, a local current server),
+        else SHOW CREATE DDL plus each table's data in Native format; the manifest says which."""
+        details: dict[str, Any] = {"database": self.database, "server_version": self._client.version}
+        details["engine"] = "chdb" if self.embedded else "server"
+        reason = "the server has no BACKUP statement (before 22.x)"
+        if self._major >= 23 and (self.embedded or self.settings.host in ("127.0.0.1", "localhost", "::1")):
+            try:
+                self._backup_statement(f"BACKUP DATABASE {identifier(self.database)}", "TO", folder)
+                return {
+                    "files": {"clickhouse": "ClickHouse BACKUP of the database (schema, data, migration_history)"},
+                    "tool": f"ClickHouse {self._client.version} BACKUP",
+                    "method": "BACKUP DATABASE",
+                    "details": details,
+                }
+            except ServerError as exc:
+                shutil.rmtree(folder / "clickhouse", ignore_errors=True)
+                reason = f"BACKUP refused: {exc.message[:200]}"
+        details["why_not_backup"] = reason
+        return {**self._dump_native(folder), "details": details}
+
+    @property
+    def _major(self) -> int:
+        assert self._client is not None
+        return int(self._client.version.split(".")[0])
+
+    def _backup_statement(self, head: str, direction: str, folder: Path) -> None:
+        """BACKUP/RESTORE to File(folder/clickhouse). chdb reads `backups.allowed_path` only when its
+        engine starts, so the session is reopened with it for the statement and then without."""
+        path = quote(str(folder / "clickhouse"))
+        if not self.embedded:
+            self._ddl(f"{head} {direction} File({path})")
+            return
+        self.close()
+        try:
+            self._client = _EmbeddedClient(f"{self.settings.path}?backups.allowed_path={folder}")
+            self._client.query(f"{head} {direction} File({path})")
+        finally:
+            self.close()
+            self._client = self._open_embedded()
+            self._client.query(f"USE {identifier(self.database)}")
+
+    def _dump_native(self, folder: Path) -> dict[str, Any]:
+        """schema.json (SHOW CREATE per table, tables before views) + data/NNN.native per table."""
+        (folder / "data").mkdir()
+        tables = []
+        db = identifier(self.database)
+        for index, (name, engine) in enumerate(self._user_tables()):
+            create = self._query(f"SHOW CREATE TABLE {db}.{identifier(name)}")[0][0]
+            entry = {"name": name, "engine": engine, "create": create, "data": None}
+            if engine not in ("View", "MaterializedView", "Dictionary"):
+                entry["data"] = f"data/{index:04d}.native"
+                self._export(name, folder / entry["data"])
+            tables.append(entry)
+        schema = {"database": self.database, "tables": tables}
+        (folder / "schema.json").write_text(json.dumps(schema, indent=1))
+        tool = "chdb" if self.embedded else "clickhouse-client"
+        return {
+            "files": {"schema.json": "SHOW CREATE of every table and view, in restore order", "data": "table rows, Native"},
+            "tool": f"{tool} {self._client.version}",
+            "method": "SHOW CREATE + SELECT * FORMAT Native",
+        }
+
+    def _export(self, table: str, path: Path) -> None:
+        source = f"{identifier(self.database)}.{identifier(table)}"
+        if self.embedded:
+            self._ddl(f"INSERT INTO FUNCTION file({quote(str(path))}, 'Native') SELECT * FROM {source}")
+            if not path.exists():  # an empty table writes no file
+                path.write_bytes(b"")
+        else:
+            with open(path, "wb") as out:
+                self._client_tool(f"SELECT * FROM {source} FORMAT Native", stdout=out)
+
+    def _client_tool(self, query: str, *, stdout: Any = None, stdin: Any = None) -> None:
+        """clickhouse-client with the password in a private config file (never on the command line)."""
+        import errno
+        import subprocess
+        import tempfile
+
+        binary = shutil.which("clickhouse-client")
+        if binary is None:
+            raise MissingDependency(
+                "clickhouse: backup and restore of this server need clickhouse-client",
+                hint="apt-get install clickhouse-client (the same release as the server)",
+            )
+        s = self.settings
+        with tempfile.TemporaryDirectory(prefix="dbtools-ch-") as private:
+            config = Path(private) / "client.xml"
+            config.write_text(
+                f"<config><host>{_xml_escape(s.host)}</host><port>{s.port}</port><user>{_xml_escape(s.user)}</user>"
+                f"<password>{_xml_escape(s.password)}</password></config>"
+            )
+            done = subprocess.run(
+                [binary, f"--config-file={config}", "--query", query],
+                stdout=stdout if stdout is not None else subprocess.PIPE,
+                stdin=stdin,
+                stderr=subprocess.PIPE,
+            )
+        if done.returncode:
+            text = mask(done.stderr.decode(errors="replace"), s).strip() or f"exit code {done.returncode}"
+            if "No space left" in text:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            raise DbtoolsError(f"{self._where}: clickhouse-client failed: {server_message(text)[:300]}")
+
+    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
+        """RESTORE ... AS this database for a BACKUP; else the DDL, the rows, then the views (a view
+        created before the rows would feed its target table a second time)."""
+        source = manifest.get("details", {}).get("database") or manifest.get("database") or self.database
+        if manifest["method"] == "BACKUP DATABASE":
+            head = f"RESTORE DATABASE {identifier(source)} AS {identifier(self.database)}"
+            try:
+                self._backup_statement(head, "FROM", folder)
+            except ServerError as exc:
+                raise DbtoolsError(
+                    f"{self._where}: RESTORE failed: {exc.message[:300]}",
+                    hint="restore a BACKUP with chdb or a current server that can read this folder",
+                ) from None
+            return
+        schema = json.loads((folder / "schema.json").read_text())
+        tables = schema["tables"]
+        views = [t for t in tables if t["data"] is None]
+        try:
+            for entry in [t for t in tables if t["data"] is not None]:
+                self._ddl(self._retarget(entry["create"], schema["database"]))
+                self._import(entry["name"], folder / entry["data"])
+            for entry in views:
+                self._ddl(self._retarget(entry["create"], schema["database"]))
+        except ServerError as exc:
+            raise DbtoolsError(
+                f"{self._where}: restore failed: {exc.message[:300]}",
+                hint="the DDL or data of the backup does not fit this server (an older release?); "
+                "`restore --force` into an empty database once the cause is fixed",
+            ) from None
+
+    def _retarget(self, create: str, source: str) -> str:
+        """A SHOW CREATE statement of database `source` rewritten for this database."""
+        names = "|".join(re.escape(n) for n in {identifier(source), source, f"`{source}`"})
+        return re.sub(rf"(?<![\w`.])(?:{names})\.", identifier(self.database) + ".", create)
+
+    def _import(self, table: str, path: Path) -> None:
+        if path.stat().st_size == 0:
+            return
+        target = f"{identifier(self.database)}.{identifier(table)}"
+        if self.embedded:
+            self._ddl(f"INSERT INTO {target} FROM INFILE {quote(str(path))} FORMAT Native")
+        else:
+            with open(path, "rb") as rows:
+                self._client_tool(f"INSERT INTO {target} FORMAT Native", stdin=rows)
+
+    @staticmethod
+    def restore_provider(manifest: dict[str, Any]) -> str | None:
+        """The sandbox that can restore this backup: chdb for a BACKUP or a current server's DDL,
+        the local server binary for an old server's DDL (it may not run on a current engine's)."""
+        details = manifest.get("details", {})
+        if manifest["method"] == "BACKUP DATABASE" or details.get("engine") == "chdb":
+            return "embedded"
+        major = int(str(details.get("server_version", "0")).split(".")[0] or 0)
+        return "local" if major < 23 else None
+
+    def is_empty(self) -> bool:
+        """No table or view in the database."""
+        return not self._user_tables()
+
+    def clear(self) -> None:
+        """Drop every table and view of the database, views first (restore --force)."""
+        found = self._user_tables() + [(LOCK_NAME, "")]
+        for name, engine in sorted(found, key=lambda t: t[1] not in ("View", "MaterializedView")):
+            self._ddl(f"DROP TABLE IF EXISTS {identifier(self.database)}.{identifier(name)}")
+
+    @contextmanager
+    def rehearsal_cost(self) -> Iterator[dict[str, Any]]:
+        """Mutations (ALTER ... UPDATE/DELETE, MODIFY COLUMN rewrites) still running when the migration returned."""
+        costs: dict[str, Any] = {}
+        try:
+            yield costs
+        finally:
+            try:
+                rows = self._query(
+                    "SELECT table, command, parts_to_do FROM system.mutations "
+                    f"WHERE database = {quote(self.database)} AND is_done = 0"
+                )
+                costs["mutations_running"] = len(rows)
+                costs["mutations"] = [{"table": t, "command": c[:120], "parts_to_do": p} for t, c, p in rows]
+            except ServerError as exc:
+                costs["mutations_running"] = f"unknown ({exc.message[:120]})"
 
 
 def _literal(expression: str) -> str:

@@ -442,6 +442,47 @@ class MongoBackend:
     # -- schema -------------------------------------------------------------------------------
 
     @_mapped
+    def describe(self) -> list[dict[str, Any]]:
+        """Collections for docs/schema.md: purpose and fields from the $jsonSchema validator, indexes."""
+        described = []
+        for info in sorted(self._db.list_collections(), key=lambda i: i["name"]):
+            name = info["name"]
+            if name in (HISTORY, LOCKS) or name.startswith("system."):
+                continue
+            schema = info.get("options", {}).get("validator", {}).get("$jsonSchema", {})
+            required = set(schema.get("required", []))
+            fields = []
+            for field, spec in schema.get("properties", {}).items():
+                kind = spec.get("bsonType") or (
+                    "enum: " + ", ".join(map(str, spec["enum"])) if "enum" in spec else "any"
+                )
+                fields.append(
+                    [
+                        field,
+                        " | ".join(kind) if isinstance(kind, list) else kind,
+                        "required" if field in required else "",
+                    ]
+                )
+            indexes = []
+            for index, spec in sorted(self._db[name].index_information().items()):
+                if index == "_id_":
+                    continue
+                keys = ", ".join(f"{k}{' desc' if d == -1 else ''}" for k, d in spec["key"])
+                extra = " unique" if spec.get("unique") else ""
+                extra += f" TTL {spec['expireAfterSeconds']} s" if "expireAfterSeconds" in spec else ""
+                indexes.append(f"index ({keys}){extra}")
+            described.append(
+                {
+                    "name": name,
+                    "kind": info.get("type", "collection"),
+                    "purpose": schema.get("description", ""),
+                    "keys": "; ".join(indexes),
+                    "fields": fields,
+                    "references": [],
+                }
+            )
+        return described
+
     # -- audit sink and seeding -----------------------------------------------------------------
 
     def write_log(self, events: Sequence[Event]) -> None:

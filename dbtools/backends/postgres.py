@@ -409,6 +409,72 @@ class PostgresBackend:
         }
         return {name: [list(row) for row in self._query(sql)] for name, sql in queries.items()}
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Tables and views of the public schema for docs/schema.md: purpose (COMMENT ON TABLE), columns,
+        keys and foreign keys."""
+        objects = self._query(
+            "SELECT c.oid, c.relname, c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), '') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> '{HISTORY_NAME}' "
+            "ORDER BY c.relname"
+        )
+        kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
+        described = []
+        for oid, name, kind, purpose in objects:
+            keys = {
+                col: (ctype, ref)
+                for col, ctype, ref in self._query(
+                    "SELECT a.attname, k.contype::text, "
+                    "CASE WHEN k.contype = 'f' THEN k.confrelid::regclass::text || '.' || "
+                    "(SELECT attname FROM pg_attribute WHERE attrelid = k.confrelid AND attnum = k.confkey[1]) END "
+                    "FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey) "
+                    "WHERE k.conrelid = %s AND k.contype IN ('p', 'f') ORDER BY k.contype DESC, a.attnum",
+                    (oid,),
+                )
+            }
+            fields = []
+            for column, ctype, not_null, default in self._query(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+                "coalesce(pg_get_expr(d.adbin, d.adrelid), CASE WHEN a.attidentity <> '' THEN 'identity' END) "
+                "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                (oid,),
+            ):
+                notes = []
+                key, ref = keys.get(column, (None, None))
+                if key == "p":
+                    notes.append("primary key")
+                if key == "f":
+                    notes.append(f"→ {ref}")
+                if not_null and key != "p":
+                    notes.append("not null")
+                if default:
+                    notes.append(f"default {default}")
+                fields.append([column, ctype, ", ".join(notes)])
+            indexes = [
+                ("unique " if row[0].startswith("CREATE UNIQUE") else "") + row[0].split(" USING ", 1)[-1]
+                for row in self._query(
+                    "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s AND NOT indisprimary "
+                    "ORDER BY 1",
+                    (oid,),
+                )
+            ]
+            described.append(
+                {
+                    "name": name,
+                    "kind": kinds[kind],
+                    "purpose": purpose,
+                    "keys": "; ".join(f"index {i}" for i in indexes),
+                    "fields": fields,
+                    "references": [
+                        [column, ref.split(".")[0], ref.split(".")[1]]
+                        for column, (key, ref) in keys.items()
+                        if key == "f"
+                    ],
+                }
+            )
+        return described
+
     # -- audit sink ---------------------------------------------------------------------------
 
     def write_log(self, events: Sequence[Event]) -> None:
@@ -622,6 +688,166 @@ class PostgresBackend:
                 raise statement_failed(
                     self.name, migration, statements, index, _server_message(exc), kept=not in_tx, down=True
                 ) from None
+
+    # -- backup / restore / rehearse (capabilities used by dbtools.backup) ----------------------
+
+    def _pg_tool(self, tool: str) -> tuple[str, int]:
+        """The newest installed pg_dump / pg_restore and its major version; refuse one older than the server."""
+        import shutil
+        import subprocess
+
+        found = [str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{tool}")] + [shutil.which(tool) or ""]
+        versions: dict[str, int] = {}
+        for path in filter(None, found):
+            done = subprocess.run([path, "--version"], capture_output=True, text=True)
+            match = re.search(r"(\d+)(?:\.\d+)?", done.stdout)
+            if done.returncode == 0 and match:
+                versions[path] = int(match[1])
+        if not versions:
+            raise MissingDependency(
+                f"postgres: {tool} is not installed", hint="apt-get install postgresql-client (matching the server)"
+            )
+        path = max(versions, key=lambda p: versions[p])
+        client, server = versions[path], self._conn.server_version // 10000
+        if client < server:
+            raise MissingDependency(
+                f"postgres: {tool} is version {client} but the server is PostgreSQL {server}; "
+                f"{tool} must be at least the server's major version",
+                hint=f"install postgresql-client-{server} (or newer) and retry",
+            )
+        return path, client
+
+    def _pg_run(self, argv: list[str], tool: str) -> None:
+        """Run a client tool with the password in its environment (never on the command line)."""
+        import errno
+        import os
+        import subprocess
+
+        s = self.settings
+        env = {**os.environ, "PGAPPNAME": owner_tag()[:63], "PGCONNECT_TIMEOUT": "5"}
+        env.pop("PGPASSWORD", None)
+        if s.password:
+            env["PGPASSWORD"] = s.password
+        for key in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+            if key in s.query:
+                env[f"PG{key.upper()}"] = s.query[key]
+        conn = ["--no-password", f"--host={s.host}", f"--port={s.port}", f"--username={s.user}", f"--dbname={s.database}"]
+        done = subprocess.run([*argv, *conn], env=env, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        text = mask(done.stderr, s).strip()
+        if "No space left on device" in text:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        lines = [ln for ln in text.splitlines() if "error" in ln.lower()] or text.splitlines() or ["no output"]
+        raise DbtoolsError(
+            f"postgres: {tool} failed: {lines[0].removeprefix(f'{tool}: ').removeprefix('error: ')}",
+            hint="nothing was kept of this step; see the message (the target database is as it was)",
+        )
+
+    def backup_to(self, folder: Path) -> dict[str, Any]:
+        """`pg_dump -Fc` of the database (schema, data, migration_history) into folder/postgres.dump."""
+        tool, major = self._pg_tool("pg_dump")
+        self._pg_run([tool, "--format=custom", f"--file={folder / 'postgres.dump'}"], "pg_dump")
+        return {
+            "files": {"postgres.dump": "pg_dump custom-format archive: schema, data and migration_history"},
+            "tool": f"pg_dump {major}",
+            "method": "pg_dump --format=custom",
+            "details": {"server_version": self._conn.server_version, "pg_dump_major": major},
+        }
+
+    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
+        """`pg_restore` in one transaction (a failure leaves the target as it was); owners and grants of
+        the source are left out so the copy restores under any role."""
+        tool, _ = self._pg_tool("pg_restore")
+        argv = [tool, "--exit-on-error", "--single-transaction", "--no-owner", "--no-acl"]
+        self._pg_run([*argv, str(folder / "postgres.dump")], "pg_restore")
+
+    def is_empty(self) -> bool:
+        """No tables, views or sequences in any user schema."""
+        rows = self._query(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', "
+            "'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+        )
+        return rows[0][0] == 0
+
+    def clear(self) -> None:
+        """Drop every user schema with what is in it and give back an empty `public` (restore --force)."""
+        from psycopg2 import sql
+
+        schemas = self._query(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND nspname NOT LIKE 'pg\\_%%'"
+        )
+        with self._conn.cursor() as cur:
+            cur.execute("BEGIN")
+            for (schema,) in schemas:
+                cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+            cur.execute("CREATE SCHEMA public; GRANT USAGE ON SCHEMA public TO PUBLIC")
+            if self._conn.server_version >= 150000:
+                cur.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
+            cur.execute("COMMIT")
+
+    rehearsal_lock_timeout_ms: ClassVar[int] = 5000
+    _STRONG_LOCKS: ClassVar[tuple[str, ...]] = (
+        "ShareLock",
+        "ShareRowExclusiveLock",
+        "ExclusiveLock",
+        "AccessExclusiveLock",
+    )
+
+    @contextmanager
+    def rehearsal_cost(self) -> Iterator[dict[str, Any]]:
+        """Locks one migration waited for and held (pg_locks sampled every 10 ms from a second
+        session) and lock_timeout hits, with lock_timeout set on the migration's session."""
+        import threading
+
+        costs: dict[str, Any] = {"lock_timeout_ms": self.rehearsal_lock_timeout_ms}
+        self._query(f"SET lock_timeout = {self.rehearsal_lock_timeout_ms}")
+        pid = self._conn.get_backend_pid()
+        watcher = self._open(self.settings.database)
+        held: dict[tuple[str, str], list[float]] = {}
+        waited: dict[tuple[str, str], list[float]] = {}
+        stop = threading.Event()
+
+        def sample() -> None:
+            with watcher.cursor() as cur:
+                while not stop.is_set():
+                    cur.execute(
+                        "SELECT coalesce(c.relname, l.locktype), l.mode, l.granted FROM pg_locks l "
+                        "LEFT JOIN pg_class c ON c.oid = l.relation WHERE l.pid = %s",
+                        (pid,),
+                    )
+                    now = time.monotonic()
+                    for relation, mode, granted in cur.fetchall():
+                        if granted and mode not in self._STRONG_LOCKS:
+                            continue
+                        seen = (held if granted else waited).setdefault((relation, mode), [now, now])
+                        seen[1] = now
+                    stop.wait(0.01)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        hits = 0
+        try:
+            yield costs
+        except MigrationFailed as exc:
+            hits = int("lock timeout" in exc.message)
+            raise
+        finally:
+            stop.set()
+            thread.join()
+            watcher.close()
+            with suppress(Exception):
+                self._query("RESET lock_timeout")
+            costs["lock_timeout_hits"] = hits
+            costs["lock_waits"] = [
+                {"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in waited.items()
+            ]
+            costs["locks_held"] = sorted(
+                ({"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in held.items()),
+                key=lambda x: -x["ms"],
+            )[:8]
 
 
 def _copy_chunks(table: Table, size: int) -> Iterator[io.StringIO]:

@@ -468,6 +468,24 @@ class RedisBackend:
         return None
 
     @_mapped
+    def describe(self) -> list[dict[str, Any]]:
+        """The declared key layout for docs/schema.md: Redis' schema is its key patterns."""
+        from dbtools.redis_layout import INTERNAL
+
+        rules = {True: "must expire", False: "never expires", None: "TTL optional"}
+        return [
+            {
+                "name": s.pattern,
+                "kind": s.type,
+                "purpose": s.description,
+                "keys": rules[s.ttl] + (f" (default {s.default_ttl} s)" if s.default_ttl else ""),
+                "fields": [],
+                "references": [],
+            }
+            for s in self.layout.structures
+            if s not in INTERNAL
+        ]
+
     # -- seeding ------------------------------------------------------------------------------
 
     def count(self, target: str) -> int:

@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS ohlcv_data
 -- a candle re-downloaded or corrected replaces the older row with the same key
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(open_time)
-ORDER BY (symbol, timeframe, exchange, open_time);
+ORDER BY (symbol, timeframe, exchange, open_time)
+COMMENT 'Historical OHLCV candles per exchange, symbol and timeframe';
 
 CREATE TABLE IF NOT EXISTS tick_data
 (
@@ -41,7 +42,8 @@ ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(ts)
 ORDER BY (symbol, exchange, ts)
 -- raw ticks are kept 90 days; candles keep the history
-TTL toDateTime(ts) + INTERVAL 90 DAY DELETE;
+TTL toDateTime(ts) + INTERVAL 90 DAY DELETE
+COMMENT 'Real-time trades (ticks), kept 90 days';
 
 CREATE TABLE IF NOT EXISTS indicators
 (
@@ -55,7 +57,8 @@ CREATE TABLE IF NOT EXISTS indicators
 )
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(ts)
-ORDER BY (symbol, timeframe, indicator, ts);
+ORDER BY (symbol, timeframe, indicator, ts)
+COMMENT 'Indicator values computed from candles (SMA, EMA, RSI, ...)';
 
 -- 1-minute candles aggregated from ticks as they arrive: states merge across insert blocks.
 CREATE TABLE IF NOT EXISTS candles_1m_from_ticks
@@ -72,7 +75,8 @@ CREATE TABLE IF NOT EXISTS candles_1m_from_ticks
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
-ORDER BY (symbol, exchange, minute);
+ORDER BY (symbol, exchange, minute)
+COMMENT '1-minute candle states aggregated from ticks by candles_1m_from_ticks_mv';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS candles_1m_from_ticks_mv TO candles_1m_from_ticks AS
 SELECT

@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS signals
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(ts)
-ORDER BY (strategy_id, symbol, ts);
+ORDER BY (strategy_id, symbol, ts)
+COMMENT 'Trading signals emitted by strategies';
 
 CREATE TABLE IF NOT EXISTS trades
 (
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS trades
 -- a fill reported again (partial fills, corrections) replaces the older row
 ENGINE = ReplacingMergeTree(updated_at)
 PARTITION BY toYYYYMM(ts)
-ORDER BY (strategy_id, symbol, ts, trade_id);
+ORDER BY (strategy_id, symbol, ts, trade_id)
+COMMENT 'Every executed trade (backtest, paper, live)';
 
 CREATE TABLE IF NOT EXISTS portfolio_snapshots
 (
@@ -58,7 +60,8 @@ CREATE TABLE IF NOT EXISTS portfolio_snapshots
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(ts)
 ORDER BY (account_id, strategy_id, ts)
-TTL toDateTime(ts) + INTERVAL 2 YEAR DELETE;
+TTL toDateTime(ts) + INTERVAL 2 YEAR DELETE
+COMMENT 'Portfolio state (cash, equity, positions) over time, kept 2 years';
 
 CREATE TABLE IF NOT EXISTS strategy_metrics
 (
@@ -78,7 +81,8 @@ CREATE TABLE IF NOT EXISTS strategy_metrics
 )
 -- metrics are recomputed as runs progress: the newest computation wins
 ENGINE = ReplacingMergeTree(computed_at)
-ORDER BY (strategy_id, run_id, period_start);
+ORDER BY (strategy_id, run_id, period_start)
+COMMENT 'Performance metrics of strategy runs';
 
 -- Daily per-strategy roll-up, maintained from trades as they are inserted.
 CREATE TABLE IF NOT EXISTS strategy_metrics_daily
@@ -93,7 +97,8 @@ CREATE TABLE IF NOT EXISTS strategy_metrics_daily
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (strategy_id, day);
+ORDER BY (strategy_id, day)
+COMMENT 'Daily per-strategy roll-up of trades, maintained by strategy_metrics_daily_mv';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS strategy_metrics_daily_mv TO strategy_metrics_daily AS
 SELECT

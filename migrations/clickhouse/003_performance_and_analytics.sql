@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS optimization_results
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (strategy_id, optimization_id, score)
-TTL toDateTime(created_at) + INTERVAL 1 YEAR DELETE;
+TTL toDateTime(created_at) + INTERVAL 1 YEAR DELETE
+COMMENT 'Parameter optimisation results, kept 1 year';
 
 CREATE TABLE IF NOT EXISTS backtest_results
 (
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS backtest_results
 -- re-running the same backtest replaces its result
 ENGINE = ReplacingMergeTree(created_at)
 PARTITION BY toYYYYMM(period_start)
-ORDER BY (strategy_id, symbol, timeframe, backtest_id);
+ORDER BY (strategy_id, symbol, timeframe, backtest_id)
+COMMENT 'Backtest summaries with their equity curves';
 
 CREATE TABLE IF NOT EXISTS genetic_population
 (
@@ -64,7 +66,8 @@ CREATE TABLE IF NOT EXISTS genetic_population
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (ga_run_id, generation, individual_id)
-TTL toDateTime(created_at) + INTERVAL 180 DAY DELETE;
+TTL toDateTime(created_at) + INTERVAL 180 DAY DELETE
+COMMENT 'Genetic-algorithm populations: genomes and fitness per generation, kept 180 days';
 
 CREATE TABLE IF NOT EXISTS walk_forward_results
 (
@@ -82,7 +85,8 @@ CREATE TABLE IF NOT EXISTS walk_forward_results
     created_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = MergeTree
-ORDER BY (strategy_id, wf_id, window_index);
+ORDER BY (strategy_id, wf_id, window_index)
+COMMENT 'Walk-forward windows: in-sample best parameters and out-of-sample scores';
 
 CREATE TABLE IF NOT EXISTS monte_carlo_simulations
 (
@@ -100,7 +104,8 @@ CREATE TABLE IF NOT EXISTS monte_carlo_simulations
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (strategy_id, simulation_id, path_id)
-TTL toDateTime(created_at) + INTERVAL 90 DAY DELETE;
+TTL toDateTime(created_at) + INTERVAL 90 DAY DELETE
+COMMENT 'Monte-Carlo paths of strategy results, kept 90 days';
 
 -- migrate:down
 DROP TABLE IF EXISTS monte_carlo_simulations;

@@ -14,13 +14,21 @@ LOG_RETENTION_SECONDS = 30 * 24 * 3600
 TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
 
 
-def _schema(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    return {"$jsonSchema": {"bsonType": "object", "required": required, "properties": properties}}
+def _schema(description: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$jsonSchema": {
+            "bsonType": "object",
+            "description": description,
+            "required": required,
+            "properties": properties,
+        }
+    }
 
 
 COLLECTIONS: dict[str, dict[str, Any]] = {
     # Full JSON configuration of a strategy version; strategy_id is PostgreSQL's strategies.id.
     "strategy_configs": _schema(
+        "Full JSON configuration of each strategy version",
         ["strategy_id", "version", "name", "parameters", "created_at"],
         {
             "strategy_id": {"bsonType": ["int", "long"], "minimum": 1},
@@ -42,6 +50,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
         },
     ),
     "indicator_metadata": _schema(
+        "What each indicator is: parameters, outputs, category",
         ["name", "category", "parameters", "outputs"],
         {
             "name": {"bsonType": "string", "pattern": "^[a-z][a-z0-9_]*$"},
@@ -60,6 +69,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
         },
     ),
     "system_logs": _schema(
+        "System and dbtools logs, kept 30 days",
         ["ts", "level", "source", "message"],
         {
             "ts": {"bsonType": "date"},
@@ -72,6 +82,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
     # Event sourcing: events are only ever inserted; (aggregate_id, version) is unique, so two
     # writers appending the same version to one aggregate cannot both succeed.
     "event_store": _schema(
+        "Event sourcing: append-only events per aggregate and version",
         ["aggregate_type", "aggregate_id", "version", "event_type", "payload", "occurred_at"],
         {
             "aggregate_type": {"bsonType": "string"},
@@ -84,6 +95,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
         },
     ),
     "ml_models": _schema(
+        "Metadata of machine-learning models and their versions",
         ["name", "version", "framework", "status", "created_at"],
         {
             "name": {"bsonType": "string"},
@@ -98,6 +110,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
         },
     ),
     "genetic_algorithm_config": _schema(
+        "Genetic-algorithm settings per strategy",
         ["strategy_id", "name", "population_size", "generations", "mutation_rate", "crossover_rate"],
         {
             "strategy_id": {"bsonType": ["int", "long"], "minimum": 1},

@@ -124,6 +124,13 @@ CREATE TABLE strategy_runs (
 CREATE INDEX strategy_runs_strategy_idx ON strategy_runs (strategy_id, created_at DESC);
 CREATE INDEX strategy_runs_active_idx ON strategy_runs (status) WHERE status IN ('queued', 'running');
 
+-- what each table is for (shown in docs/schema.md)
+COMMENT ON TABLE users IS 'People who log in: identity, role, preferences';
+COMMENT ON TABLE audit_logs IS 'Append-only journal of user actions and dbtools migration runs';
+COMMENT ON TABLE trading_accounts IS 'Exchange accounts (paper or live) that strategies trade on';
+COMMENT ON TABLE strategies IS 'Strategy definitions: owner, kind, symbols, timeframe and JSON configuration';
+COMMENT ON TABLE strategy_runs IS 'Each backtest, paper, live, optimisation or walk-forward run of a strategy';
+
 -- migrate:down
 DROP TABLE strategy_runs;
 DROP TYPE run_status;

@@ -82,6 +82,13 @@ CREATE UNIQUE INDEX subscriptions_one_live_per_user ON subscriptions (user_id)
 CREATE TRIGGER subscriptions_updated_at BEFORE UPDATE ON subscriptions
     FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
+-- what each table is for (shown in docs/schema.md)
+COMMENT ON TABLE user_sessions IS 'Login sessions, by SHA-256 of the session token';
+COMMENT ON TABLE api_keys IS 'API keys for integrations: a lookup prefix and a hash, never the key';
+COMMENT ON TABLE user_permissions IS 'Permissions granted to users, as resource:action';
+COMMENT ON TABLE strategy_access IS 'Strategies shared with other users and at which level';
+COMMENT ON TABLE subscriptions IS 'Paid plans of users; at most one live subscription each';
+
 -- migrate:down
 DROP TABLE subscriptions;
 DROP TYPE subscription_status;

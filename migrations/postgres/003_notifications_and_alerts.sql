@@ -63,6 +63,11 @@ CREATE TABLE email_queue (
 -- the sender's poll: due rows not sent yet (the index holds only those, so it stays small)
 CREATE INDEX email_queue_unsent_idx ON email_queue (scheduled_at) WHERE status IN ('pending', 'failed');
 
+-- what each table is for (shown in docs/schema.md)
+COMMENT ON TABLE notifications IS 'In-app notifications; unread ones have no read_at';
+COMMENT ON TABLE alert_rules IS 'User-defined alert conditions on prices and strategy metrics';
+COMMENT ON TABLE email_queue IS 'Outgoing e-mail, polled by the sender until sent';
+
 -- migrate:down
 DROP TABLE email_queue;
 DROP TYPE email_status;
