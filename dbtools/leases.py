@@ -5,6 +5,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from dbtools.errors import ConfigError
+from dbtools.settings import Settings
+
+
+def lease_seconds(settings: Settings, default: float, variable: str) -> float:
+    """The lock lease from the `lock_ttl` option (env `variable` or URL query), else `default`."""
+    raw = settings.options.get("lock_ttl") or settings.query.get("lock_ttl") or default
+    try:
+        ttl = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{settings.store}: lock TTL {raw!r} is not a number", hint=f"set {variable} in seconds"
+        ) from None
+    if ttl < 0.3:
+        raise ConfigError(f"{settings.store}: lock TTL {ttl} s is too short", hint=f"use {variable} of 1 s or more")
+    return ttl
+
 
 class Heartbeat:
     """Call `renew()` every `interval` s in a daemon thread until stopped.

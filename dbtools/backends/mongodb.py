@@ -36,7 +36,7 @@ from dbtools.errors import (
     MigrationFailed,
     MissingDependency,
 )
-from dbtools.leases import Heartbeat
+from dbtools.leases import Heartbeat, lease_seconds
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
@@ -297,16 +297,7 @@ class MongoBackend:
 
     @property
     def lock_ttl(self) -> float:
-        raw = self.settings.options.get("lock_ttl") or self.settings.query.get("lock_ttl") or DEFAULT_LOCK_TTL
-        try:
-            ttl = float(raw)
-        except ValueError:
-            raise ConfigError(
-                f"mongodb: lock TTL {raw!r} is not a number", hint="set MONGO_LOCK_TTL in seconds"
-            ) from None
-        if ttl < 0.3:
-            raise ConfigError(f"mongodb: lock TTL {ttl} s is too short", hint="use MONGO_LOCK_TTL of 1 s or more")
-        return ttl
+        return lease_seconds(self.settings, DEFAULT_LOCK_TTL, "MONGO_LOCK_TTL")
 
     @_mapped
     def _take(self, token: str, ttl: timedelta) -> bool:
@@ -560,6 +551,69 @@ class MongoBackend:
                 }
             collections[name] = entry
         return {"collections": dict(sorted(collections.items()))}
+
+    # -- backup / restore (capabilities used by dbtools.backup; untested here: no MongoDB server) --
+
+    def _tool(self, name: str) -> str:
+        path = shutil.which(name)
+        if path is None:
+            raise MissingDependency(
+                f"mongodb: backup and restore need {name}, which is not installed",
+                hint="install MongoDB Database Tools (package mongodb-database-tools from MongoDB's repository)",
+            )
+        return path
+
+    def _run_tool(self, argv: list[str]) -> None:
+        """Run mongodump / mongorestore; the URI with the password goes in a private --config file."""
+        import errno
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dbtools-mongo-") as private:
+            config = Path(private) / "config.yaml"
+            config.write_text(f"uri: {json.dumps(self.uri(credentials=True))}\n")
+            done = subprocess.run([*argv, f"--config={config}"], capture_output=True, text=True)
+        if done.returncode:
+            text = mask(done.stderr, self.settings).strip() or f"exit code {done.returncode}"
+            if "no space left" in text.lower():
+                raise OSError(errno.ENOSPC, "No space left on device")
+            last = [ln for ln in text.splitlines() if ln.strip()][-1]
+            raise DbtoolsError(f"mongodb: {Path(argv[0]).name} failed: {last[:300]}")
+
+    def backup_to(self, folder: Path) -> dict[str, Any]:
+        """`mongodump --archive --gzip` of the database, the lock collection left out."""
+        tool = self._tool("mongodump")
+        archive = "--archive=" + str(folder / "mongodb.archive.gz")
+        self._run_tool([tool, archive, "--gzip", f"--excludeCollection={LOCKS}"])
+        return {
+            "files": {"mongodb.archive.gz": "mongodump archive (gzip): collections, indexes, migrations history"},
+            "tool": "mongodump",
+            "method": "mongodump --archive --gzip",
+            "details": {"database": self.settings.database},
+        }
+
+    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
+        """`mongorestore` of the archive, renamed from the source database to this one."""
+        tool = self._tool("mongorestore")
+        source = manifest.get("details", {}).get("database") or self.settings.database
+        self._run_tool(
+            [
+                tool,
+                "--archive=" + str(folder / "mongodb.archive.gz"),
+                "--gzip",
+                f"--nsFrom={source}.*",
+                f"--nsTo={self.settings.database}.*",
+            ]
+        )
+
+    def is_empty(self) -> bool:
+        """No collection in the database."""
+        return not self._db.list_collection_names()
+
+    def clear(self) -> None:
+        """Drop every collection (restore --force)."""
+        for name in self._db.list_collection_names():
+            if not name.startswith("system."):
+                self._db.drop_collection(name)
 
 
 def _aware(value: Any) -> datetime | None:

@@ -613,22 +613,7 @@ class PostgresBackend:
                 try:
                     cur.execute(statements[index].sql)
                 except psycopg2.Error as exc:
-                    if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
-                        cur.execute("ROLLBACK")
-                    failure = statement_failed(
-                        self.name, m, statements, index, _server_message(exc), kept=True, applied=committed
-                    )
-                    self.record(
-                        history_row(
-                            m,
-                            status="failed",
-                            started=started,
-                            statements_done=committed,
-                            statements=statements,
-                            error=failure.message,
-                        )
-                    )
-                    raise failure from None
+                    raise self._stopped(m, statements, index, _server_message(exc), committed, started) from None
                 if self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE:
                     committed = index + 1
                     if committed < len(statements):
@@ -638,30 +623,32 @@ class PostgresBackend:
                             )
                         )
             if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
-                cur.execute("ROLLBACK")
-                failure = statement_failed(
-                    self.name,
-                    m,
-                    statements,
-                    len(statements) - 1,
-                    "the file opens a transaction it never commits",
-                    kept=True,
-                    applied=committed,
-                )
-                self.record(
-                    history_row(
-                        m,
-                        status="failed",
-                        started=started,
-                        statements_done=committed,
-                        statements=statements,
-                        error=failure.message,
-                    )
-                )
-                raise failure
+                message = "the file opens a transaction it never commits"
+                raise self._stopped(m, statements, len(statements) - 1, message, committed, started)
         row = history_row(m, status="applied", started=started, statements_done=committed, statements=statements)
         self.record(row)
         return row
+
+    def _stopped(
+        self, m: Migration, statements: Sequence[Statement], index: int, message: str, committed: int, started: float
+    ) -> MigrationFailed:
+        """Roll back an open transaction, record the failure with what stayed committed; the error to raise."""
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+        if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+            self._query("ROLLBACK")
+        failure = statement_failed(self.name, m, statements, index, message, kept=True, applied=committed)
+        self.record(
+            history_row(
+                m,
+                status="failed",
+                started=started,
+                statements_done=committed,
+                statements=statements,
+                error=failure.message,
+            )
+        )
+        return failure
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
         import psycopg2
@@ -696,13 +683,19 @@ class PostgresBackend:
         import shutil
         import subprocess
 
-        found = [str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{tool}")] + [shutil.which(tool) or ""]
-        versions: dict[str, int] = {}
-        for path in filter(None, found):
-            done = subprocess.run([path, "--version"], capture_output=True, text=True)
+        # Debian keeps one folder per major version (the folder names it: no process to start);
+        # elsewhere ask the one on PATH
+        versions = {
+            str(p): int(p.parent.parent.name)
+            for p in Path("/usr/lib/postgresql").glob(f"*/bin/{tool}")
+            if p.parent.parent.name.isdigit()
+        }
+        on_path = shutil.which(tool)
+        if not versions and on_path:
+            done = subprocess.run([on_path, "--version"], capture_output=True, text=True)
             match = re.search(r"(\d+)(?:\.\d+)?", done.stdout)
             if done.returncode == 0 and match:
-                versions[path] = int(match[1])
+                versions[on_path] = int(match[1])
         if not versions:
             raise MissingDependency(
                 f"postgres: {tool} is not installed", hint="apt-get install postgresql-client (matching the server)"
@@ -731,7 +724,8 @@ class PostgresBackend:
         for key in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
             if key in s.query:
                 env[f"PG{key.upper()}"] = s.query[key]
-        conn = ["--no-password", f"--host={s.host}", f"--port={s.port}", f"--username={s.user}", f"--dbname={s.database}"]
+        conn = [f"--host={s.host}", f"--port={s.port}", f"--username={s.user}", f"--dbname={s.database}"]
+        conn.append("--no-password")  # never prompt: the password is in the environment or absent
         done = subprocess.run([*argv, *conn], env=env, capture_output=True, text=True)
         if done.returncode == 0:
             return
@@ -815,7 +809,8 @@ class PostgresBackend:
                 while not stop.is_set():
                     cur.execute(
                         "SELECT coalesce(c.relname, l.locktype), l.mode, l.granted FROM pg_locks l "
-                        "LEFT JOIN pg_class c ON c.oid = l.relation WHERE l.pid = %s",
+                        "LEFT JOIN pg_class c ON c.oid = l.relation "
+                        "WHERE l.pid = %s AND (l.locktype = 'relation' OR NOT l.granted)",  # own xid locks: noise
                         (pid,),
                     )
                     now = time.monotonic()

@@ -26,6 +26,26 @@ class SandboxFailed(DbtoolsError):
     """A throwaway server did not start or did not become ready."""
 
 
+class Provider:
+    """What every provider shares: entering starts it (cleaning up after a failed start), leaving stops it."""
+
+    def __enter__(self) -> Settings:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start(self) -> Settings:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
 class Sandbox(Protocol):
     """A started server: `with sandbox as settings:` gives Settings pointing at a fresh database."""
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from dbtools.errors import MissingDependency
-from dbtools.sandbox import DockerRecipe, SandboxFailed, connect_check, docker_available, wait_until
+from dbtools.sandbox import DockerRecipe, Provider, SandboxFailed, connect_check, docker_available, wait_until
 from dbtools.settings import Settings
 
 
-class DockerSandbox:
+class DockerSandbox(Provider):
     """`with DockerSandbox("postgres", recipe) as settings:` - a container of our own, removed on exit.
 
     `recipe` is a DockerRecipe or a callable `recipe(**options) -> DockerRecipe` from the store's module.
@@ -41,16 +41,6 @@ class DockerSandbox:
         self.container = DockerContainer(self.spec.image, env=dict(self.spec.env)).with_exposed_ports(self.spec.port)
         if self.spec.command:
             self.container = self.container.with_command(self.spec.command)
-
-    def __enter__(self) -> Settings:
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _start(self) -> Settings:
         try:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dbtools.sandbox import SandboxFailed, connect_check
+from dbtools.sandbox import Provider, SandboxFailed, connect_check
 from dbtools.settings import Settings
 
 
-class EmbeddedSandbox:
+class EmbeddedSandbox(Provider):
     """`with EmbeddedSandbox("clickhouse", recipe) as settings:` - a fresh engine directory, removed on exit."""
 
     def __init__(self, store: str, recipe: Callable[..., Settings], **options: Any) -> None:
@@ -27,16 +27,6 @@ class EmbeddedSandbox:
         self.options = options
         self.workdir: Path | None = None
         self.settings: Settings | None = None
-
-    def __enter__(self) -> Settings:
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _start(self) -> Settings:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"dbtools-{self.store}-embedded-"))

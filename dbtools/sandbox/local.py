@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dbtools.sandbox import SandboxFailed, ServerSpec, connect_check, free_port, wait_until
+from dbtools.sandbox import Provider, SandboxFailed, ServerSpec, connect_check, free_port, wait_until
 from dbtools.settings import Settings
 
 _RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
@@ -29,7 +29,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class LocalSandbox:
+class LocalSandbox(Provider):
     """`with LocalSandbox("postgres", recipe) as settings:` - a server of our own, removed on exit.
 
     `recipe(workdir, port, **options) -> ServerSpec` comes from the store's module."""
@@ -43,16 +43,6 @@ class LocalSandbox:
         self.workdir: Path | None = None
         self.settings: Settings | None = None
         self.log: Path | None = None
-
-    def __enter__(self) -> Settings:
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _start(self) -> Settings:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"dbtools-{self.store}-"))
