@@ -55,3 +55,13 @@ def migration_tests(session: nox.Session, store: str) -> None:
     session.run("python", "-m", "dbtools.verify", "--db", store, "--skipped-file", str(skipped), *session.posargs)
     if skipped.exists():
         session.skip(skipped.read_text().strip())
+
+
+@nox.session(default=False)
+def rehearse(session: nox.Session) -> None:
+    """Apply pending migrations to a backup in a throwaway sandbox: `nox -s rehearse -- FOLDER [--json]`."""
+    if not session.posargs:
+        session.error("pass the backup folder: nox -s rehearse -- backups/postgres-...-v3")
+    _install(session)
+    folder, *rest = session.posargs
+    session.run("python", "-m", "dbtools", "rehearse", "--from", folder, *rest)

@@ -148,3 +148,11 @@ def docs(c: Context, check: bool = False) -> None:
     code = main(["schema-docs", *(["--check"] if check else [])])
     if code:
         raise Exit(code=code)
+
+
+@task(iterable=["db"], help={"db": DB_HELP, "to": "folder to create the backup folder(s) in (default: backups)"})
+def backup(c: Context, db: list[str], to: str = "backups") -> None:
+    """Back each store up (schema, data, migration history) into a checksummed folder."""
+    from dbtools.backup import backup as take
+
+    _each(db, lambda s: print(take(s, to)))

@@ -69,7 +69,18 @@ def discard(event: Event) -> None:
 AUDIT_ENV = "DBTOOLS_AUDIT"
 DEFAULT_SINKS = ("postgres", "mongodb")
 # events that changed a store (or tried to): the ones worth an audit row
-PERSISTED = {"applied", "failed", "reverted", "recorded", "realigned", "cleared", "forgotten", "freed", "loaded"}
+PERSISTED = {
+    "applied",
+    "failed",
+    "reverted",
+    "recorded",
+    "realigned",
+    "cleared",
+    "forgotten",
+    "freed",
+    "loaded",
+    "saved",
+}
 
 
 @contextmanager

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
     p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
     p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
+    p.add_argument("--backup", metavar="DIR", help="back the store up into DIR first; no migration if that fails")
 
     p = sub.add_parser("status", parents=[common, stores], help="show applied, pending, failed, changed, missing")
     p.add_argument("--json", action="store_true", help="one JSON object keyed by store")
@@ -130,7 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lint", parents=[common, stores], help="flag risky migrations before they run (exit 1 on error)")
     p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
+    _add_backup_commands(sub, [common, stores])
     return parser
+
+
+def _add_backup_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    from dbtools.cli_backup import add_commands
+
+    add_commands(sub, parents)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,6 +211,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         argv += ["--provider", args.provider] if args.provider else []
         argv += ["--migrations-dir", str(args.migrations_dir)] if args.migrations_dir else []
         return verify.main(argv)
+    if command in ("backup", "restore", "rehearse"):
+        from dbtools import cli_backup
+
+        return cli_backup.run(args)
     report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
     common = {"migrations_dir": args.migrations_dir}
     actions: dict[str, Callable[[str], Any]] = {
@@ -215,6 +227,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             lock_timeout=args.lock_timeout,
             create_db=args.create_db,
             report=report,
+            backup_dir=args.backup,
             **common,
         ),
         "rollback": lambda s: runner.rollback(

@@ -132,8 +132,12 @@ def migrate(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     create_db: bool = False,
     report: Reporter | None = None,
+    backup_dir: str | os.PathLike[str] | None = None,
 ) -> list[AppliedMigration]:
-    """Apply pending migrations (up to `target`) in order; return the rows written."""
+    """Apply pending migrations (up to `target`) in order; return the rows written.
+
+    With `backup_dir`, back the store up there first (under the lock, so nothing lands in between);
+    a failed backup applies nothing."""
     with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=create_db, report=report) as ctx:
         if dry_run:
             plan = ctx.plan(target=target)
@@ -147,6 +151,11 @@ def migrate(
         with _locked(ctx, lock_timeout):
             plan = ctx.plan(target=target)
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
+            if backup_dir is not None and plan.pending:
+                from dbtools import backup
+
+                folder = backup.take(ctx.backend, store, backup_dir, version=plan.current)
+                ctx.report(Event(store, "backup", "saved", detail=str(folder)))
             unfinished = {row.version: row for row in plan.failed}
             done: list[AppliedMigration] = []
             for m in plan.pending:

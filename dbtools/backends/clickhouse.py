@@ -319,7 +319,9 @@ class _EmbeddedClient:
         from chdb import session
 
         self._key = os.path.realpath(path)
-        self._session = session.Session(path)
+        # backups.allowed_path is read only when the engine starts; BACKUP/RESTORE to File() need it
+        # (in-process SQL can write any file through file() anyway, so "/" opens nothing new)
+        self._session = session.Session(f"{path}?backups.allowed_path=/")
         _OPEN_HERE[self._key] = _OPEN_HERE.get(self._key, 0) + 1
         self._session.query("SET output_format_json_quote_64bit_integers = 0")
         self.version = self.query("SELECT version()")[0][0]
@@ -1063,6 +1065,7 @@ class ClickHouseBackend:
                 }
             except ServerError as exc:
                 shutil.rmtree(folder / "clickhouse", ignore_errors=True)
+                _raise_if_disk_full(exc)
                 reason = f"BACKUP refused: {exc.message[:200]}"
         details["why_not_backup"] = reason
         return {**self._dump_native(folder), "details": details}
@@ -1072,55 +1075,59 @@ class ClickHouseBackend:
         assert self._client is not None
         return int(self._client.version.split(".")[0])
 
-    def _backup_statement(self, head: str, direction: str, folder: Path) -> None:
-        """BACKUP/RESTORE to File(folder/clickhouse). chdb reads `backups.allowed_path` only when its
-        engine starts, so the session is reopened with it for the statement and then without."""
+    def _backup_statement(self, head: str, direction: str, folder: Path, tail: str = "") -> None:
+        """BACKUP/RESTORE to File(folder/clickhouse) (chdb sessions start with backups.allowed_path set;
+        a server needs it in its config, else this fails and the caller falls back)."""
         path = quote(str(folder / "clickhouse"))
-        if not self.embedded:
-            self._ddl(f"{head} {direction} File({path})")
-            return
-        self.close()
-        try:
-            self._client = _EmbeddedClient(f"{self.settings.path}?backups.allowed_path={folder}")
-            self._client.query(f"{head} {direction} File({path})")
-        finally:
-            self.close()
-            self._client = self._open_embedded()
-            self._client.query(f"USE {identifier(self.database)}")
+        self._ddl(f"{head} {direction} File({path}) {tail}".rstrip())
 
     def _dump_native(self, folder: Path) -> dict[str, Any]:
         """schema.json (SHOW CREATE per table, tables before views) + data/NNN.native per table."""
         (folder / "data").mkdir()
         tables = []
+        digests: dict[str, str] = {}
         db = identifier(self.database)
         for index, (name, engine) in enumerate(self._user_tables()):
             create = self._query(f"SHOW CREATE TABLE {db}.{identifier(name)}")[0][0]
             entry = {"name": name, "engine": engine, "create": create, "data": None}
             if engine not in ("View", "MaterializedView", "Dictionary"):
                 entry["data"] = f"data/{index:04d}.native"
-                self._export(name, folder / entry["data"])
+                digest = self._export(name, folder / entry["data"])
+                if digest:
+                    digests[entry["data"]] = digest
             tables.append(entry)
         schema = {"database": self.database, "tables": tables}
         (folder / "schema.json").write_text(json.dumps(schema, indent=1))
         tool = "chdb" if self.embedded else "clickhouse-client"
         return {
-            "files": {"schema.json": "SHOW CREATE of every table and view, in restore order", "data": "table rows, Native"},
+            "files": {
+                "schema.json": "SHOW CREATE of every table and view, in restore order",
+                "data": "table rows, Native format",
+            },
             "tool": f"{tool} {self._client.version}",
             "method": "SHOW CREATE + SELECT * FORMAT Native",
+            "sha256": digests,
         }
 
-    def _export(self, table: str, path: Path) -> None:
+    def _export(self, table: str, path: Path) -> str | None:
+        """Write the table's rows to `path` in Native format; the SHA-256 when it was computed on the way."""
         source = f"{identifier(self.database)}.{identifier(table)}"
         if self.embedded:
-            self._ddl(f"INSERT INTO FUNCTION file({quote(str(path))}, 'Native') SELECT * FROM {source}")
+            try:
+                self._ddl(f"INSERT INTO FUNCTION file({quote(str(path))}, 'Native') SELECT * FROM {source}")
+            except ServerError as exc:
+                _raise_if_disk_full(exc)
+                raise DbtoolsError(f"{self._where}: exporting {table} failed: {exc.message[:300]}") from None
             if not path.exists():  # an empty table writes no file
                 path.write_bytes(b"")
-        else:
-            with open(path, "wb") as out:
-                self._client_tool(f"SELECT * FROM {source} FORMAT Native", stdout=out)
+            return None
+        return self._client_tool(f"SELECT * FROM {source} FORMAT Native", into=path)
 
-    def _client_tool(self, query: str, *, stdout: Any = None, stdin: Any = None) -> None:
-        """clickhouse-client with the password in a private config file (never on the command line)."""
+    def _client_tool(self, query: str, *, into: Path | None = None, stdin: Any = None) -> str | None:
+        """clickhouse-client with the password in a private config file (never on the command line).
+
+        With `into`, its output streams through here to that file and is hashed on the way (the
+        SHA-256 is returned), so hashing overlaps the client's work instead of re-reading the file."""
         import errno
         import subprocess
         import tempfile
@@ -1138,17 +1145,16 @@ class ClickHouseBackend:
                 f"<config><host>{_xml_escape(s.host)}</host><port>{s.port}</port><user>{_xml_escape(s.user)}</user>"
                 f"<password>{_xml_escape(s.password)}</password></config>"
             )
-            done = subprocess.run(
-                [binary, f"--config-file={config}", "--query", query],
-                stdout=stdout if stdout is not None else subprocess.PIPE,
-                stdin=stdin,
-                stderr=subprocess.PIPE,
-            )
-        if done.returncode:
-            text = mask(done.stderr.decode(errors="replace"), s).strip() or f"exit code {done.returncode}"
+            argv = [binary, f"--config-file={config}", "--query", query]
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=stdin, stderr=subprocess.PIPE) as client:
+                digest = _stream(client.stdout, into) if into is not None else None
+                _, errors = client.communicate()
+        if client.returncode:
+            text = mask(errors.decode(errors="replace"), s).strip() or f"exit code {client.returncode}"
             if "No space left" in text:
                 raise OSError(errno.ENOSPC, "No space left on device")
             raise DbtoolsError(f"{self._where}: clickhouse-client failed: {server_message(text)[:300]}")
+        return digest
 
     def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
         """RESTORE ... AS this database for a BACKUP; else the DDL, the rows, then the views (a view
@@ -1157,7 +1163,7 @@ class ClickHouseBackend:
         if manifest["method"] == "BACKUP DATABASE":
             head = f"RESTORE DATABASE {identifier(source)} AS {identifier(self.database)}"
             try:
-                self._backup_statement(head, "FROM", folder)
+                self._backup_statement(head, "FROM", folder, "SETTINGS allow_different_database_def = 1")
             except ServerError as exc:
                 raise DbtoolsError(
                     f"{self._where}: RESTORE failed: {exc.message[:300]}",
@@ -1211,8 +1217,8 @@ class ClickHouseBackend:
 
     def clear(self) -> None:
         """Drop every table and view of the database, views first (restore --force)."""
-        found = self._user_tables() + [(LOCK_NAME, "")]
-        for name, engine in sorted(found, key=lambda t: t[1] not in ("View", "MaterializedView")):
+        found = [*self._user_tables(), (LOCK_NAME, "")]
+        for name, _ in sorted(found, key=lambda t: t[1] not in ("View", "MaterializedView")):
             self._ddl(f"DROP TABLE IF EXISTS {identifier(self.database)}.{identifier(name)}")
 
     @contextmanager
@@ -1231,6 +1237,32 @@ class ClickHouseBackend:
                 costs["mutations"] = [{"table": t, "command": c[:120], "parts_to_do": p} for t, c, p in rows]
             except ServerError as exc:
                 costs["mutations_running"] = f"unknown ({exc.message[:120]})"
+
+
+def _stream(source: Any, path: Path) -> str:
+    """Copy a pipe to a file, returning the SHA-256 of what passed.
+
+    The pipe is grown to 1 MiB (Linux) and read in 256 KiB chunks, so the producer keeps writing
+    while this process hashes: hashing overlaps the dump instead of following it."""
+    import fcntl
+    import hashlib
+
+    with suppress(OSError):
+        fcntl.fcntl(source.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        while chunk := source.read1(1 << 18):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def _raise_if_disk_full(exc: ServerError) -> None:
+    """A server error that is really a full disk becomes ENOSPC, which dbtools.backup reports as such."""
+    import errno
+
+    if "No space left" in exc.message or "errno: 28" in exc.message:
+        raise OSError(errno.ENOSPC, "No space left on device") from None
 
 
 def _literal(expression: str) -> str:

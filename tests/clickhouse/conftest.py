@@ -64,7 +64,7 @@ def embedded(chdb_root: Settings) -> Settings:
 def clickhouse_env(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment for a `python -m dbtools` subprocess pointed at `settings`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "DBTOOLS_"))}
-    return {**base, "CLICKHOUSE_URL": settings.url, **extra}
+    return {**base, "CLICKHOUSE_URL": settings.url, "DBTOOLS_AUDIT": "off", **extra}  # sinks: tests/audit
 
 
 @dataclass

@@ -1,0 +1,365 @@
+"""Backups of a store (schema, data and migration history) with a checksummed manifest, and restore.
+
+Store-agnostic: each backend offers the optional capabilities below (looked up by attribute, like
+`check`), and this module does the folder, the manifest, the checks and the messages.
+
+    backup_to(folder: Path) -> dict      write the store's files into `folder`; return
+                                         {"files": {relative path or folder: purpose}, "tool": str,
+                                          "method": str, "details": {...}, optionally "sha256":
+                                          {relative path: digest computed while writing}} (no secrets)
+    restore_from(folder: Path, manifest: dict) -> None   load them into the connected database
+    is_empty() -> bool                   the target holds nothing (no tables / keys / collections)
+    clear() -> None                      drop everything in the target (`restore --force`)
+    rehearsal_cost() -> ContextManager[dict]   optional: what one migration cost (locks, mutations)
+    restore_provider(manifest) -> str | None   optional: which sandbox kind can restore this backup
+
+A backup is `DIR/<store>-<UTC time>-v<version>/`, written as `DIR/.<name>.partial` and renamed
+when complete, so a half-written folder never looks like a good backup.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dbtools import __version__
+from dbtools.errors import DbtoolsError, HistoryMismatch, UsageError
+from dbtools.settings import Settings
+
+MANIFEST = "manifest.json"
+FORMAT = 1  # manifest layout version: a reader refuses a newer one
+
+
+class BackupFailed(DbtoolsError):
+    """A backup could not be written (folder not writable, disk full, the dump tool failed)."""
+
+
+class BackupInvalid(DbtoolsError):
+    """A backup folder is incomplete or damaged (no manifest, a checksum differs)."""
+
+
+# -- taking a backup ------------------------------------------------------------------------------
+
+
+def backup(
+    store: str,
+    to_dir: str | os.PathLike[str],
+    *,
+    settings: Settings | None = None,
+    migrations_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Back `store` up into a new folder under `to_dir`; return the folder (complete, checksummed)."""
+    from dbtools.runner import open_store
+
+    with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
+        return take(ctx.backend, store, to_dir, version=ctx.plan().current)
+
+
+def take(backend: Any, store: str, to_dir: str | os.PathLike[str], *, version: int | None) -> Path:
+    """Back up through a connected `backend` whose history is at `version` (used by `migrate --backup`)."""
+    writer = getattr(backend, "backup_to", None)
+    if writer is None:
+        raise UsageError(f"backup is not available for {store}", hint="back this store up with its own tools")
+    root = _writable(Path(to_dir))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3] + "Z"  # milliseconds: several backups a second
+    name = f"{store}-{stamp}-v{version or 0}"
+    partial = root / f".{name}.partial"
+    final = root / name
+    started = time.monotonic()
+    try:
+        partial.mkdir()
+        made = writer(partial)
+        files = _describe(partial, made["files"], made.get("sha256", {}))
+        manifest = {
+            "format": FORMAT,
+            "store": store,
+            "database": getattr(backend, "settings", None) and _database(backend.settings),
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "dbtools_version": __version__,
+            "tool": made["tool"],
+            "method": made["method"],
+            "details": made.get("details", {}),
+            "seconds": round(time.monotonic() - started, 3),
+            "files": files,
+        }
+        _write_synced(partial / MANIFEST, json.dumps(manifest, indent=2).encode())
+        os.rename(partial, final)
+        _fsync_dir(root)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise _os_failure(exc, root) from None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return final
+
+
+def _database(settings: Settings) -> str:
+    return settings.database or settings.path
+
+
+def _writable(root: Path) -> Path:
+    """`root`, created if missing; a BackupFailed naming the cause when we cannot write there."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_failure(exc, root) from None
+    if not root.is_dir():
+        raise BackupFailed(f"backup folder {root} is not a directory", hint="pass --to a directory")
+    return root  # creating the partial folder in it is the write test (EACCES/EROFS map to "not writable")
+
+
+def _os_failure(exc: OSError, root: Path) -> BackupFailed:
+    if exc.errno == errno.ENOSPC:
+        return BackupFailed(
+            f"backup to {root} failed: no space left on the device; the partial backup was removed",
+            hint="free space there or pass --to a folder on a bigger disk",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return BackupFailed(
+            f"backup folder {root} is not writable ({exc.strerror})",
+            hint="pass --to a folder you can write to, or fix its permissions",
+        )
+    return BackupFailed(f"backup to {root} failed: {exc.strerror or exc}", hint="see the message; nothing was kept")
+
+
+def _describe(folder: Path, purposes: dict[str, str], known: dict[str, str]) -> list[dict[str, Any]]:
+    """Every file under `folder` with its purpose (the longest matching entry), size and SHA-256.
+
+    `known` holds digests a backend computed while the bytes streamed past it (no second read)."""
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    relatives = [p.relative_to(folder).as_posix() for p in paths]
+    digests = _sha256_all([p for p, r in zip(paths, relatives, strict=True) if r not in known])
+    described = []
+    for path, relative in zip(paths, relatives, strict=True):
+        matches = [k for k in purposes if relative == k or relative.startswith(k.rstrip("/") + "/")]
+        purpose = purposes[max(matches, key=len)] if matches else "part of the backup"
+        digest = known.get(relative) or digests[path]
+        described.append({"path": relative, "purpose": purpose, "size": path.stat().st_size, "sha256": digest})
+    return described
+
+
+def _sha256_all(paths: list[Path]) -> dict[Path, str]:
+    """SHA-256 of many files on every core (hashlib releases the GIL while it hashes)."""
+    if len(paths) < 2:
+        return {p: sha256(p) for p in paths}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 2)) as pool:
+        return dict(zip(paths, pool.map(sha256, paths), strict=True))
+
+
+def sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- reading and checking a backup ----------------------------------------------------------------
+
+
+def read_manifest(folder: str | os.PathLike[str], store: str | None = None) -> dict[str, Any]:
+    """The manifest of a complete backup after checking every file's size and SHA-256."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BackupInvalid(f"backup folder {folder} does not exist", hint="pass --from the folder `backup` printed")
+    path = folder / MANIFEST
+    if not path.is_file():
+        incomplete = folder.name.endswith(".partial")
+        raise BackupInvalid(
+            f"{folder} has no {MANIFEST}: "
+            + ("it is a backup that never completed" if incomplete else "it is not a complete dbtools backup"),
+            hint="pass --from the folder `backup` printed on its last line",
+        )
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        manifest["store"], manifest["method"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BackupInvalid(f"{path} is not a valid manifest ({exc})", hint="take a new backup") from None
+    if manifest.get("format", 0) > FORMAT:
+        raise BackupInvalid(
+            f"{path} was written by a newer dbtools ({manifest.get('dbtools_version')})",
+            hint="restore it with that dbtools version or newer",
+        )
+    if store is not None and manifest["store"] != store:
+        raise UsageError(
+            f"{folder} is a backup of {manifest['store']}, not of {store}",
+            hint=f"use --db {manifest['store']}, or pick a {store} backup",
+        )
+    for entry in files:  # sizes first: a truncated file is named without reading anything
+        file = folder / entry["path"]
+        if not file.is_file():
+            raise BackupInvalid(f"backup {folder} is damaged: {entry['path']} is missing", hint=_TAKE_NEW)
+        size = file.stat().st_size
+        if size != entry["size"]:
+            raise BackupInvalid(
+                f"backup {folder} is damaged: {entry['path']} has {size} bytes, the manifest says {entry['size']}",
+                hint=_TAKE_NEW,
+            )
+    digests = _sha256_all([folder / entry["path"] for entry in files])
+    for entry in files:
+        if digests[folder / entry["path"]] != entry["sha256"]:
+            raise BackupInvalid(
+                f"backup {folder} is damaged: {entry['path']} does not match its SHA-256 in the manifest",
+                hint=_TAKE_NEW,
+            )
+    return manifest
+
+
+_TAKE_NEW = "nothing was restored; restore an intact copy of the backup, or take a new one"
+
+
+def check_version(manifest: dict[str, Any], store: str, migrations_dir: str | os.PathLike[str] | None) -> None:
+    """Refuse a backup taken at a migration version the migrations folder does not have."""
+    from dbtools import backends
+    from dbtools.migrations import discover
+    from dbtools.runner import migrations_root
+
+    version = manifest.get("version") or 0
+    folder = migrations_root(migrations_dir) / store
+    files = discover(folder, store, backends.load(store).extensions)
+    known = max((m.version for m in files), default=0)
+    if version > known:
+        raise HistoryMismatch(
+            f"{store}: the backup is at migration version {version}, but {folder} only goes up to {known}",
+            hint="check out the release that has that migration (or point --migrations-dir at it); "
+            "nothing was restored",
+        )
+
+
+# -- restore --------------------------------------------------------------------------------------
+
+
+def restore(
+    store: str,
+    from_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    settings: Settings | None = None,
+    migrations_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Restore a backup into the database `settings` point at (created if missing); return the manifest.
+
+    Checks first (checksums, version, empty target), so a refused restore leaves the target untouched."""
+    from dbtools.runner import open_store
+
+    manifest = read_manifest(from_dir, store)
+    check_version(manifest, store, migrations_dir)
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=True) as ctx:
+        restore_into(ctx.backend, store, Path(from_dir), manifest, force=force)
+    return manifest
+
+
+def restore_into(backend: Any, store: str, folder: Path, manifest: dict[str, Any], *, force: bool) -> None:
+    """Load a checked backup through a connected `backend` (refusing a non-empty target unless `force`)."""
+    loader = getattr(backend, "restore_from", None)
+    if loader is None:
+        raise UsageError(f"restore is not available for {store}", hint="restore this store with its own tools")
+    if not backend.is_empty():
+        if not force:
+            where = getattr(backend.settings, "display_url", store)
+            raise UsageError(
+                f"{store}: the target {where} is not empty; restore refuses to mix a backup into existing data",
+                hint="restore into an empty database (set the URL to a new one), or add --force to replace "
+                "everything in it",
+            )
+        backend.clear()
+    loader(folder, manifest)
+
+
+# -- rehearse -------------------------------------------------------------------------------------
+
+
+def rehearse(
+    store: str,
+    from_dir: str | os.PathLike[str],
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    provider: str | None = None,
+    on_step: Any = None,
+) -> dict[str, Any]:
+    """Restore a backup into a throwaway sandbox, apply the pending migrations there, measure each.
+
+    Returns {"store", "backup", "sandbox", "restore_ms", "from_version", "to_version", "migrations": [...]};
+    a migration that fails ends the rehearsal with its row marked failed. The source is never contacted."""
+    from dbtools import backends, sandbox
+    from dbtools.errors import MigrationFailed
+    from dbtools.runner import check, open_store
+
+    folder = Path(from_dir)
+    manifest = read_manifest(folder, store)
+    check_version(manifest, store, migrations_dir)
+    cls = backends.load(store)
+    chooser = getattr(cls, "restore_provider", None)
+    kind = provider or (chooser(manifest) if chooser else None)
+    box = sandbox.start(store, kind)
+    result: dict[str, Any] = {"store": store, "backup": str(folder), "from_version": manifest.get("version")}
+    with box as target:
+        result["sandbox"] = getattr(box, "kind", kind)
+        with open_store(store, migrations_dir=migrations_dir, settings=target, create_db=True) as ctx:
+            started = time.monotonic()
+            restore_into(ctx.backend, store, folder, manifest, force=True)
+            result["restore_ms"] = int((time.monotonic() - started) * 1000)
+            plan = ctx.plan()
+            check(plan)
+            steps: list[dict[str, Any]] = []
+            result["migrations"] = steps
+            cost = getattr(ctx.backend, "rehearsal_cost", None)
+            for m in plan.pending:
+                statements = ctx.backend.split(m)
+                step: dict[str, Any] = {"version": m.version, "name": m.name, "statements": len(statements)}
+                began = time.monotonic()
+                with _measured(cost) as costs:
+                    try:
+                        ctx.backend.apply(m, statements)
+                        step["status"] = "applied"
+                    except MigrationFailed as exc:
+                        step["status"] = "failed"
+                        step["error"] = exc.message
+                step["duration_ms"] = int((time.monotonic() - began) * 1000)
+                step["cost"] = costs
+                steps.append(step)
+                if on_step is not None:
+                    on_step(step)
+                if step["status"] == "failed":
+                    break
+            result["to_version"] = ctx.plan().current
+    return result
+
+
+@contextmanager
+def _measured(cost: Any) -> Iterator[dict[str, Any]]:
+    if cost is None:
+        yield {}
+        return
+    with cost() as costs:
+        yield costs
