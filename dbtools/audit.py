@@ -141,7 +141,10 @@ def _write(store: str, events: list[Event]) -> None:
     if writer is None:
         return
     settings = from_env(store, cls.defaults)
-    if settings.host and not _port_answers(settings.host, settings.port):
+    from dbtools.sandbox import port_answers
+
+    # a quick TCP probe, so a sink that is down costs milliseconds, not a driver's timeout
+    if settings.host and not port_answers(settings.host, settings.port, timeout=1.0):
         raise ConnectionError(f"nothing listens on {settings.address}")
     backend = cls(settings)
     backend.connect()
@@ -149,14 +152,3 @@ def _write(store: str, events: list[Event]) -> None:
         backend.write_log(events)
     finally:
         backend.close()
-
-
-def _port_answers(host: str, port: int) -> bool:
-    """A quick TCP probe, so a sink that is down costs milliseconds, not a driver's timeout."""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False

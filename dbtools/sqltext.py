@@ -85,11 +85,6 @@ def _split_tokenized(text: str, first_line: int, head_tokens: int) -> list[State
     return statements
 
 
-def matches_any(statement: Statement, patterns: re.Pattern[str]) -> bool:
-    """True when the statement's head matches `patterns`."""
-    return bool(patterns.search(statement.head))
-
-
 def progress_checksum(statements: Sequence[Statement], done: int) -> str:
     """Checksum of the first `done` statements: `--resume` refuses if they were edited."""
     digest = hashlib.sha256()

@@ -102,9 +102,6 @@ class Backend(Protocol):
 #   local_recipe / embedded_recipe / docker_recipe   sandbox recipes (see dbtools.sandbox)
 
 
-BackendFactory = Callable[[Settings], Backend]
-
-
 def applied_by() -> str:
     """`user@host` of this process, for history rows and lock owners."""
     try:

@@ -86,11 +86,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def port_answers(host: str, port: int) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
+def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
+    """True when something accepts TCP connections on host:port (IPv4 or IPv6, names resolved)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def wait_until(
