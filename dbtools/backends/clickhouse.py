@@ -76,7 +76,7 @@ from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
-    from dbtools.sandbox import ServerSpec
+    from dbtools.sandbox import DockerRecipe, ServerSpec
     from dbtools.seed.table import Table
 
 LOCK_NAME = "dbtools_migration_lock"
@@ -427,6 +427,20 @@ def local_recipe(
     )
 
 
+def docker_recipe() -> DockerRecipe:
+    """The official image (testcontainers path): a current server on its native port, user default."""
+    from dbtools.sandbox import DockerRecipe
+
+    return DockerRecipe(
+        image="clickhouse/clickhouse-server:25.8",
+        port=9000,
+        env={"CLICKHOUSE_SKIP_USER_SETUP": "1"},
+        settings=lambda host, port: Settings(
+            "clickhouse", "clickhouse", host, port, "dbtools_sandbox", "default", "", source="sandbox"
+        ),
+    )
+
+
 def embedded_recipe(workdir: Path, **_options: Any) -> Settings:
     """Settings for chdb on a session directory inside `workdir` (see dbtools.sandbox.embedded)."""
     try:
@@ -509,6 +523,7 @@ class ClickHouseBackend:
 
     local_recipe = staticmethod(local_recipe)
     embedded_recipe = staticmethod(embedded_recipe)
+    docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install clickhouse-server, or pip install chdb"
 
     def __init__(self, settings: Settings) -> None:

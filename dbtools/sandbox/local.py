@@ -45,7 +45,9 @@ class LocalSandbox(Provider):
         self.log: Path | None = None
 
     def _start(self) -> Settings:
+        _sweep_orphans(self.store)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"dbtools-{self.store}-"))
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
         port = self.options.pop("port", None) or free_port()
         spec = self.recipe(self.workdir, port, **self.options)
         user = spec.run_as if os.geteuid() == 0 and spec.run_as else None
@@ -107,6 +109,19 @@ class LocalSandbox(Provider):
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+
+def _sweep_orphans(store: str) -> None:
+    """Delete folders of sandboxes whose owner died without cleaning up (kill -9 skips atexit; the
+    server itself died with it, see _die_with_parent)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"dbtools-{store}-*"):
+        pid_file = folder / "owner.pid"
+        try:
+            os.kill(int(pid_file.read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):  # no pid file (another provider's folder) or not ours to judge
+            continue
 
 
 @atexit.register

@@ -203,6 +203,9 @@ def test_server_dies_with_a_parent_killed_by_sigkill(store: str) -> None:
             time.sleep(0.05)
         assert _gone(server), f"{store} server pid {server} outlived its parent"
         assert not port_answers(host, port)
+        assert Path(workdir.strip()).exists()  # kill -9 skipped atexit ...
+        with LocalSandbox(store, backends.load(store).local_recipe):
+            assert not Path(workdir.strip()).exists()  # ... and the next sandbox sweeps the orphan away
     finally:
         if holder.poll() is None:
             holder.kill()
