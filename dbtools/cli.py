@@ -171,7 +171,8 @@ def _stores(args: argparse.Namespace) -> list[str]:
         if stores == ["all"]:
             stores = runner.configured_stores(args.migrations_dir)
         for store in stores:
-            runner.backends.load(store) if store not in runner.backends.REGISTRY else None
+            if store not in runner.backends.REGISTRY:
+                runner.backends.load(store)  # raises the one-line unknown-store error
         return stores
     found = runner.configured_stores(args.migrations_dir)
     if not found:
