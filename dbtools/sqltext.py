@@ -1,17 +1,23 @@
 """Splitting SQL text into statements with their line numbers, on sqlparse's tokenizer.
 
-sqlparse knows quoted strings (with '' and backslash escapes), quoted identifiers, dollar quoting,
-`--`, `#` and `/* */` comments and `BEGIN ATOMIC ... END` bodies, so a semicolon inside any of those
-never ends a statement. Known limit: it reads `#` as a comment everywhere, which is right for
-ClickHouse and MySQL but not for PostgreSQL's rarely used `#` (bitwise xor) operator.
+sqlparse knows quoted strings, quoted identifiers, dollar quoting, `--`, `#` and `/* */` comments and
+`BEGIN ATOMIC ... END` bodies, so a semicolon inside any of those never ends a statement. Its default
+lexer is MySQL-flavoured about quotes; each dialect here gets its own lexer instance (sqlparse's
+Lexer supports that) with the string rules of that server:
+
+* postgres: '...' strings take no backslash escapes (standard_conforming_strings), E'...' do;
+  `# ` is an operator, not a comment;
+* clickhouse: a backslash escapes any character in '...' strings and `...` identifiers.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,14 +40,53 @@ _NEEDS_TOKENIZER = re.compile(r"""['"$#`]|--|/\*|\batomic\b""", re.IGNORECASE)
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
-def split(text: str, *, first_line: int = 1, head_tokens: int = 12) -> list[Statement]:
-    """Statements of `text` (comment-only pieces dropped); `first_line` is the line `text` starts on."""
+_STRING_RULES = {
+    # rule of sqlparse's default lexer -> the dialect's rules in its place
+    "postgres": {
+        r"'(''|\\'|[^'])*'": [r"[eE]'(''|\\.|[^'\\])*'", r"'(''|[^'])*'"],
+        r"(--|# )\+.*?(\r\n|\r|\n|$)": [r"--\+.*?(\r\n|\r|\n|$)"],
+        r"(--|# ).*?(\r\n|\r|\n|$)": [r"--.*?(\r\n|\r|\n|$)"],
+    },
+    "clickhouse": {
+        r"'(''|\\'|[^'])*'": [r"'(''|\\.|[^'\\])*'"],
+        r"`(``|[^`])*`": [r"`(``|\\.|[^`\\])*`"],
+    },
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _lexer(dialect: str | None) -> Any:
+    """sqlparse's lexer with the string and comment rules of `dialect` (None: sqlparse's defaults)."""
+    from sqlparse import keywords
+    from sqlparse.lexer import Lexer
+
+    if dialect is None:
+        return Lexer.get_default_instance()
+    replaced = _STRING_RULES[dialect]
+    rules = []
+    for pattern, token in keywords.SQL_REGEX:
+        rules += [(rule, token) for rule in replaced.get(pattern, [pattern])]
+    missing = set(replaced) - {pattern for pattern, _ in keywords.SQL_REGEX}
+    if missing:  # a new sqlparse changed its rules: fail loudly rather than split wrongly
+        raise RuntimeError(f"sqlparse lexer rules changed; cannot apply {dialect} rules for {sorted(missing)}")
+    lexer = Lexer()
+    lexer.default_initialization()
+    lexer.set_SQL_REGEX(rules)
+    return lexer
+
+
+def split(
+    text: str, *, first_line: int = 1, head_tokens: int = 12, dialect: str | None = None
+) -> list[Statement]:
+    """Statements of `text` (comment-only pieces dropped); `first_line` is the line `text` starts on.
+
+    `dialect` ("postgres", "clickhouse") picks that server's string and comment rules."""
     if not _NEEDS_TOKENIZER.search(text):
         pieces = text.split(";")
         # a semicolon inside parentheses (CREATE RULE ... (a; b)) does not end a statement
         if all(piece.count("(") == piece.count(")") for piece in pieces):
             return _split_plain(pieces, first_line, head_tokens)
-    return _split_tokenized(text, first_line, head_tokens)
+    return _split_tokenized(text, first_line, head_tokens, dialect)
 
 
 def _split_plain(pieces: list[str], first_line: int, head_tokens: int) -> list[Statement]:
@@ -58,13 +103,13 @@ def _split_plain(pieces: list[str], first_line: int, head_tokens: int) -> list[S
     return statements
 
 
-def _split_tokenized(text: str, first_line: int, head_tokens: int) -> list[Statement]:
+def _split_tokenized(text: str, first_line: int, head_tokens: int, dialect: str | None = None) -> list[Statement]:
     from sqlparse import tokens as T
-    from sqlparse.engine import FilterStack
+    from sqlparse.engine import StatementSplitter
 
     statements: list[Statement] = []
     offset_line = first_line
-    for piece in FilterStack().run(text):
+    for piece in StatementSplitter().process(_lexer(dialect).get_tokens(text)):
         raw = str(piece)
         start = None
         words: list[str] = []

@@ -709,8 +709,8 @@ class ClickHouseBackend:
         """Statements of the up (or down) section with their file lines."""
         if down:
             first_line = 1 if migration.down_path else migration.down_line
-            return split(migration.down or "", first_line=first_line)
-        return split(migration.up, first_line=migration.up_line)
+            return split(migration.down or "", first_line=first_line, dialect="clickhouse")
+        return split(migration.up, first_line=migration.up_line, dialect="clickhouse")
 
     # -- history ------------------------------------------------------------------------------
 

@@ -272,8 +272,8 @@ class PostgresBackend:
         """Statements of the up (or down) section with their file lines."""
         if down:
             first_line = 1 if migration.down_path else migration.down_line
-            return split(migration.down or "", first_line=first_line)
-        return split(migration.up, first_line=migration.up_line)
+            return split(migration.down or "", first_line=first_line, dialect="postgres")
+        return split(migration.up, first_line=migration.up_line, dialect="postgres")
 
     @staticmethod
     def runs_in_transaction(migration: Migration, statements: Sequence[Statement]) -> bool:

@@ -71,7 +71,8 @@ def test_dollar_quoted_bodies_stay_whole(bodies: list[str]) -> None:
 
 plain_statement = st.lists(
     st.sampled_from(["CREATE", "TABLE", "t1", "(id", "int)", "INDEX", "ON", "x", "1", "\n", "  ", "DROP", "VALUES"]),
-    min_size=1, max_size=8,
+    min_size=1,
+    max_size=8,
 ).map(" ".join)
 
 
@@ -84,5 +85,23 @@ def test_plain_fast_path_agrees_with_the_tokenizer(parts: list[str], trailing: b
     text = ";\n".join(parts) + (";\n" if trailing else "")
     fast, slow = split(text, first_line=3), _split_tokenized(text, 3, 12)
     assert [(s.sql, s.line) for s in fast] == [(s.sql, s.line) for s in slow]
-    assert [bool(NON_TRANSACTIONAL.match(s.head)) for s in fast] == [bool(NON_TRANSACTIONAL.match(s.head))
-                                                                      for s in slow]
+    assert [bool(NON_TRANSACTIONAL.match(s.head)) for s in fast] == [
+        bool(NON_TRANSACTIONAL.match(s.head)) for s in slow
+    ]
+
+
+def test_postgres_strings_take_no_backslash_escapes_but_e_strings_do() -> None:
+    text = "SELECT 'C:\\'; SELECT E'it\\'s;'; SELECT 5 # 3; SELECT 'x'"
+    assert [s.sql for s in split(text, dialect="postgres")] == [
+        "SELECT 'C:\\';",
+        "SELECT E'it\\'s;';",
+        "SELECT 5 # 3;",
+        "SELECT 'x'",
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab;\\' \n#-")), max_size=10), min_size=1, max_size=5))
+def test_postgres_standard_strings_with_backslashes_stay_whole(values: list[str]) -> None:
+    statements = [f"SELECT '{v.replace(chr(39), chr(39) * 2)}' AS c{i};" for i, v in enumerate(values)]
+    assert [p.sql for p in split("\n".join(statements), dialect="postgres")] == statements
