@@ -53,9 +53,16 @@ def _no_audit_sinks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBTOOLS_AUDIT", "off")
 
 
-def fresh_settings(servers: Servers, store: str) -> Settings:
-    """Settings for a database of `store` that no other test uses (a backend may define `isolated`)."""
+def fresh_settings(servers: Servers, store: str, *, create: bool = False) -> Settings:
+    """Settings for a database of `store` that no other test uses (a backend may define `isolated`);
+    with `create`, the database exists when this returns."""
     base = servers.get(store)
     token = f"t_{uuid.uuid4().hex[:12]}"
-    isolated = getattr(backends.load(store), "isolated", None)
-    return isolated(base, token) if isolated else base.with_database(token)
+    cls = backends.load(store)
+    isolated = getattr(cls, "isolated", None)
+    settings = isolated(base, token) if isolated else base.with_database(token)
+    if create:
+        backend = cls(settings)
+        backend.connect(create_database=True)
+        backend.close()
+    return settings

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from dbtools.backends.postgres import PostgresBackend
 from dbtools.sandbox import free_port, start
 from dbtools.settings import Settings
 from tests.conftest import Servers, fresh_settings
@@ -48,11 +47,7 @@ def assert_one_clear_error(done: subprocess.CompletedProcess[str], code: int, *n
 
 @pytest.fixture
 def pg(servers: Servers) -> Settings:
-    settings = fresh_settings(servers, "postgres")
-    backend = PostgresBackend(settings)
-    backend.connect(create_database=True)
-    backend.close()
-    return settings
+    return fresh_settings(servers, "postgres", create=True)
 
 
 @pytest.fixture(scope="module")

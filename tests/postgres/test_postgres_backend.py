@@ -24,11 +24,7 @@ CORPUS = Path(os.environ.get("DBTOOLS_CORPUS", Path(__file__).resolve().parents[
 
 @pytest.fixture
 def pg(servers: Servers) -> Settings:
-    settings = fresh_settings(servers, "postgres")
-    backend = PostgresBackend(settings)
-    backend.connect(create_database=True)
-    backend.close()
-    return settings
+    return fresh_settings(servers, "postgres", create=True)
 
 
 @pytest.fixture
