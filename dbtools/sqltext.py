@@ -54,7 +54,7 @@ _STRING_RULES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lexer(dialect: str | None) -> Any:
     """sqlparse's lexer with the string and comment rules of `dialect` (None: sqlparse's defaults)."""
     from sqlparse import keywords
