@@ -347,15 +347,21 @@ report() {
   fi
 }
 
+# stop_pid PIDFILE NAME: TERM the process and wait until it is gone (redis saves on the way out)
+stop_pid() {
+  local pid tries=100
+  [ -f "$1" ] && pid=$(cat "$1") && kill "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
+  say "$2: stopped"
+}
+
 stop_own_servers() {
   local bin
   if [ -f "$SANDBOX/postgres/data/PG_VERSION" ] && bin=$(pg_bindir) && [ -n "$bin" ]; then
     as_user postgres "$bin/pg_ctl" -D "$SANDBOX/postgres/data" -m fast stop >/dev/null 2>&1 && say "postgres: stopped"
   fi
-  if [ -f "$SANDBOX/redis/redis.pid" ] && kill "$(cat "$SANDBOX/redis/redis.pid")" 2>/dev/null; then say "redis: stopped"; fi
-  if [ -f "$SANDBOX/mongodb/mongod.pid" ] && kill "$(cat "$SANDBOX/mongodb/mongod.pid")" 2>/dev/null; then
-    say "mongodb: stopped"
-  fi
+  stop_pid "$SANDBOX/redis/redis.pid" redis
+  stop_pid "$SANDBOX/mongodb/mongod.pid" mongodb
   if docker_engine; then "${COMPOSE[@]}" stop; fi
   say "data kept in $SANDBOX (and the compose volumes); run $0 to start again"
 }
