@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from dbtools.seed import market, research
-from dbtools.seed.table import Table
+from dbtools.seed.table import Table, stable_uuid
 from dbtools.seed.trading import Backtest, Strategy, backtest
 
 EXCHANGE = "binance"
@@ -319,7 +319,7 @@ def _sessions_and_keys(data: Dataset, rng: np.random.Generator, users: Users) ->
         Table(
             "user_sessions",
             {
-                "id": [_uuid(t) for t in tokens],
+                "id": [stable_uuid(t) for t in tokens],
                 "user_id": session_user,
                 "token_hash": [hashlib.sha256(t.encode()).digest() for t in tokens],
                 "ip_address": [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(count)],
@@ -336,7 +336,7 @@ def _sessions_and_keys(data: Dataset, rng: np.random.Generator, users: Users) ->
         Table(
             "sessions:{session_id}",
             {
-                "key": [f"sessions:{_uuid(tokens[i])}" for i in live],
+                "key": [f"sessions:{stable_uuid(tokens[i])}" for i in live],
                 "fields": [{"user_id": str(session_user[i]), "created_at": created[i].isoformat()} for i in live],
                 "ttl": [int((created[i] + SESSION_TTL - until).total_seconds()) for i in live],
             },
@@ -397,15 +397,6 @@ def _sessions_and_keys(data: Dataset, rng: np.random.Generator, users: Users) ->
             },
         ),
     )
-
-
-def _uuid(text: str) -> str:
-    """A deterministic UUID (version 4 layout) from text."""
-    h = bytearray(hashlib.sha256(text.encode()).digest()[:16])
-    h[6] = (h[6] & 0x0F) | 0x40
-    h[8] = (h[8] & 0x3F) | 0x80
-    hexed = h.hex()
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 def _notifications(
@@ -534,7 +525,7 @@ def _trading(
         bt = results[s.strategy_id]
         c = market.aggregate(candles[s.symbol], s.timeframe)
         times = _ms_to_datetimes(c.open_time + market.MINUTES[s.timeframe] * 60_000 - 1)  # at the candle close
-        signal_ids = {int(i): _uuid(f"{data.seed}:signal:{s.strategy_id}:{i}") for i in bt.signal_index}
+        signal_ids = {int(i): stable_uuid(f"{data.seed}:signal:{s.strategy_id}:{i}") for i in bt.signal_index}
         for i, action, reason in zip(
             bt.signal_index.tolist(), bt.signal_action.tolist(), bt.signal_reason.tolist(), strict=True
         ):
@@ -553,7 +544,7 @@ def _trading(
                 sig[key].append(value)
         for n, i in enumerate(bt.trade_index.tolist()):
             values = (
-                _uuid(f"{data.seed}:trade:{s.strategy_id}:{n}"),
+                stable_uuid(f"{data.seed}:trade:{s.strategy_id}:{n}"),
                 s.strategy_id,
                 s.strategy_id,
                 s.owner_id,

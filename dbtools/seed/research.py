@@ -3,14 +3,13 @@ walk-forward windows, a small genetic search and Monte-Carlo trade shuffles (Cli
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dbtools.seed import market
-from dbtools.seed.table import Table
+from dbtools.seed.table import Table, stable_uuid
 from dbtools.seed.trading import Backtest, Strategy, backtest
 
 if TYPE_CHECKING:
@@ -21,12 +20,6 @@ WALK_FORWARD_WINDOWS = 3
 GA_POPULATION = 8
 GA_GENERATIONS = 3
 MONTE_CARLO_PATHS = 50
-
-
-def _uuid(text: str) -> str:
-    from dbtools.seed.dataset import _uuid as make
-
-    return make(text)
 
 
 def _trend(strategy: Strategy, fast: float, slow: float) -> Strategy:
@@ -128,7 +121,7 @@ def add_tables(
         times = c.open_time.astype("datetime64[ms]")
         bt = results[s.strategy_id]
         m = bt.metrics
-        backtest_id = _uuid(f"{data.seed}:backtest:{s.strategy_id}")
+        backtest_id = stable_uuid(f"{data.seed}:backtest:{s.strategy_id}")
         step = max(1, len(bt.equity) // 200)  # equity curve downsampled to about 200 points
         for key, value in (
             ("backtest_id", backtest_id),
@@ -155,7 +148,7 @@ def add_tables(
         _monte_carlo(mc, rng, s, bt, backtest_id, data.seed)
         if s.kind != "trend_following":
             continue
-        optimization_id = _uuid(f"{data.seed}:optimization:{s.strategy_id}")
+        optimization_id = stable_uuid(f"{data.seed}:optimization:{s.strategy_id}")
         for fast, slow in GRID:
             r = backtest(_trend(s, fast, slow), c.close).metrics
             for key, value in (
@@ -182,7 +175,7 @@ def add_tables(
 
 def _walk_forward(wf: dict[str, list], s: Strategy, c: market.Candles, times: np.ndarray, seed: int) -> None:
     """Best grid parameters on each in-sample window, scored on the window after it."""
-    wf_id = _uuid(f"{seed}:walk_forward:{s.strategy_id}")
+    wf_id = stable_uuid(f"{seed}:walk_forward:{s.strategy_id}")
     size = len(c.close) // (WALK_FORWARD_WINDOWS + 1)
     for w in range(WALK_FORWARD_WINDOWS):
         ins, outs = slice(w * size, (w + 1) * size), slice((w + 1) * size, (w + 2) * size)
@@ -207,7 +200,7 @@ def _walk_forward(wf: dict[str, list], s: Strategy, c: market.Candles, times: np
 
 def _genetic(ga: dict[str, list], rng: np.random.Generator, s: Strategy, c: market.Candles, seed: int) -> None:
     """A few generations: keep the fitter half, breed it with crossover and mutation."""
-    run_id = _uuid(f"{seed}:ga:{s.strategy_id}")
+    run_id = stable_uuid(f"{seed}:ga:{s.strategy_id}")
     genomes = [(float(rng.integers(5, 40)), float(rng.integers(45, 200))) for _ in range(GA_POPULATION)]
     parents: list[list[int]] = [[] for _ in genomes]
     mutated = [False] * GA_POPULATION
@@ -247,7 +240,7 @@ def _monte_carlo(
     if len(closing) == 0:
         return
     returns = closing / s.initial_capital
-    simulation_id = _uuid(f"{seed}:monte_carlo:{s.strategy_id}")
+    simulation_id = stable_uuid(f"{seed}:monte_carlo:{s.strategy_id}")
     for path in range(MONTE_CARLO_PATHS):
         curve = s.initial_capital * np.cumprod(1 + rng.permutation(returns))
         peak = np.maximum.accumulate(np.concatenate(([s.initial_capital], curve)))
@@ -264,7 +257,3 @@ def _monte_carlo(
             ("equity_curve", curve.astype(np.float32).tolist()),
         ):
             mc[key].append(value)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

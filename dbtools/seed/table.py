@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,3 +37,12 @@ class Table:
 def _as_list(values: Sequence[Any]) -> list[Any]:
     tolist = getattr(values, "tolist", None)
     return tolist() if tolist is not None else list(values)
+
+
+def stable_uuid(text: str) -> str:
+    """A deterministic UUID (version 4 layout) from text: the same seed gives the same row ids."""
+    h = bytearray(hashlib.sha256(text.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x40
+    h[8] = (h[8] & 0x3F) | 0x80
+    hexed = h.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
