@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,12 @@ def _lexer(dialect: str | None) -> Any:
     lexer.default_initialization()
     lexer.set_SQL_REGEX(rules)
     return lexer
+
+
+def tokens(text: str, dialect: str) -> Iterator[tuple[Any, str]]:
+    """(token type, text) pairs of `text` under `dialect`'s rules, whitespace and comments included:
+    joining the texts gives `text` back, so a caller can rewrite some tokens and keep the rest verbatim."""
+    return _lexer(dialect).get_tokens(text)
 
 
 def split(

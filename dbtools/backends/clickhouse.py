@@ -1203,8 +1203,7 @@ class ClickHouseBackend:
 
     def _retarget(self, create: str, source: str) -> str:
         """A SHOW CREATE statement of database `source` rewritten for this database."""
-        names = "|".join(re.escape(n) for n in {identifier(source), source, f"`{source}`"})
-        return re.sub(rf"(?<![\w`.])(?:{names})\.", identifier(self.database) + ".", create)
+        return retarget(create, source, self.database)
 
     def _import(self, table: str, path: Path) -> None:
         if path.stat().st_size == 0:
@@ -1252,6 +1251,52 @@ class ClickHouseBackend:
                 costs["mutations"] = [{"table": t, "command": c[:120], "parts_to_do": p} for t, c, p in rows]
             except ServerError as exc:
                 costs["mutations_running"] = f"unknown ({exc.message[:120]})"
+
+
+def retarget(sql: str, source: str, target: str) -> str:
+    """`sql` with every database qualifier `source.` (plain, `quoted` or "quoted") made `target.`.
+
+    Works on the ClickHouse lexer's tokens: string literals, comments and column names that merely
+    look like `source.` are kept byte for byte; only a name token followed by a dot, and not itself
+    after a dot (`t.source.c` is a column path), is a database qualifier."""
+    from sqlparse import tokens as T
+
+    from dbtools.sqltext import tokens
+
+    pieces = list(tokens(sql, "clickhouse"))
+    out = []
+    for index, (kind, value) in enumerate(pieces):
+        if (
+            (kind in T.Name or kind in T.Keyword or kind in T.String.Symbol)
+            and _unquoted(value) == source
+            and _neighbour(pieces, index, -1) != "."
+            and _neighbour(pieces, index, 1) == "."
+        ):
+            value = identifier(target)
+        out.append(value)
+    return "".join(out)
+
+
+def _neighbour(pieces: list[tuple[Any, str]], index: int, step: int) -> str:
+    """The text of the nearest token before (step -1) or after (+1) `index` that is not whitespace or a comment."""
+    from sqlparse import tokens as T
+
+    index += step
+    while 0 <= index < len(pieces):
+        kind, value = pieces[index]
+        if not (kind in T.Whitespace or kind in T.Comment or kind in T.Newline or value.isspace()):
+            return value
+        index += step
+    return ""
+
+
+def _unquoted(name: str) -> str:
+    r"""An identifier as ClickHouse reads it: `a\`b` and "a""b" without their quotes and escapes."""
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "`\"":
+        quote_char = name[0]
+        inner = name[1:-1].replace(quote_char * 2, quote_char)
+        return re.sub(r"\\(.)", r"\1", inner)
+    return name
 
 
 def _stream(source: Any, path: Path) -> str:
