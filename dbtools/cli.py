@@ -168,6 +168,12 @@ def _stores(args: argparse.Namespace) -> list[str]:
         stores = []
         for value in args.db:
             stores += [s.strip() for s in value.split(",") if s.strip()]
+        if not stores:
+            raise UsageError(
+                f"--db {' '.join(repr(v) for v in args.db)} names no store",
+                hint=f"name one or more: --db {','.join(runner.backends.REGISTRY)} (or --db all); "
+                "leave --db out to use every store folder",
+            )
         if stores == ["all"]:
             stores = runner.configured_stores(args.migrations_dir)
         for store in stores:

@@ -13,14 +13,18 @@ Directives are comments: `-- dbtools:no-transaction` (`# dbtools:...` in scripts
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from dbtools.errors import MigrationFileError
 
 SCRIPT_KINDS = ("py", "js")
+INT64_MAX = 2**63 - 1  # the widest version every store's history column holds (bigint, Int64, int64)
 KNOWN_DIRECTIVES = ("no-transaction", "transaction", "lint-ignore")
 
 _NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$")
@@ -72,8 +76,10 @@ def checksum(text: str) -> str:
     return hashlib.sha256(normalise(text).encode()).hexdigest()
 
 
-def discover(folder: Path, store: str, extensions: tuple[str, ...]) -> list[Migration]:
-    """Every migration in `folder`, sorted by version; raises on any malformed or clashing file."""
+def discover(folder: Path, store: str, extensions: tuple[str, ...], *, max_version: int = INT64_MAX) -> list[Migration]:
+    """Every migration in `folder`, sorted by version; raises on any malformed or clashing file.
+
+    `max_version` is the largest version the store's history can hold (its backend says)."""
     if not folder.is_dir():
         raise MigrationFileError(
             f"{store}: migrations folder {folder} does not exist",
@@ -85,6 +91,11 @@ def discover(folder: Path, store: str, extensions: tuple[str, ...]) -> list[Migr
         version, direction = _classify(path, store, extensions)
         if version is None:
             continue
+        if version > max_version:
+            raise MigrationFileError(
+                f"{store}: {path.name}: version {version} is larger than {store}'s history can hold ({max_version})",
+                hint="number it with fewer digits (e.g. a UTC timestamp YYYYMMDDHHMMSS fits)",
+            )
         target = downs if direction == "down" else ups
         if version in target:
             raise MigrationFileError(
@@ -102,11 +113,18 @@ def discover(folder: Path, store: str, extensions: tuple[str, ...]) -> list[Migr
 
 
 def _classify(path: Path, store: str, extensions: tuple[str, ...]) -> tuple[int | None, str | None]:
-    """(version, direction) for a migration file, (None, None) for files that are plainly not one."""
+    """(version, direction) for a migration file, (None, None) for entries that are plainly not one.
+
+    An entry named like a migration that is not a regular file (a dangling symlink, a directory,
+    a FIFO, ...) is an error: skipping it would make `validate` pass over a migration that never runs."""
     name = path.name
-    if name.startswith((".", "_")) or not path.is_file():
+    if name.startswith((".", "_")):
         return None, None
+    kind = _entry_kind(path)
     ext = path.suffix[1:].lower()
+    match = _NAME.match(name)
+    if kind == "a directory" and not (match and match["ext"].lower() in extensions):
+        return None, None  # a folder of notes, fixtures, another tool's layout
     if not name[0].isdigit():
         if ext in extensions and not name.lower().startswith("readme"):
             raise MigrationFileError(
@@ -114,7 +132,6 @@ def _classify(path: Path, store: str, extensions: tuple[str, ...]) -> tuple[int 
                 hint=f"rename it NNN_description.{ext} (e.g. 001_{path.stem}.{ext})",
             )
         return None, None
-    match = _NAME.match(name)
     if not match:
         raise MigrationFileError(
             f"{store}: {name} is not a valid migration name",
@@ -125,16 +142,56 @@ def _classify(path: Path, store: str, extensions: tuple[str, ...]) -> tuple[int 
             f"{store}: {name} has extension .{match['ext']}, which {store} does not run",
             hint=f"{store} runs {', '.join('.' + e for e in extensions)} files; rename or move it",
         )
+    if kind != "file":
+        raise MigrationFileError(
+            f"{store}: {name} is {kind}, not a migration file",
+            hint=f"replace it with the migration file itself, or move it out of the {store} folder",
+        )
     return int(match["version"]), match["direction"]
+
+
+def _entry_kind(path: Path) -> str:
+    """ "file", "a directory", or what else the entry is, in words (symlinks followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops back on itself"
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def _read_text(path: Path) -> str:
     try:
-        return normalise(path.read_bytes().decode("utf-8"))
+        text = normalise(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MigrationFileError(
             f"{path.name} is not UTF-8 (byte {exc.start})", hint="save the file as UTF-8"
         ) from None
+    except OSError as exc:
+        raise MigrationFileError(
+            f"{path.name} cannot be read: {exc.strerror}", hint="check the file's permissions"
+        ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise MigrationFileError(
+            f"{path.name}:{line}: a NUL byte (\\0) in the text; no database accepts one in SQL or a script",
+            hint="remove it (an editor or a bad copy put it there); write binary data as an escaped literal",
+        )
+    return text
 
 
 def _read(store: str, version: int, path: Path, down_path: Path | None) -> Migration:

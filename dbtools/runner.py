@@ -65,7 +65,7 @@ def open_store(
 ) -> Iterator[Context]:
     """Load the backend, read the files, connect; close on exit."""
     cls = backends.load(store)
-    files = discover(migrations_root(migrations_dir) / store, store, cls.extensions)
+    files = discover(migrations_root(migrations_dir) / store, store, cls.extensions, max_version=cls.max_version)
     backend = cls(settings or from_env(store, cls.defaults))
     backend.connect(create_database=create_db)
     trail = AuditTrail(report or discard)

@@ -374,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         stores = [s.strip() for v in args.db or [] for s in v.split(",") if s.strip()]
+        if args.db and not stores:
+            raise UsageError("--db names no store", hint="name one or more stores, or leave --db out")
         stores = stores or runner.configured_stores(args.migrations_dir)
         if not stores:
             raise UsageError(

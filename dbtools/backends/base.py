@@ -48,6 +48,7 @@ class Backend(Protocol):
     name: ClassVar[str]  # "postgres": folder, --db value, registry key
     defaults: ClassVar[StoreDefaults]  # env names, defaults and URL schemes
     extensions: ClassVar[tuple[str, ...]]  # file extensions it runs: ("sql",)
+    max_version: ClassVar[int]  # the largest version its history column holds (files above it are refused)
     transactional_ddl: ClassVar[bool]  # a migration and its history row commit together
     new_template: ClassVar[str]  # body of a file made by `dbtools new` ({description})
 

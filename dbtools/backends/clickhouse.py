@@ -70,7 +70,7 @@ from dbtools.errors import (
     MigrationFailed,
     MissingDependency,
 )
-from dbtools.migrations import Migration
+from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
@@ -518,6 +518,7 @@ class ClickHouseBackend:
         },
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
+    max_version: ClassVar[int] = INT64_MAX  # migration_history.version is Int64
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
 

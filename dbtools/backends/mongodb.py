@@ -37,7 +37,7 @@ from dbtools.errors import (
     MissingDependency,
 )
 from dbtools.leases import Heartbeat, lease_seconds
-from dbtools.migrations import Migration
+from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement
@@ -119,6 +119,7 @@ class MongoBackend:
         options={"lock_ttl": "MONGO_LOCK_TTL", "auth_source": "MONGO_AUTH_SOURCE"},
     )
     extensions: ClassVar[tuple[str, ...]] = ("py", "js")
+    max_version: ClassVar[int] = INT64_MAX  # BSON int64
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (
         '"""{description}\n\ndb is a pymongo Database.\n"""\n\n\ndef up(db):\n    pass\n\n\ndef down(db):\n    pass\n'

@@ -24,7 +24,7 @@ from dbtools.errors import (
     MigrationFailed,
     MissingDependency,
 )
-from dbtools.migrations import Migration
+from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
@@ -157,6 +157,7 @@ class PostgresBackend:
         options={"lock_timeout": "POSTGRES_LOCK_TIMEOUT", "statement_timeout": "POSTGRES_STATEMENT_TIMEOUT"},
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
+    max_version: ClassVar[int] = INT64_MAX  # migration_history.version is bigint
     transactional_ddl: ClassVar[bool] = True
     new_template: ClassVar[str] = "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
 

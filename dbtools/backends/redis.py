@@ -33,7 +33,7 @@ from dbtools.errors import (
     UsageError,
 )
 from dbtools.leases import Heartbeat, lease_seconds
-from dbtools.migrations import Migration
+from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.redis_layout import INTERNAL, LOCK_KEY, Layout
 from dbtools.settings import Settings, StoreDefaults, mask
@@ -131,6 +131,7 @@ class RedisBackend:
         options={"lock_ttl": "REDIS_LOCK_TTL"},
     )
     extensions: ClassVar[tuple[str, ...]] = ("py",)
+    max_version: ClassVar[int] = INT64_MAX  # the same bound as the other stores, so a version means the same everywhere
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (
         '"""{description}\n\nr is a redis.Redis client returning str; walk keys with r.scan_iter, never KEYS.\n"""\n'

@@ -143,6 +143,14 @@ def test_bad_files_are_refused_before_connecting(mdir: Path, files: dict[str, st
     assert_one_clear_error(run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env), 1, needle)
 
 
+@pytest.mark.parametrize("verb", ["validate", "migrate", "status"])
+def test_a_migration_that_is_not_a_file_fails_every_verb(mdir: Path, verb: str) -> None:
+    (mdir / "postgres" / "002_b.sql").symlink_to(mdir / "postgres" / "002_b_was_renamed.sql")
+    env = {"POSTGRES_URL": f"postgres://u:{SECRET}@127.0.0.1:{free_port()}/x"}
+    done = run("--migrations-dir", str(mdir), verb, "--db", "postgres", env=env)
+    assert_one_clear_error(done, 1, "002_b.sql is a symbolic link", "does not exist")
+
+
 def test_changed_and_missing_files_fail_migrate_and_validate(pg: Settings, mdir: Path) -> None:
     env = url_env(pg)
     assert run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=env).returncode == 0
@@ -207,6 +215,9 @@ def test_lock_held_by_another_run(pg: Settings, mdir: Path) -> None:
         (["migrate", "--db", "oracle"], "unknown store 'oracle'"),
         (["rollback", "--db", "postgres"], "one of the arguments --steps --to is required"),
         (["frobnicate"], "invalid choice"),
+        (["migrate", "--db", ""], "names no store"),
+        (["status", "--db", ","], "names no store"),
+        (["validate", "--db", " , "], "names no store"),
     ],
 )
 def test_usage_errors_exit_2(mdir: Path, args: list[str], needle: str) -> None:

@@ -137,3 +137,72 @@ def test_new_file_takes_the_next_number_and_width(tmp_path: Path) -> None:
     path = new_file(tmp_path, "postgres", "Add users table!", "sql", "-- {description}\n")
     assert path.name == "0008_add_users_table.sql"
     assert path.read_text() == "-- Add users table!\n"
+
+
+def _dangling(folder: Path) -> None:
+    (folder / "002_b.sql").symlink_to(folder / "gone.sql")
+
+
+def _loop(folder: Path) -> None:
+    (folder / "002_b.sql").symlink_to(folder / "002_b.sql")
+
+
+def _directory(folder: Path) -> None:
+    (folder / "002_b.sql").mkdir()
+
+
+def _fifo(folder: Path) -> None:
+    import os
+
+    os.mkfifo(folder / "002_b.sql")
+
+
+def _device(folder: Path) -> None:
+    (folder / "002_b.sql").symlink_to("/dev/null")
+
+
+@pytest.mark.parametrize(
+    ("make_entry", "kind"),
+    [
+        (_dangling, "which does not exist"),
+        (_loop, "loops back on itself"),
+        (_directory, "is a directory"),
+        (_fifo, "FIFO"),
+        (_device, "a device"),
+    ],
+)
+def test_entries_named_like_migrations_that_are_not_files_are_refused(tmp_path: Path, make_entry, kind: str) -> None:
+    folder = make(tmp_path / "postgres", {"001_a.sql": "SELECT 1;"})
+    make_entry(folder)
+    with pytest.raises(MigrationFileError, match=f"002_b.sql .*{kind}") as error:
+        discover(folder, "postgres", SQL)
+    assert error.value.hint
+
+
+def test_symlinked_files_and_unrelated_folders_are_fine(tmp_path: Path) -> None:
+    real = make(tmp_path / "elsewhere", {"x.sql": "SELECT 2;"})
+    folder = make(tmp_path / "postgres", {"001_a.sql": "SELECT 1;"})
+    (folder / "002_b.sql").symlink_to(real / "x.sql")
+    (folder / "03_prisma_style").mkdir()  # another tool's layout, not named like a runnable file
+    (folder / "_old").mkdir()
+    assert [m.version for m in discover(folder, "postgres", SQL)] == [1, 2]
+
+
+def test_a_nul_byte_is_refused_with_its_line(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"001_a.sql": b"SELECT 1;\nSELECT 'a\x00b';\n"})
+    with pytest.raises(MigrationFileError, match=r"001_a.sql:2: a NUL byte"):
+        discover(folder, "postgres", SQL)
+
+
+def test_versions_beyond_the_history_column_are_refused_when_read(tmp_path: Path) -> None:
+    from dbtools.backends import load
+    from dbtools.migrations import INT64_MAX
+
+    ok = make(tmp_path / "ok", {f"{INT64_MAX}_last.sql": "SELECT 1;"})
+    assert [m.version for m in discover(ok, "postgres", SQL)] == [INT64_MAX]
+    big = make(tmp_path / "big", {f"{INT64_MAX + 1}_over.sql": "SELECT 1;"})
+    for store in ("postgres", "clickhouse", "mongodb", "redis"):
+        cls = load(store)
+        with pytest.raises(MigrationFileError, match=r"larger than .* history can hold"):
+            discover(big, store, ("sql", "py"), max_version=cls.max_version)
+    assert load("postgres").max_version == load("clickhouse").max_version == INT64_MAX
