@@ -117,6 +117,13 @@ def owner_tag() -> str:
     return f"dbtools {__version__} pid {os.getpid()} {applied_by()}"
 
 
+def connection_name(limit: int = 128) -> str:
+    """`owner_tag()` as a connection name every server accepts: printable ASCII, no spaces (Redis
+    refuses anything else in CLIENT SETNAME; an OS user may be `José Ruiz`)."""
+    tag = "".join(c if "!" <= c <= "~" else "_" for c in owner_tag())
+    return tag[:limit]
+
+
 def history_row(
     migration: Migration,
     *,

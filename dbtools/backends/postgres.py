@@ -50,8 +50,10 @@ _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
     "error, applied_at, execution_ms, applied_by, tool_version"
 )
-_CREATE_HISTORY = f"""
-CREATE TABLE IF NOT EXISTS {HISTORY_NAME} (
+# History statements name the table with its schema ({table}: "schema"."migration_history", fixed when
+# the run connects), so a migration that runs SET search_path cannot send them elsewhere.
+_CREATE_HISTORY = """
+CREATE TABLE IF NOT EXISTS {table} (
     version            bigint PRIMARY KEY,
     name               text        NOT NULL,
     checksum           text        NOT NULL,
@@ -66,7 +68,7 @@ CREATE TABLE IF NOT EXISTS {HISTORY_NAME} (
     tool_version       text        NOT NULL
 )"""
 _UPSERT = (
-    f"INSERT INTO {HISTORY_NAME} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "INSERT INTO {table} (" + _COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
     "status = EXCLUDED.status, statements_done = EXCLUDED.statements_done, "
     "statements_total = EXCLUDED.statements_total, progress_checksum = EXCLUDED.progress_checksum, "
@@ -168,6 +170,8 @@ class PostgresBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn: Any = None
+        self._history = _qualified("public", HISTORY_NAME)
+        self._upsert = _UPSERT.format(table=self._history)
 
     # -- connection -------------------------------------------------------------------------
 
@@ -180,6 +184,10 @@ class PostgresBackend:
                 raise
             self._create_database()
             self._conn = self._open(self.settings.database)
+        # the schema unqualified names resolve to now, before any migration can change search_path
+        schema = self._query("SELECT current_schema()")[0][0] or "public"
+        self._history = _qualified(schema, HISTORY_NAME)
+        self._upsert = _UPSERT.format(table=self._history)
 
     def _open(self, database: str) -> Any:
         try:
@@ -289,19 +297,19 @@ class PostgresBackend:
         import psycopg2.errors
 
         try:
-            rows = self._query(f"SELECT {_COLUMNS} FROM {HISTORY_NAME} ORDER BY version")
-        except psycopg2.errors.UndefinedTable:
+            rows = self._query(f"SELECT {_COLUMNS} FROM {self._history} ORDER BY version")
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
             return []
         return [AppliedMigration(*row) for row in rows]
 
     def ensure_history(self) -> None:
-        self._query(_CREATE_HISTORY)
+        self._query(_CREATE_HISTORY.format(table=self._history))
 
     def record(self, row: AppliedMigration) -> None:
-        self._query(_UPSERT, _row_params(row))
+        self._query(self._upsert, _row_params(row))
 
     def forget(self, version: int) -> None:
-        self._query(f"DELETE FROM {HISTORY_NAME} WHERE version = %s", (version,))
+        self._query(f"DELETE FROM {self._history} WHERE version = %s", (version,))
 
     # -- lock ---------------------------------------------------------------------------------
 
@@ -582,7 +590,7 @@ class PostgresBackend:
                 m, status="applied", started=started, statements_done=len(statements), statements=statements
             )
             index = len(statements)
-            cur.execute(_UPSERT + "; COMMIT", _row_params(row))
+            cur.execute(self._upsert + "; COMMIT", _row_params(row))
             return row
         except psycopg2.Error as exc:
             cur.execute("ROLLBACK")
@@ -654,7 +662,7 @@ class PostgresBackend:
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
         import psycopg2
 
-        delete = f"DELETE FROM {HISTORY_NAME} WHERE version = %s"
+        delete = f"DELETE FROM {self._history} WHERE version = %s"
         in_tx = (
             self.runs_in_transaction(migration, statements)
             if migration.transactional is None
@@ -725,7 +733,10 @@ class PostgresBackend:
         for key in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
             if key in s.query:
                 env[f"PG{key.upper()}"] = s.query[key]
-        conn = [f"--host={s.host}", f"--port={s.port}", f"--username={s.user}", f"--dbname={s.database}"]
+        # --dbname is read as a connection string when it holds `=` or a URI prefix: give it one whose
+        # only keyword is dbname, the name quoted, so "x port=5433" stays a name and points nowhere else
+        conn = [f"--host={s.host}", f"--port={s.port}", f"--username={s.user}"]
+        conn.append(f"--dbname={conninfo_dbname(s.database)}")
         conn.append("--no-password")  # never prompt: the password is in the environment or absent
         done = subprocess.run([*argv, *conn], env=env, capture_output=True, text=True)
         if done.returncode == 0:
@@ -844,6 +855,16 @@ class PostgresBackend:
                 ({"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in held.items()),
                 key=lambda x: -x["ms"],
             )[:8]
+
+
+def _qualified(schema: str, name: str) -> str:
+    """"schema"."name", each part quoted as an identifier."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
+
+
+def conninfo_dbname(name: str) -> str:
+    """A libpq connection string naming database `name` and nothing else (quotes and backslashes escaped)."""
+    return "dbname='" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _copy_chunks(table: Table, size: int) -> Iterator[io.StringIO]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools import scripts
 from dbtools.audit import Event, Reporter
-from dbtools.backends.base import HISTORY_NAME, owner_tag, wait_for
+from dbtools.backends.base import HISTORY_NAME, connection_name, owner_tag, wait_for
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
@@ -148,6 +148,7 @@ class RedisBackend:
         self.settings = settings
         self._r: Any = None
         self._beat: Heartbeat | None = None
+        self._script_r: Any = None
 
     @classmethod
     def isolated(cls, base: Settings, token: str) -> Settings:
@@ -200,7 +201,7 @@ class RedisBackend:
             decode_responses=decode,
             socket_connect_timeout=5,
             socket_timeout=60,
-            client_name=owner_tag().replace(" ", "_"),
+            client_name=connection_name(),
             # no silent retries: re-sending a command that may have run (INCR, RPUSH) would apply it twice
             retry=Retry(NoBackoff(), 0),
         )
@@ -239,9 +240,19 @@ class RedisBackend:
         return ConnectionFailed(f"{where}: {text}", hint=check)
 
     def close(self) -> None:
+        if self._script_r is not None:
+            self._script_r.close()
+            self._script_r = None
         if self._r is not None:
             self._r.close()
             self._r = None
+
+    def _script_client(self) -> Any:
+        """The client migration scripts get: its own connection, so a script's SELECT (another DB
+        index) or CLIENT commands never redirect the history and lock commands on ours."""
+        if self._script_r is None:
+            self._script_r = self._client(decode=True)
+        return self._script_r
 
     # -- files --------------------------------------------------------------------------------
 
@@ -369,13 +380,15 @@ class RedisBackend:
 
     def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
         fns = scripts.callables(migration, scripts.load(migration), statements)
+        client = self._script_client()
         return scripts.run_steps(
-            self, migration, statements, lambda i: fns[i](self._r), start_at=start_at, guard=self.lock_lost
+            self, migration, statements, lambda i: fns[i](client), start_at=start_at, guard=self.lock_lost
         )
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
         fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
-        scripts.revert_steps(self, migration, statements, lambda i: fns[i](self._r))
+        client = self._script_client()
+        scripts.revert_steps(self, migration, statements, lambda i: fns[i](client))
 
     # -- live data ----------------------------------------------------------------------------
 
