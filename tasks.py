@@ -29,8 +29,7 @@ def _errors_exit() -> Iterator[None]:
     try:
         yield
     except DbtoolsError as exc:
-        text = f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")
-        raise Exit(text, code=exc.exit_code) from None
+        raise Exit("\n".join(exc.lines()), code=exc.exit_code) from None
 
 
 def _each(db: list[str], action: Callable[[str], Any]) -> None:

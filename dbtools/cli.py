@@ -129,10 +129,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("description", help="what the migration does, e.g. 'add users table'")
     p.add_argument("--ext", help="file type when the store runs several (py, js)")
 
+    p = sub.add_parser(
+        "adopt",
+        parents=[common, stores, locking],
+        help="switch from another tool: record its history as ours (or, with --files, lay its files) "
+        "without running anything",
+    )
+    p.add_argument(
+        "--from",
+        dest="tool",
+        required=True,
+        choices=_adopt_tools(),
+        help="the tool whose files or history to adopt",
+    )
+    p.add_argument("--files", metavar="DIR", help="lay the tool's migration files from DIR into migrations/<store>/")
+    p.add_argument("--table", metavar="NAME", help="the tool's history table or collection, if not its default")
+    p.add_argument("--dry-run", action="store_true", help="show what would be recorded or laid, change nothing")
+    p.add_argument("--skip-repeatable", action="store_true", help="leave Flyway's repeatable (R__) migrations out")
+
     p = sub.add_parser("lint", parents=[common, stores], help="flag risky migrations before they run (exit 1 on error)")
     p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
     _add_backup_commands(sub, [common, stores])
     return parser
+
+
+def _adopt_tools() -> list[str]:
+    from dbtools.adopt import TOOLS
+
+    return list(TOOLS)
 
 
 def _add_backup_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -158,9 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_error(exc: DbtoolsError) -> None:
-    print(f"error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+    for line in exc.lines():
+        print(line, file=sys.stderr)
 
 
 def _stores(args: argparse.Namespace) -> list[str]:
@@ -199,6 +222,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         path = runner.new(stores[0], args.description, migrations_dir=args.migrations_dir, extension=args.ext)
         print(path)
         return 0
+    if command == "adopt" and args.files is not None and not args.db:
+        raise UsageError(_ADOPT_FILES_ONE_STORE, hint=_ADOPT_FILES_EXAMPLE)
     stores = _stores(args)
     if command == "status":
         return _status(args, stores)
@@ -218,6 +243,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         argv += ["--provider", args.provider] if args.provider else []
         argv += ["--migrations-dir", str(args.migrations_dir)] if args.migrations_dir else []
         return verify.main(argv)
+    if command == "adopt":
+        return _adopt(args, stores)
     if command in ("backup", "restore", "rehearse"):
         from dbtools import cli_backup
 
@@ -255,6 +282,42 @@ def _dispatch(args: argparse.Namespace) -> int:
         "check": lambda s: _no_violations(s, runner.check_layout(s, report=report, **common)),
     }
     return _each_store(stores, actions[command])
+
+
+_ADOPT_FILES_ONE_STORE = "adopt --files needs exactly one --db STORE (the folder migrations/<store>/ to fill)"
+_ADOPT_FILES_EXAMPLE = "e.g. `adopt --from dbmate --files db/migrations --db postgres`"
+
+
+def _adopt(args: argparse.Namespace, stores: list[str]) -> int:
+    from dbtools import adopt
+
+    report = json_reporter() if args.json else stdout_reporter()
+    if args.files is not None:
+        if len(stores) != 1:
+            raise UsageError(_ADOPT_FILES_ONE_STORE, hint=_ADOPT_FILES_EXAMPLE)
+        adopt.files(
+            stores[0],
+            args.tool,
+            args.files,
+            migrations_dir=args.migrations_dir,
+            dry_run=args.dry_run,
+            skip_repeatable=args.skip_repeatable,
+            report=report,
+        )
+        return 0
+    return _each_store(
+        stores,
+        lambda s: adopt.history(
+            s,
+            args.tool,
+            migrations_dir=args.migrations_dir,
+            table=args.table,
+            dry_run=args.dry_run,
+            skip_repeatable=args.skip_repeatable,
+            lock_timeout=args.lock_timeout,
+            report=report,
+        ),
+    )
 
 
 def _seed(args: argparse.Namespace, stores: list[str]) -> int:
@@ -368,7 +431,7 @@ def _label(r: dict[str, Any], version: int) -> str:
 def _details(r: dict[str, Any]) -> list[str]:
     if "error" in r:
         return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
-    lines = []
+    lines = [f"applied   {_label(r, int(v))}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]
     for v in r["pending"]:
         lines.append(f"pending   {_label(r, v)}" + ("  (out of order)" if v in r["out_of_order"] else ""))
     for row in r["unfinished"]:

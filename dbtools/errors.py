@@ -16,6 +16,10 @@ class DbtoolsError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def lines(self) -> list[str]:
+        """What the fronts print: `error: ...` and, when there is one, `hint: ...`."""
+        return [f"error: {self.message}"] + ([f"hint: {self.hint}"] if self.hint else [])
+
 
 class UsageError(DbtoolsError):
     """The command line or a call's arguments do not make sense."""
@@ -51,6 +55,20 @@ class LockTimeout(DbtoolsError):
 
 class HistoryMismatch(DbtoolsError):
     """History and files disagree (changed, missing, out of order, failed) and the command refuses."""
+
+
+class Refusals(HistoryMismatch):
+    """Several independent reasons to refuse, each printed as its own `error:` and `hint:` line."""
+
+    def __init__(self, problems: list[DbtoolsError]) -> None:
+        super().__init__(problems[0].message, hint=problems[0].hint)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "; ".join(p.message for p in self.problems)
+
+    def lines(self) -> list[str]:
+        return [line for problem in self.problems for line in problem.lines()]
 
 
 class ValidationFailed(DbtoolsError):

@@ -32,6 +32,7 @@ class AppliedMigration:
     execution_ms: int = 0
     applied_by: str = ""
     tool_version: str = ""
+    adopted_from: str = ""  # the tool whose history recorded it (`adopt --from`); "" when dbtools ran it
 
     @property
     def is_applied(self) -> bool:

@@ -306,6 +306,7 @@ def status(
         ]
         result["lock"] = ctx.backend.lock_holder()
         result["names"] = {str(m.version): m.name for m in plan.files}
+        result["adopted"] = {str(row.version): row.adopted_from for row in plan.applied if row.adopted_from}
         return result
 
 

@@ -29,6 +29,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, ClassVar, Protocol
 
@@ -40,6 +41,20 @@ from dbtools.settings import Settings, StoreDefaults
 from dbtools.sqltext import Statement
 
 HISTORY_NAME = "migration_history"
+
+
+@dataclass(frozen=True)
+class ForeignTable:
+    """Another tool's history table (or collection) exactly as the store holds it, for `adopt`.
+
+    `columns` maps each column (field) to the store's own type name; a schemaless store lists the
+    fields every row has, with the Python type name of their values ("mixed" when they differ).
+    `engine` is the table engine where the store has them (ClickHouse), else ""."""
+
+    name: str
+    columns: dict[str, str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    engine: str = ""
 
 
 class Backend(Protocol):
@@ -87,6 +102,10 @@ class Backend(Protocol):
     def record(self, row: AppliedMigration) -> None:
         """Insert or replace one history row (baseline, repair)."""
 
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """Insert or replace several rows at once (adopt): in one transaction where the store has them,
+        else in one write the store applies whole (one INSERT block, one HSET)."""
+
     def forget(self, version: int) -> None:
         """Delete one history row (repair)."""
 
@@ -99,6 +118,7 @@ class Backend(Protocol):
 
 
 # Optional capabilities, looked up by attribute (a store without them simply lacks the verb):
+#   read_table(name) -> ForeignTable | None   `adopt`: another tool's history table, read as it is (None: absent)
 #   check(report) -> int          `dbtools check`: verify live data against a declared layout, return violations
 #   local_recipe / embedded_recipe / docker_recipe   sandbox recipes (see dbtools.sandbox)
 

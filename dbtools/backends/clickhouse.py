@@ -60,7 +60,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from dbtools.backends.base import HISTORY_NAME, history_row, owner_tag, statement_failed, wait_for
+from dbtools.backends.base import (
+    HISTORY_NAME,
+    ForeignTable,
+    history_row,
+    owner_tag,
+    statement_failed,
+    wait_for,
+)
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
@@ -90,8 +97,11 @@ AUTH_CODES = (192, 193, 516)  # UNKNOWN_USER, WRONG_PASSWORD, AUTHENTICATION_FAI
 
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
-    "error, applied_at, execution_ms, applied_by, tool_version"
+    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from"
 )
+# tables written before `adopt` existed lack the last column until the next locked run adds it
+_OLD_COLUMNS = _COLUMNS.removesuffix(", adopted_from")
+UNKNOWN_IDENTIFIER = 47
 _HISTORY_COLUMNS = """(
     version            Int64,
     name               String,
@@ -105,6 +115,7 @@ _HISTORY_COLUMNS = """(
     execution_ms       UInt64,
     applied_by         String,
     tool_version       String,
+    adopted_from       String DEFAULT '',
     revision           UInt64,
     deleted            UInt8
 )"""
@@ -721,14 +732,13 @@ class ClickHouseBackend:
             with suppress(ServerError):  # rows written through other replicas must be here first
                 self._ddl(f"SYSTEM SYNC REPLICA {self._history}")
         try:
-            rows = self._query(
-                f"SELECT {_COLUMNS.replace('applied_at', 'toUnixTimestamp(applied_at)')}, revision, deleted "
-                f"FROM {self._history} FINAL ORDER BY version"
-            )
+            rows = self._history_rows(_COLUMNS)
         except ServerError as exc:
             if exc.code == UNKNOWN_TABLE:
                 return []
-            raise
+            if exc.code != UNKNOWN_IDENTIFIER:
+                raise
+            rows = self._history_rows(_OLD_COLUMNS)  # written by an older dbtools: read what it has
         result = []
         for row in rows:
             *fields, revision, deleted = row
@@ -739,6 +749,12 @@ class ClickHouseBackend:
             result.append(AppliedMigration(*fields))
         return result
 
+    def _history_rows(self, columns: str) -> list[tuple[Any, ...]]:
+        return self._query(
+            f"SELECT {columns.replace('applied_at', 'toUnixTimestamp(applied_at)')}, revision, deleted "
+            f"FROM {self._history} FINAL ORDER BY version"
+        )
+
     def ensure_history(self) -> None:
         if self.cluster:
             path = f"/clickhouse/tables/{{shard}}/{self.database}/{HISTORY_NAME}"
@@ -747,14 +763,33 @@ class ClickHouseBackend:
             engine = "ReplacingMergeTree(revision)"
         sql = f"CREATE TABLE IF NOT EXISTS {self._history} {_HISTORY_COLUMNS} ENGINE = {engine} ORDER BY version"
         self._ddl(on_cluster(sql, self.cluster))
+        has_column = self._query(
+            f"SELECT count() FROM system.columns WHERE database = {quote(self.database)} "
+            f"AND table = {quote(HISTORY_NAME)} AND name = 'adopted_from'"
+        )
+        if not int(has_column[0][0]):  # a table an older dbtools made (18.16 has no ADD COLUMN IF NOT EXISTS)
+            alter = f"ALTER TABLE {self._history} ADD COLUMN adopted_from String DEFAULT '' AFTER tool_version"
+            self._ddl(on_cluster(alter, self.cluster))
 
     def record(self, row: AppliedMigration) -> None:
         self._insert(row, deleted=False)
+
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """All rows in one INSERT: one block, which ClickHouse writes whole or not at all."""
+        if rows:
+            values = ", ".join(f"({self._literals(row, deleted=False)})" for row in rows)
+            self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES {values}")
+            self._renew()
 
     def forget(self, version: int) -> None:
         self._insert(AppliedMigration(version=version, name="", checksum="", status="forgotten"), deleted=True)
 
     def _insert(self, row: AppliedMigration, *, deleted: bool) -> None:
+        literals = self._literals(row, deleted=deleted)
+        self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES ({literals})")
+        self._renew()
+
+    def _literals(self, row: AppliedMigration, *, deleted: bool) -> str:
         applied_at = int((row.applied_at or datetime.now(UTC)).timestamp())
         values = (
             row.version,
@@ -769,12 +804,39 @@ class ClickHouseBackend:
             row.execution_ms,
             row.applied_by,
             row.tool_version,
+            row.adopted_from,
             self._next_revision(),
             int(deleted),
         )
-        literals = ", ".join(v if isinstance(v, str) and v.startswith("toDateTime(") else quote(v) for v in values)
-        self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES ({literals})")
-        self._renew()
+        return ", ".join(v if isinstance(v, str) and v.startswith("toDateTime(") else quote(v) for v in values)
+
+    def read_table(self, name: str) -> ForeignTable | None:
+        """Another tool's history table in this database, None if absent. Replacing engines are read
+        with FINAL (as dbmate reads its own); DateTime values come back as UTC datetimes."""
+        found = self._query(
+            f"SELECT engine FROM system.tables WHERE database = {quote(self.database)} AND name = {quote(name)}"
+        )
+        if not found:
+            return None
+        engine = str(found[0][0])
+        columns = self._query(
+            f"SELECT name, type FROM system.columns WHERE database = {quote(self.database)} "
+            f"AND table = {quote(name)} ORDER BY position"
+        )
+        types = {str(n): str(t) for n, t in columns}
+        selected = ", ".join(
+            f"toUnixTimestamp({identifier(n)})" if "DateTime" in t else identifier(n) for n, t in types.items()
+        )
+        final = " FINAL" if re.search(r"(Replacing|Collapsing)MergeTree", engine) else ""
+        rows = []
+        for values in self._query(f"SELECT {selected} FROM {identifier(self.database)}.{identifier(name)}{final}"):
+            row = {}
+            for (column, kind), value in zip(types.items(), values, strict=True):
+                if "DateTime" in kind and value is not None:
+                    value = datetime.fromtimestamp(int(value), UTC)
+                row[column] = value
+            rows.append(row)
+        return ForeignTable(name, types, rows, engine)
 
     def _next_revision(self) -> int:
         """Larger than every revision seen: the newest row of a version wins even if clocks step back."""

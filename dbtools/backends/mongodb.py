@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from dbtools import scripts
-from dbtools.backends.base import applied_by, owner_tag, wait_for
+from dbtools.backends.base import ForeignTable, applied_by, owner_tag, wait_for
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
@@ -289,6 +289,38 @@ class MongoBackend:
     @_mapped
     def record(self, row: AppliedMigration) -> None:
         self._db[HISTORY].replace_one({"version": row.version}, asdict(row), upsert=True)
+
+    @_mapped
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """Upsert several rows: in one transaction where the server has them (replica sets), else one
+        ordered bulk write (a standalone server has no multi-document transactions)."""
+        import pymongo
+        import pymongo.errors
+
+        ops = [pymongo.ReplaceOne({"version": row.version}, asdict(row), upsert=True) for row in rows]
+        if not ops:
+            return
+        history = self._db[HISTORY]
+        try:
+            with self._client.start_session() as session:
+                session.with_transaction(lambda s: history.bulk_write(ops, ordered=True, session=s))
+        except pymongo.errors.OperationFailure as exc:
+            if exc.code != 20:  # IllegalOperation: "Transaction numbers are only allowed on a replica set"
+                raise
+            history.bulk_write(ops, ordered=True)
+
+    @_mapped
+    def read_table(self, name: str) -> ForeignTable | None:
+        """Another tool's history collection in insertion order (without `_id`); None if absent."""
+        if name not in self._db.list_collection_names():
+            return None
+        docs = [{k: v for k, v in doc.items() if k != "_id"} for doc in self._db[name].find({}).sort("_id", 1)]
+        columns: dict[str, str] = {}
+        for field in docs[0] if docs else ():
+            if all(field in doc for doc in docs):
+                kinds = {type(doc[field]).__name__ for doc in docs}
+                columns[field] = kinds.pop() if len(kinds) == 1 else "mixed"
+        return ForeignTable(name, columns, docs)
 
     @_mapped
     def forget(self, version: int) -> None:

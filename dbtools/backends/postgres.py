@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools.backends.base import (
     HISTORY_NAME,
+    ForeignTable,
     history_row,
     owner_tag,
     statement_failed,
@@ -48,8 +49,10 @@ SESSION_OPTIONS = ("lock_timeout", "statement_timeout")
 
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
-    "error, applied_at, execution_ms, applied_by, tool_version"
+    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from"
 )
+# tables written before `adopt` existed lack the last column until the next locked run adds it
+_OLD_COLUMNS = _COLUMNS.removesuffix(", adopted_from")
 # History statements name the table with its schema ({table}: "schema"."migration_history", fixed when
 # the run connects), so a migration that runs SET search_path cannot send them elsewhere.
 _CREATE_HISTORY = """
@@ -65,15 +68,17 @@ CREATE TABLE IF NOT EXISTS {table} (
     applied_at         timestamptz NOT NULL DEFAULT now(),
     execution_ms       integer     NOT NULL DEFAULT 0,
     applied_by         text        NOT NULL,
-    tool_version       text        NOT NULL
+    tool_version       text        NOT NULL,
+    adopted_from       text        NOT NULL DEFAULT ''
 )"""
+_ADD_ADOPTED_FROM = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS adopted_from text NOT NULL DEFAULT ''"
 _UPSERT = (
-    "INSERT INTO {table} (" + _COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "INSERT INTO {table} (" + _COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
     "status = EXCLUDED.status, statements_done = EXCLUDED.statements_done, "
     "statements_total = EXCLUDED.statements_total, progress_checksum = EXCLUDED.progress_checksum, "
     "error = EXCLUDED.error, applied_at = EXCLUDED.applied_at, execution_ms = EXCLUDED.execution_ms, "
-    "applied_by = EXCLUDED.applied_by, tool_version = EXCLUDED.tool_version"
+    "applied_by = EXCLUDED.applied_by, tool_version = EXCLUDED.tool_version, adopted_from = EXCLUDED.adopted_from"
 )
 
 
@@ -300,13 +305,43 @@ class PostgresBackend:
             rows = self._query(f"SELECT {_COLUMNS} FROM {self._history} ORDER BY version")
         except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
             return []
+        except psycopg2.errors.UndefinedColumn:  # written by an older dbtools: read what it has
+            rows = self._query(f"SELECT {_OLD_COLUMNS} FROM {self._history} ORDER BY version")
         return [AppliedMigration(*row) for row in rows]
 
     def ensure_history(self) -> None:
-        self._query(_CREATE_HISTORY.format(table=self._history))
+        self._query(_CREATE_HISTORY.format(table=self._history) + "; " + _ADD_ADOPTED_FROM.format(table=self._history))
 
     def record(self, row: AppliedMigration) -> None:
         self._query(self._upsert, _row_params(row))
+
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """Insert or replace several history rows in one transaction: all of them or none."""
+        with self._conn.cursor() as cur:
+            cur.execute("BEGIN")
+            try:
+                cur.executemany(self._upsert, [_row_params(row) for row in rows])
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def read_table(self, name: str) -> ForeignTable | None:
+        """Another tool's history table (`schema.table` or a table on the search path); None if absent."""
+        found = self._query("SELECT to_regclass(%s)::oid, to_regclass(%s)::text", (name, name))
+        if not found or found[0][0] is None:
+            return None
+        oid, qualified = found[0]
+        columns = self._query(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            (oid,),
+        )
+        with self._conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {qualified}")  # the catalog's own quoting of the name
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return ForeignTable(qualified, dict(columns), rows)
 
     def forget(self, version: int) -> None:
         self._query(f"DELETE FROM {self._history} WHERE version = %s", (version,))
@@ -917,6 +952,7 @@ def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
         row.execution_ms,
         row.applied_by,
         row.tool_version,
+        row.adopted_from,
     )
 
 

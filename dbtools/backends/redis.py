@@ -303,9 +303,13 @@ class RedisBackend:
 
     @_mapped
     def record(self, row: AppliedMigration) -> None:
-        data = asdict(row)
-        data["applied_at"] = row.applied_at.isoformat() if row.applied_at else None
-        self._r.hset(HISTORY_NAME, str(row.version), json.dumps(data))
+        self._r.hset(HISTORY_NAME, str(row.version), _row_json(row))
+
+    @_mapped
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """All rows in one HSET: Redis applies a command whole."""
+        if rows:
+            self._r.hset(HISTORY_NAME, mapping={str(row.version): _row_json(row) for row in rows})
 
     @_mapped
     def forget(self, version: int) -> None:
@@ -639,3 +643,9 @@ class RedisBackend:
     def clear(self) -> None:
         """FLUSHDB this DB index (restore --force)."""
         self._r.flushdb()
+
+
+def _row_json(row: AppliedMigration) -> str:
+    data = asdict(row)
+    data["applied_at"] = row.applied_at.isoformat() if row.applied_at else None
+    return json.dumps(data)
