@@ -12,7 +12,7 @@ from invoke import Context, Exit, task
 from dbtools import envfile, runner
 from dbtools.audit import stdout_reporter
 from dbtools.cli import print_status
-from dbtools.errors import DbtoolsError
+from dbtools.errors import DbtoolsError, UsageError
 
 # Where the stores live: the shell's environment wins, then the servers onboarding started
 # (.sandbox/env), then the project's defaults (docker/env.local). Read safely, no shell evaluation.
@@ -101,6 +101,44 @@ def new(c: Context, db: str, description: str, ext: str | None = None) -> None:
     """Create the next-numbered migration file."""
     with _errors_exit():
         print(runner.new(db, description, extension=ext))
+
+
+@task(
+    iterable=["db"],
+    help={
+        "db": DB_HELP,
+        "from_": "the tool to switch from: dbmate, flyway, golang-migrate, goose or migrate-mongo",
+        "files": "lay the tool's files from this folder into migrations/<store>/ (instead of adopting history)",
+        "table": "the tool's history table or collection, if not its default",
+        "dry_run": "show what would be recorded or laid, change nothing",
+        "skip_repeatable": "leave Flyway's repeatable (R__) migrations out",
+    },
+)
+def adopt(
+    c: Context,
+    db: list[str],
+    from_: str,
+    files: str | None = None,
+    table: str | None = None,
+    dry_run: bool = False,
+    skip_repeatable: bool = False,
+) -> None:
+    """Switch from another tool: record its history as applied (or lay its files) without running anything."""
+    from dbtools import adopt as adoption
+
+    report = stdout_reporter()
+    if files is not None:
+        with _errors_exit():
+            if len(db) != 1:
+                raise UsageError("adopt --files needs exactly one --db STORE", hint="e.g. --db postgres")
+            adoption.files(db[0], from_, files, dry_run=dry_run, skip_repeatable=skip_repeatable, report=report)
+        return
+    _each(
+        db,
+        lambda s: adoption.history(
+            s, from_, table=table, dry_run=dry_run, skip_repeatable=skip_repeatable, report=report
+        ),
+    )
 
 
 @task(iterable=["db"], help={"db": DB_HELP})

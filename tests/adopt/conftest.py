@@ -51,6 +51,19 @@ def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
     )
 
 
+def invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`invoke ARGS` from the project root (tasks.py), with only the given store settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DBTOOLS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        env={**base, "DBTOOLS_AUDIT": "off", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def pg_env(settings: Settings, **extra: str) -> dict[str, str]:
     return {"POSTGRES_URL": settings.url, **extra}
 

@@ -13,7 +13,7 @@ from dbtools.adopt.flyway import checksum as flyway_checksum
 from dbtools.migrations import discover
 from dbtools.settings import Settings
 from dbtools.sqltext import split
-from tests.adopt.conftest import CORPUS, assert_refused, cli, pg_connection, pg_env, sql, table_exists, write
+from tests.adopt.conftest import CORPUS, assert_refused, cli, invoke, pg_connection, pg_env, sql, table_exists, write
 
 # -- golang-migrate ------------------------------------------------------------------------------
 
@@ -58,8 +58,10 @@ def test_golang_migrate_version_means_everything_up_to_it(pg: Settings, tmp_path
     laid = cli("--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--files", src, "--db", "postgres")
     assert laid.returncode == 0, laid.stderr
     assert sorted(p.name for p in (migrations / "postgres").iterdir()) == sorted([*GOLANG_MIGRATE_FILES, "ADOPTED.md"])
-    done = cli("--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--db", "postgres", env=env)
-    assert done.returncode == 0, done.stderr
+    done = invoke(
+        "adopt", "--db", "postgres", "--from", "golang-migrate", env={**env, "DBTOOLS_MIGRATIONS_DIR": str(migrations)}
+    )
+    assert done.returncode == 0 and done.stdout.count("adopted from golang-migrate") == 2, done.stderr
     status = json.loads(cli("--migrations-dir", migrations, "status", "--json", "--db", "postgres", env=env).stdout)
     assert (status["postgres"]["applied"], status["postgres"]["pending"]) == ([1, 2], [3])
     assert cli("--migrations-dir", migrations, "validate", "--db", "postgres", env=env).returncode == 0
