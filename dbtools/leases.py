@@ -1,12 +1,51 @@
-"""Renewing a lease-style lock (a key or document with an expiry) while a long run holds it."""
+"""The migration lock's shared mechanics: waiting for it, and renewing a lease while a run holds it."""
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Callable
 
-from dbtools.errors import ConfigError
+from dbtools.errors import ConfigError, LockTimeout
 from dbtools.settings import Settings
+
+Waiting = Callable[[str], None]  # told once, when a run starts waiting: who holds the lock, how long we wait
+
+
+def take_or_wait(
+    store: str,
+    where: str,
+    attempt: Callable[[], bool],
+    holder: Callable[[], str | None],
+    timeout: float,
+    *,
+    on_wait: Waiting | None = None,
+    breaking: str,
+) -> None:
+    """Call `attempt()` until it takes the lock, backing off from 20 ms to 0.5 s; LockTimeout after `timeout` s.
+
+    Each attempt is one short command, so between attempts the waiter holds nothing on the server (a
+    PostgreSQL waiter blocked inside a statement holds a snapshot that CREATE INDEX CONCURRENTLY in the
+    holder waits for: a deadlock). The first time the lock is found taken, `on_wait` hears once who holds
+    it and how long this run will wait. `breaking` says how to free a lock whose holder hangs or died."""
+    started = time.monotonic()
+    deadline = started + timeout
+    pause = 0.02
+    told = False
+    while not attempt():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockTimeout(
+                f"{store}: the migration lock on {where} is held by "
+                f"{holder() or 'another run (it has gone since)'}; waited {time.monotonic() - started:.1f} s",
+                hint=f"wait for that run to finish and retry (or raise --lock-timeout); {breaking}",
+            )
+        if not told and on_wait is not None:
+            who = holder()
+            if who is not None:  # None: freed in the meantime, the next attempt may take it
+                on_wait(f"held by {who}; will wait up to {timeout:g} s (--lock-timeout)")
+                told = True
+        time.sleep(min(pause, max(remaining, 0)))
+        pause = min(pause * 2, 0.5)
 
 
 def lease_seconds(settings: Settings, default: float, variable: str) -> float:
@@ -32,6 +71,8 @@ class Heartbeat:
     intervals leaves two more chances before the lease can lapse."""
 
     def __init__(self, renew: Callable[[], bool], interval: float, *, what: str = "the migration lock") -> None:
+        import threading  # only runs that hold a lease pay for it
+
         self._renew = renew
         self._interval = interval
         self._what = what

@@ -78,7 +78,10 @@ def open_store(
 
 @contextmanager
 def _locked(ctx: Context, lock_timeout: float) -> Iterator[None]:
-    with ctx.backend.lock(lock_timeout):
+    def waiting(detail: str) -> None:
+        ctx.report(Event(ctx.store, "lock", "waiting", name="migration lock", detail=detail))
+
+    with ctx.backend.lock(lock_timeout, waiting):
         ctx.backend.ensure_history()
         yield
 

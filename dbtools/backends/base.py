@@ -87,8 +87,11 @@ class Backend(Protocol):
     def ensure_history(self) -> None:
         """Create the history table/collection/key if missing. Called under the lock."""
 
-    def lock(self, timeout: float) -> AbstractContextManager[None]:
-        """Hold the store-wide migration lock; raise LockTimeout naming the holder after `timeout` s."""
+    def lock(self, timeout: float, on_wait: Callable[[str], None] | None = None) -> AbstractContextManager[None]:
+        """Hold the store-wide migration lock; raise LockTimeout naming the holder after `timeout` s.
+
+        Wait by polling short attempts (`dbtools.leases.take_or_wait`), never inside a blocking statement;
+        `on_wait` hears once, when the lock is found taken, who holds it and how long this run waits."""
 
     def lock_holder(self) -> str | None:
         """Who holds the migration lock now (for `status`), None when it is free."""
@@ -210,16 +213,3 @@ def statement_failed(
     error = MigrationFailed(message, hint=hint)
     error.statements_done = done  # type: ignore[attr-defined]
     return error
-
-
-def wait_for(deadline: float, attempt: Callable[[], bool], *, first_pause: float = 0.02) -> bool:
-    """Call `attempt` until it returns True or `deadline` (monotonic) passes, backing off to 0.5 s."""
-    pause = first_pause
-    while True:
-        if attempt():
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, 0.5)

@@ -60,23 +60,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from dbtools.backends.base import (
-    HISTORY_NAME,
-    ForeignTable,
-    history_row,
-    owner_tag,
-    statement_failed,
-    wait_for,
-)
+from dbtools.backends.base import HISTORY_NAME, ForeignTable, history_row, owner_tag, statement_failed
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
     DatabaseMissing,
     DbtoolsError,
-    LockTimeout,
     MigrationFailed,
     MissingDependency,
 )
+from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
@@ -846,21 +839,18 @@ class ClickHouseBackend:
     # -- lock ---------------------------------------------------------------------------------
 
     @contextmanager
-    def lock(self, timeout: float) -> Iterator[None]:
+    def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
         """Create the lock table (atomic); wait while another run holds it; drop it on exit."""
         token = uuid.uuid4().hex
-        started = time.monotonic()
-        if not wait_for(started + timeout, lambda: self._try_lock(token)):
-            holder = self.lock_holder() or "another run (it has gone since)"
-            stale = "stale" in holder
-            raise LockTimeout(
-                f"clickhouse: the migration lock on {self.database!r} is held by {holder}; "
-                f"waited {time.monotonic() - started:.1f} s",
-                hint="its holder is gone: break the lock with `unlock --force --db clickhouse`"
-                if stale
-                else "wait for that run to finish and retry (or raise --lock-timeout); if it died, "
-                "break the lock with `unlock --force --db clickhouse`",
-            )
+        take_or_wait(
+            self.name,
+            repr(self.database),
+            lambda: self._try_lock(token),
+            self.lock_holder,
+            timeout,
+            on_wait=on_wait,
+            breaking="if its holder is gone (a stale lock says so), break it with `unlock --force --db clickhouse`",
+        )
         self._lock_token, self._renewed = token, time.monotonic()
         try:
             yield

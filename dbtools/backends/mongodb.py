@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -25,18 +24,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from dbtools import scripts
-from dbtools.backends.base import ForeignTable, applied_by, owner_tag, wait_for
+from dbtools.backends.base import ForeignTable, applied_by, owner_tag
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
     DatabaseMissing,
     DbtoolsError,
     HistoryMismatch,
-    LockTimeout,
     MigrationFailed,
     MissingDependency,
 )
-from dbtools.leases import Heartbeat, lease_seconds
+from dbtools.leases import Heartbeat, Waiting, lease_seconds, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
@@ -359,19 +357,19 @@ class MongoBackend:
         return found.matched_count == 1
 
     @contextmanager
-    def lock(self, timeout: float) -> Iterator[None]:
+    def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
         """A lease document: taken atomically, renewed by a heartbeat, released only with our token."""
         ttl = timedelta(seconds=self.lock_ttl)
         token = uuid.uuid4().hex
-        started = time.monotonic()
-        if not wait_for(started + timeout, lambda: self._take(token, ttl)):
-            holder = self.lock_holder() or "another run (it has gone since)"
-            raise LockTimeout(
-                f"mongodb: the migration lock on {self.settings.database!r} is held by {holder}; "
-                f"waited {time.monotonic() - started:.1f} s",
-                hint="wait for that run to finish and retry (or raise --lock-timeout); a dead run's lock is "
-                "taken over once it expires, or free it now with `unlock --force --db mongodb`",
-            )
+        take_or_wait(
+            self.name,
+            repr(self.settings.database),
+            lambda: self._take(token, ttl),
+            self.lock_holder,
+            timeout,
+            on_wait=on_wait,
+            breaking="a dead run's lock is taken over once it expires, or free it with `unlock --force --db mongodb`",
+        )
         self._beat = Heartbeat(lambda: self._renew(token, ttl), ttl.total_seconds() / 3)
         try:
             with self._beat:

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,10 +22,10 @@ from dbtools.errors import (
     ConnectionFailed,
     DatabaseMissing,
     DbtoolsError,
-    LockTimeout,
     MigrationFailed,
     MissingDependency,
 )
+from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
@@ -349,30 +350,39 @@ class PostgresBackend:
     # -- lock ---------------------------------------------------------------------------------
 
     @contextmanager
-    def lock(self, timeout: float) -> Iterator[None]:
-        """Session advisory lock: released by PostgreSQL itself if this process dies."""
-        import psycopg2.errors
+    def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
+        """Session advisory lock, released by PostgreSQL itself if this process dies.
 
+        Taken with `pg_try_advisory_lock` polled from an idle session (see dbtools.leases.take_or_wait):
+        a waiter never sits inside a statement, so it holds no snapshot the holder's CREATE INDEX
+        CONCURRENTLY would wait for, and no statement_timeout cuts the wait short. The attempt that
+        succeeds also stamps the time into this session's application_name, for `lock_holder`."""
         prelude = ""
         if self._conn.server_version >= 140000:
             # notice a killed client within a second even while a long statement runs,
             # so its transaction rolls back and its lock frees promptly
             prelude = "SET client_connection_check_interval = 1000; "
-        started = time.monotonic()
-        try:
-            self._query(
-                f"{prelude}SET lock_timeout = {max(1, int(timeout * 1000))}; "
-                f"SELECT pg_advisory_lock({LOCK_KEY}); RESET lock_timeout"
+
+        def attempt() -> bool:
+            nonlocal prelude
+            stamp = f"{owner_tag()[:36]} since {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+            taken = self._query(
+                f"{prelude}SELECT CASE WHEN pg_try_advisory_lock({LOCK_KEY}) "
+                "THEN set_config('application_name', %s, false) END",
+                (stamp,),
             )
-        except psycopg2.errors.LockNotAvailable:
-            self._query("RESET lock_timeout")
-            holder = self.lock_holder() or "another session (it has gone since)"
-            raise LockTimeout(
-                f"postgres: the migration lock on {self.settings.database!r} is held by {holder}; "
-                f"waited {time.monotonic() - started:.1f} s",
-                hint="wait for that run to finish and retry (or raise --lock-timeout); if it hangs, "
-                "end it with SELECT pg_terminate_backend(<pid>)",
-            ) from None
+            prelude = ""
+            return taken[0][0] is not None
+
+        take_or_wait(
+            self.name,
+            repr(self.settings.database),
+            attempt,
+            self.lock_holder,
+            timeout,
+            on_wait=on_wait,
+            breaking="if it hangs, end its session with `unlock --force --db postgres`",
+        )
         try:
             yield
         finally:
@@ -381,6 +391,7 @@ class PostgresBackend:
                     self._query(f"SELECT pg_advisory_unlock({LOCK_KEY})")
 
     def lock_holder(self) -> str | None:
+        """`pid N (client, user, address) since T` of the session holding the lock, None when it is free."""
         rows = self._query(
             "SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -391,11 +402,14 @@ class PostgresBackend:
         )
         if not rows:
             return None
-        pid, app, user, addr, since = rows[0]
-        return (
-            f"pid {pid} ({app or 'unnamed client'}, user {user}, from {addr or 'local socket'}, "
-            f"connected {since:%Y-%m-%d %H:%M:%S %Z})"
+        pid, app, user, addr, connected = rows[0]
+        stamped = re.fullmatch(r"(.*) since (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", app or "")
+        client, since = (
+            (stamped[1], stamped[2].replace("T", " ").replace("Z", " UTC"))
+            if stamped
+            else (app or "unnamed client", f"{connected:%Y-%m-%d %H:%M:%S %Z} (connected)")
         )
+        return f"pid {pid} ({client}, user {user}, from {addr or 'local socket'}) since {since}"
 
     def break_lock(self) -> str | None:
         """End the session holding the lock (PostgreSQL frees a session's advisory locks with it)."""

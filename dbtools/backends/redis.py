@@ -21,18 +21,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools import scripts
 from dbtools.audit import Event, Reporter
-from dbtools.backends.base import HISTORY_NAME, connection_name, owner_tag, wait_for
+from dbtools.backends.base import HISTORY_NAME, connection_name, owner_tag
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
     DatabaseMissing,
     DbtoolsError,
     HistoryMismatch,
-    LockTimeout,
     MissingDependency,
     UsageError,
 )
-from dbtools.leases import Heartbeat, lease_seconds
+from dbtools.leases import Heartbeat, Waiting, lease_seconds, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.redis_layout import INTERNAL, LOCK_KEY, Layout
@@ -322,20 +321,19 @@ class RedisBackend:
         return lease_seconds(self.settings, DEFAULT_LOCK_TTL, "REDIS_LOCK_TTL")
 
     @contextmanager
-    def lock(self, timeout: float) -> Iterator[None]:
+    def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
         """SET NX PX with a unique token; a heartbeat renews it; only our token releases it."""
         ttl_ms = int(self.lock_ttl * 1000)
         token = json.dumps({"token": uuid.uuid4().hex, "owner": owner_tag(), "since": time.time()})
-        started = time.monotonic()
-        taken = self._take_lock(token, ttl_ms, started + timeout)
-        if not taken:
-            holder = self.lock_holder() or "another run (it has gone since)"
-            raise LockTimeout(
-                f"redis: the migration lock on DB {self.settings.database} is held by {holder}; "
-                f"waited {time.monotonic() - started:.1f} s",
-                hint="wait for that run to finish and retry (or raise --lock-timeout); a dead run's lock expires "
-                "by itself, or free it now with `unlock --force --db redis`",
-            )
+        take_or_wait(
+            self.name,
+            f"DB {self.settings.database}",
+            lambda: self._try_take(token, ttl_ms),
+            self.lock_holder,
+            timeout,
+            on_wait=on_wait,
+            breaking="a dead run's lock expires by itself, or free it now with `unlock --force --db redis`",
+        )
         beat = Heartbeat(lambda: bool(self._r.eval(_RENEW, 1, LOCK_KEY, token, ttl_ms)), ttl_ms / 3000)
         self._beat = beat
         try:
@@ -347,8 +345,8 @@ class RedisBackend:
                     self._r.eval(_RELEASE, 1, LOCK_KEY, token)
 
     @_mapped
-    def _take_lock(self, token: str, ttl_ms: int, deadline: float) -> bool:
-        return wait_for(deadline, lambda: bool(self._r.set(LOCK_KEY, token, nx=True, px=ttl_ms)))
+    def _try_take(self, token: str, ttl_ms: int) -> bool:
+        return bool(self._r.set(LOCK_KEY, token, nx=True, px=ttl_ms))
 
     def lock_lost(self) -> str | None:
         """Why the lock this run took is no longer ours, None while it is (or when none was taken)."""
