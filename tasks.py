@@ -1,18 +1,18 @@
-"""Invoke tasks: `invoke migrate --db postgres`, `invoke status`, ... - thin calls into dbtools."""
+"""Invoke tasks: `invoke migrate --db postgres`, `invoke status`, ... - each one is a `python -m dbtools` command.
+
+Every task turns its options into the command line's arguments and runs `dbtools.cli.main` in this
+process, so a task checks its options exactly as the command does (numbers, choices), prints errors
+the same way (`error:` / `hint:`, no traceback) and exits with the same code. Options are taken as
+text and checked there: invoke's own int conversion ends in a traceback on `--seed abc`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from invoke import Context, Exit, task
 
-from dbtools import envfile, runner
-from dbtools.audit import stdout_reporter
-from dbtools.cli import print_status
-from dbtools.errors import DbtoolsError, UsageError
+from dbtools import envfile
 
 # Where the stores live: the shell's environment wins, then the servers onboarding started
 # (.sandbox/env), then the project's defaults (docker/env.local). Read safely, no shell evaluation.
@@ -20,96 +20,134 @@ for _env_file in (Path(__file__).parent / ".sandbox/env", Path(__file__).parent 
     if _env_file.exists():
         envfile.load(_env_file)
 
-DB_HELP = "clickhouse, postgres, mongodb or redis (repeatable; default: every store with a migrations folder)"
+DB_HELP = "clickhouse, postgres, mongodb or redis; repeatable (default: every store with a migrations folder)"
 
 
-@contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Turn an expected failure into invoke's Exit: `error:`/`hint:` lines and the CLI's exit code."""
-    try:
-        yield
-    except DbtoolsError as exc:
-        raise Exit("\n".join(exc.lines()), code=exc.exit_code) from None
+def _dbtools(*argv: str | None) -> None:
+    """Run `python -m dbtools ARGV...` in-process (None items are dropped); a non-zero exit ends the task."""
+    from dbtools.cli import main
+
+    code = main([arg for arg in argv if arg is not None])
+    if code:
+        raise Exit(code=code)
 
 
-def _each(db: list[str], action: Callable[[str], Any]) -> None:
-    with _errors_exit():
-        for store in db or runner.configured_stores():
-            action(store)
+def _stores(db: list[str]) -> list[str]:
+    return [arg for store in db for arg in ("--db", store)]
+
+
+def _option(name: str, value: object) -> list[str]:
+    """`--name value` when a value was given (invoke hands values over as typed on the command line)."""
+    return [] if value is None else [name, str(value)]
+
+
+def _flag(name: str, on: bool) -> list[str]:
+    return [name] if on else []
 
 
 @task(
     iterable=["db"],
     help={
         "db": DB_HELP,
-        "to": "stop after this version",
-        "dry_run": "show, change nothing",
-        "create_db": "create a missing database",
-        "resume": "continue a half-done migration",
+        "to": "stop after this version number (default: apply all pending)",
+        "dry_run": "show what would run, change nothing",
+        "create_db": "create the database if it does not exist",
+        "resume": "continue a migration that stopped half-way",
+        "allow_out_of_order": "apply pending versions below the current one",
+        "lock_timeout": "seconds to wait for another run's lock, a number (default: 60)",
+        "backup": "back the store up into this folder first (default: no backup)",
+        "json": "one JSON object per event",
     },
 )
 def migrate(
     c: Context,
     db: list[str],
-    to: int | None = None,
+    to: str | None = None,
     dry_run: bool = False,
     create_db: bool = False,
     resume: bool = False,
+    allow_out_of_order: bool = False,
+    lock_timeout: str | None = None,
+    backup: str | None = None,
+    json: bool = False,
 ) -> None:
-    """Apply pending migrations."""
-    report = stdout_reporter()
-    _each(
-        db, lambda s: runner.migrate(s, target=to, dry_run=dry_run, create_db=create_db, resume=resume, report=report)
+    """Apply pending migrations in version order."""
+    _dbtools(
+        "migrate",
+        *_stores(db),
+        *_option("--to", to),
+        *_flag("--dry-run", dry_run),
+        *_flag("--create-db", create_db),
+        *_flag("--resume", resume),
+        *_flag("--allow-out-of-order", allow_out_of_order),
+        *_option("--lock-timeout", lock_timeout),
+        *_option("--backup", backup),
+        *_flag("--json", json),
     )
-
-
-@task(iterable=["db"], help={"db": DB_HELP})
-def status(c: Context, db: list[str]) -> None:
-    """Show applied, pending, failed, changed and missing migrations per store."""
-    with _errors_exit():
-        print_status({s: runner.status(s) for s in db or runner.configured_stores()})
-
-
-@task(iterable=["db"], help={"db": DB_HELP, "steps": "revert the last N migrations", "to": "revert above VERSION"})
-def rollback(c: Context, db: list[str], steps: int | None = None, to: int | None = None) -> None:
-    """Revert applied migrations (--steps N or --to VERSION)."""
-    if steps is None and to is None:
-        steps = 1
-    report = stdout_reporter()
-    _each(db, lambda s: runner.rollback(s, steps=steps, to=to, report=report))
-
-
-@task(iterable=["db"], help={"db": DB_HELP})
-def validate(c: Context, db: list[str]) -> None:
-    """Check that files and history agree (fails on changed, missing, failed, out-of-order)."""
-    _each(db, lambda s: print(f"{s}: ok, {len(runner.validate(s).applied)} applied"))
-
-
-@task(iterable=["db"], help={"db": DB_HELP, "json": "print the findings as one JSON list"})
-def lint(c: Context, db: list[str], json: bool = False) -> None:
-    """Flag risky migrations before they run (fails on error-severity findings)."""
-    from dbtools.lint import run
-
-    with _errors_exit():
-        code = run(db or runner.configured_stores(), as_json=json)
-    if code:
-        raise Exit(code=code)
-
-
-@task(help={"db": "the store", "description": "what the migration does", "ext": "py or js where a store runs several"})
-def new(c: Context, db: str, description: str, ext: str | None = None) -> None:
-    """Create the next-numbered migration file."""
-    with _errors_exit():
-        print(runner.new(db, description, extension=ext))
 
 
 @task(
     iterable=["db"],
     help={
         "db": DB_HELP,
-        "from_": "the tool to switch from: dbmate, flyway, golang-migrate, goose or migrate-mongo",
-        "files": "lay the tool's files from this folder into migrations/<store>/ (instead of adopting history)",
-        "table": "the tool's history table or collection, if not its default",
+        "json": "one JSON object keyed by store",
+        "exit_code": "exit 1 when anything is pending, failed, changed or missing",
+    },
+)
+def status(c: Context, db: list[str], json: bool = False, exit_code: bool = False) -> None:
+    """Where each store was read, its version, and what is pending, failed, changed or missing."""
+    _dbtools("status", *_stores(db), *_flag("--json", json), *_flag("--exit-code", exit_code))
+
+
+@task(
+    iterable=["db"],
+    help={
+        "db": DB_HELP,
+        "steps": "revert the last N applied migrations, a number (default: 1 when --to is not given)",
+        "to": "revert every migration above this version number",
+        "dry_run": "show what would be reverted, change nothing",
+    },
+)
+def rollback(c: Context, db: list[str], steps: str | None = None, to: str | None = None, dry_run: bool = False) -> None:
+    """Revert applied migrations with their down sections, newest first."""
+    if steps is None and to is None:
+        steps = "1"
+    _dbtools("rollback", *_stores(db), *_option("--steps", steps), *_option("--to", to), *_flag("--dry-run", dry_run))
+
+
+@task(iterable=["db"], help={"db": DB_HELP})
+def validate(c: Context, db: list[str]) -> None:
+    """Check that files and history agree (fails on changed, missing, failed, out-of-order)."""
+    _dbtools("validate", *_stores(db))
+
+
+@task(iterable=["db"], help={"db": DB_HELP, "json": "print the findings as one JSON list"})
+def lint(c: Context, db: list[str], json: bool = False) -> None:
+    """Flag risky migrations before they run (fails on error-severity findings)."""
+    _dbtools("lint", *_stores(db), *_flag("--json", json))
+
+
+@task(
+    help={
+        "db": "the store to write the migration for (required)",
+        "description": "what the migration does (required; becomes the file name)",
+        "ext": "py or js where a store runs several (default: the store's first)",
+    }
+)
+def new(c: Context, db: str | None = None, description: str | None = None, ext: str | None = None) -> None:
+    """Create the next-numbered migration file from the store's template."""
+    if description is None:
+        _dbtools("new", *_option("--db", db))  # the command's own one-line error for the missing argument
+    _dbtools("new", *_option("--db", db), *_option("--ext", ext), "--", str(description))
+
+
+@task(
+    iterable=["db"],
+    help={
+        "db": DB_HELP,
+        "from_": "the tool to switch from: dbmate, flyway, golang-migrate, goose or migrate-mongo (required)",
+        "files": "lay the tool's files from this folder into migrations/<store>/ (default: adopt its history)",
+        "table": "the tool's history table or collection (default: the tool's own name for it)",
         "dry_run": "show what would be recorded or laid, change nothing",
         "skip_repeatable": "leave Flyway's repeatable (R__) migrations out",
     },
@@ -117,79 +155,79 @@ def new(c: Context, db: str, description: str, ext: str | None = None) -> None:
 def adopt(
     c: Context,
     db: list[str],
-    from_: str,
+    from_: str | None = None,
     files: str | None = None,
     table: str | None = None,
     dry_run: bool = False,
     skip_repeatable: bool = False,
 ) -> None:
     """Switch from another tool: record its history as applied (or lay its files) without running anything."""
-    from dbtools import adopt as adoption
-
-    report = stdout_reporter()
-    if files is not None:
-        with _errors_exit():
-            if len(db) != 1:
-                raise UsageError("adopt --files needs exactly one --db STORE", hint="e.g. --db postgres")
-            adoption.files(db[0], from_, files, dry_run=dry_run, skip_repeatable=skip_repeatable, report=report)
-        return
-    _each(
-        db,
-        lambda s: adoption.history(
-            s, from_, table=table, dry_run=dry_run, skip_repeatable=skip_repeatable, report=report
-        ),
+    _dbtools(
+        "adopt",
+        *_stores(db),
+        *_option("--from", from_),
+        *_option("--files", files),
+        *_option("--table", table),
+        *_flag("--dry-run", dry_run),
+        *_flag("--skip-repeatable", skip_repeatable),
     )
 
 
 @task(iterable=["db"], help={"db": DB_HELP})
 def repair(c: Context, db: list[str]) -> None:
-    """Accept changed checksums, clear failed rows, forget missing files."""
-    report = stdout_reporter()
-    _each(db, lambda s: runner.repair(s, report=report))
+    """Accept edited files, clear failed rows, forget rows whose file is gone (history only)."""
+    _dbtools("repair", *_stores(db))
 
 
 @task(
     iterable=["db"],
     help={
         "db": DB_HELP,
-        "seed": "random seed: the same seed gives the same data (default 42)",
-        "scale": "small, medium or large",
+        "seed": "random seed, a number: the same seed gives the same data (default: 42)",
+        "scale": "small, medium or large (default: small)",
+        "until": "UTC date market data ends at, YYYY-MM-DD (default: today)",
         "reset": "wipe the seeded tables first, then load",
     },
 )
-def seed(c: Context, db: list[str], seed: int = 42, scale: str = "small", reset: bool = False) -> None:
+def seed(
+    c: Context,
+    db: list[str],
+    seed: str | None = None,
+    scale: str | None = None,
+    until: str | None = None,
+    reset: bool = False,
+) -> None:
     """Load deterministic development data into each store (skips stores already seeded)."""
-    from dbtools.seed import dataset, load
+    _dbtools(
+        "seed",
+        *_stores(db),
+        *_option("--seed", seed),
+        *_option("--scale", scale),
+        *_option("--until", until),
+        *_flag("--reset", reset),
+    )
 
-    data = dataset.build(seed, scale)
-    report = stdout_reporter()
-    _each(db, lambda s: load(s, data, reset=reset, report=report, progress=True))
 
-
-@task(iterable=["db"], help={"db": DB_HELP, "previous": "git ref of the previous release (default: newest v* tag)"})
-def verify(c: Context, db: list[str], previous: str | None = None) -> None:
+@task(
+    iterable=["db"],
+    help={
+        "db": DB_HELP,
+        "previous": "git ref of the previous release (default: newest v* tag)",
+        "provider": "docker, local or embedded (default: the first that works here)",
+    },
+)
+def verify(c: Context, db: list[str], previous: str | None = None, provider: str | None = None) -> None:
     """Migration tests on throwaway servers: from scratch, on top of the previous release, round trip."""
-    from dbtools import verify as verification
-
-    argv = [a for s in db for a in ("--db", s)] + (["--previous", previous] if previous else [])
-    code = verification.main(argv)
-    if code:
-        raise Exit(code=code)
+    _dbtools("verify", *_stores(db), *_option("--previous", previous), *_option("--provider", provider))
 
 
 @task(help={"check": "write nothing; fail if docs/schema.md is out of date"})
 def docs(c: Context, check: bool = False) -> None:
     """Write docs/schema.md from the live catalogs of freshly migrated throwaway servers."""
-    from dbtools.cli import main
-
-    code = main(["schema-docs", *(["--check"] if check else [])])
-    if code:
-        raise Exit(code=code)
+    _dbtools("schema-docs", *_flag("--check", check))
 
 
 @task(iterable=["db"], help={"db": DB_HELP, "to": "folder to create the backup folder(s) in (default: backups)"})
 def backup(c: Context, db: list[str], to: str = "backups") -> None:
     """Back each store up (schema, data, migration history) into a checksummed folder."""
-    from dbtools.backup import backup as take
-
-    _each(db, lambda s: print(take(s, to)))
+    _dbtools("backup", *_stores(db), "--to", to)

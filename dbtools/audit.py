@@ -74,7 +74,7 @@ PERSISTED = {
     "failed",
     "reverted",
     "recorded",
-    "realigned",
+    "accepted",
     "cleared",
     "forgotten",
     "freed",

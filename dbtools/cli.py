@@ -18,9 +18,30 @@ CLICKHOUSE_URL or CLICKHOUSE_HOST/NATIVE_PORT/DB/USER/PASSWORD, MONGO_URL or MON
 REDIS_URL or REDIS_HOST/PORT/DB/PASSWORD."""
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help lines that always say what an option defaults to, and which options are required."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.required and action.option_strings and "required" not in text:
+            return f"{text} (required)"
+        shown = action.default not in (None, False, argparse.SUPPRESS) and "default" not in text
+        if shown and action.option_strings and action.nargs != 0:
+            return f"{text} (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line and exit 2, as for every usage error
         raise UsageError(message, hint=f"see `{self.prog} --help`")
+
+
+def _command(sub: Any, name: str, help: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, parents=parents)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,95 +60,138 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="STORE",
         dest="db",
-        help="clickhouse, postgres, mongodb or redis; repeatable (default: every store with a folder)",
+        help="clickhouse, postgres, mongodb or redis; repeatable or comma-separated "
+        "(default: every store with a folder under the migrations folder)",
     )
-    locking = argparse.ArgumentParser(add_help=False)
-    locking.add_argument("--json", action="store_true", help="one JSON object per event (for CI logs)")
+    events = argparse.ArgumentParser(add_help=False)
+    events.add_argument("--json", action="store_true", help="one JSON object per event instead of text (for CI logs)")
+    locking = argparse.ArgumentParser(add_help=False, parents=[events])
     locking.add_argument(
         "--lock-timeout",
         type=float,
         default=runner.DEFAULT_LOCK_TIMEOUT,
         metavar="SECONDS",
-        help="how long to wait for another run's lock (default: %(default)s)",
+        help="how long to wait for another run's migration lock",
     )
+    writers = [common, stores, locking]
 
     parser = _Parser(
         prog="dbtools",
         description="Versioned migrations for ClickHouse, PostgreSQL, MongoDB and Redis.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"dbtools {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("migrate", parents=[common, stores, locking], help="apply pending migrations")
-    p.add_argument("--to", type=int, metavar="VERSION", help="stop after this version")
+    p = _command(sub, "migrate", "apply pending migrations in version order", writers)
+    p.add_argument("--to", type=int, metavar="VERSION", help="stop after this version (default: apply all pending)")
     p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
     p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
     p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
     p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
-    p.add_argument("--backup", metavar="DIR", help="back the store up into DIR first; no migration if that fails")
+    p.add_argument(
+        "--backup",
+        metavar="DIR",
+        help="back the store up into DIR first, under the lock; no migration if that fails (default: no backup)",
+    )
 
-    p = sub.add_parser("status", parents=[common, stores], help="show applied, pending, failed, changed, missing")
+    p = _command(
+        sub,
+        "status",
+        "per store: where it looked, current version, applied, pending, failed, changed, missing, lock",
+        [common, stores],
+    )
     p.add_argument("--json", action="store_true", help="one JSON object keyed by store")
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
+    )
 
-    p = sub.add_parser("rollback", parents=[common, stores, locking], help="revert applied migrations")
+    p = _command(sub, "rollback", "revert applied migrations with their down sections, newest first", writers)
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--steps", type=int, metavar="N", help="revert the last N migrations")
-    group.add_argument("--to", type=int, metavar="VERSION", help="revert every migration above VERSION")
-    p.add_argument("--dry-run", action="store_true", help="show what would be reverted")
+    group.add_argument(
+        "--steps", type=int, metavar="N", help="revert the last N applied migrations (this or --to is required)"
+    )
+    group.add_argument(
+        "--to", type=int, metavar="VERSION", help="revert every migration above VERSION (this or --steps is required)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be reverted, change nothing")
 
-    p = sub.add_parser("validate", parents=[common, stores], help="check files and history agree (exit 1 if not)")
-    p.add_argument("--allow-out-of-order", action="store_true")
+    p = _command(sub, "validate", "check that files and history agree (exit 1 if not)", [common, stores])
+    p.add_argument("--allow-out-of-order", action="store_true", help="accept pending versions below the current one")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "baseline",
-        parents=[common, stores, locking],
-        help="adopt an existing database: record migrations up to VERSION as applied",
+        "adopt an existing database: record migrations up to VERSION as applied without running them",
+        writers,
     )
-    p.add_argument("--version", type=int, required=True, metavar="VERSION", dest="baseline_version")
+    p.add_argument(
+        "--version",
+        type=int,
+        required=True,
+        metavar="VERSION",
+        dest="baseline_version",
+        help="the version the existing database corresponds to",
+    )
 
-    sub.add_parser(
+    _command(
+        sub,
         "repair",
-        parents=[common, stores, locking],
-        help="accept changed checksums, clear failed rows, forget missing files",
+        "accept edited files, clear failed rows, forget rows whose file is gone (history only: the database "
+        "keeps what was applied)",
+        writers,
     )
 
-    p = sub.add_parser("unlock", parents=[common, stores], help="break a lock left by a dead or stuck run")
-    p.add_argument("--force", action="store_true", required=True, help="required: confirms breaking the lock")
+    p = _command(sub, "unlock", "break a migration lock left by a dead or stuck run", [common, stores, events])
+    p.add_argument("--force", action="store_true", required=True, help="confirms breaking the lock")
 
-    sub.add_parser(
-        "check", parents=[common, stores], help="check live data against the declared layout (exit 1 on violations)"
+    _command(
+        sub,
+        "check",
+        "for stores with a declared key layout (Redis: migrations/redis/layout.toml): check live keys against it "
+        "(exit 1 on violations)",
+        [common, stores, events],
     )
 
-    p = sub.add_parser("seed", parents=[common, stores], help="load deterministic development data")
+    p = _command(
+        sub, "seed", "load deterministic development data (a store already seeded is skipped)", [common, stores]
+    )
     p.add_argument("--seed", type=int, default=42, help="random seed: the same seed gives the same data")
     p.add_argument("--scale", choices=["small", "medium", "large"], default="small", help="how much data")
-    p.add_argument("--until", help="UTC date market data ends at (default: today)")
+    p.add_argument("--until", metavar="DATE", help="UTC date market data ends at, YYYY-MM-DD (default: today)")
     p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")
-    p.add_argument("--json", action="store_true", help="one JSON object per event")
+    p.add_argument("--json", action="store_true", help="one JSON object per event instead of text")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "verify",
-        parents=[common, stores],
-        help="migration tests on a throwaway server: from scratch, on the previous release, round trip",
+        "migration tests on a throwaway server: from scratch, on the previous release, round trip",
+        [common, stores],
     )
     p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
-    p.add_argument("--provider", choices=("docker", "local", "embedded"), help="which kind of throwaway server")
-
-    p = sub.add_parser(
-        "schema-docs",
-        parents=[common, stores],
-        help="write docs/schema.md from live catalogs of freshly migrated throwaway servers",
+    p.add_argument(
+        "--provider",
+        choices=("docker", "local", "embedded"),
+        help="which kind of throwaway server (default: $DBTOOLS_SANDBOX, else the first that works here)",
     )
-    p.add_argument("--output", default="docs/schema.md", metavar="PATH", help="where to write (default: %(default)s)")
+
+    p = _command(
+        sub,
+        "schema-docs",
+        "write docs/schema.md from live catalogs of freshly migrated throwaway servers",
+        [common, stores],
+    )
+    p.add_argument("--output", default="docs/schema.md", metavar="PATH", help="where to write")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is out of date")
 
-    p = sub.add_parser("new", parents=[common, stores], help="create the next-numbered migration file")
-    p.add_argument("description", help="what the migration does, e.g. 'add users table'")
-    p.add_argument("--ext", help="file type when the store runs several (py, js)")
+    p = _command(sub, "new", "create the next-numbered migration file from the store's template", [common])
+    p.add_argument("description", help="what the migration does, e.g. 'add users table' (becomes the file name)")
+    p.add_argument("--db", required=True, metavar="STORE", help="the store to write the migration for")
+    p.add_argument("--ext", help="file type where the store runs several: py or js (default: the store's first)")
 
     p = sub.add_parser(
         "adopt",
@@ -142,14 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=_adopt_tools(),
         help="the tool whose files or history to adopt",
     )
-    p.add_argument("--files", metavar="DIR", help="lay the tool's migration files from DIR into migrations/<store>/")
-    p.add_argument("--table", metavar="NAME", help="the tool's history table or collection, if not its default")
+    p.add_argument(
+        "--files",
+        metavar="DIR",
+        help="lay the tool's migration files from DIR into migrations/<store>/ (default: adopt its history instead)",
+    )
+    p.add_argument(
+        "--table",
+        metavar="NAME",
+        help="the tool's history table or collection (default: the tool's own name for it)",
+    )
     p.add_argument("--dry-run", action="store_true", help="show what would be recorded or laid, change nothing")
     p.add_argument("--skip-repeatable", action="store_true", help="leave Flyway's repeatable (R__) migrations out")
 
-    p = sub.add_parser("lint", parents=[common, stores], help="flag risky migrations before they run (exit 1 on error)")
+    p = _command(sub, "lint", "flag risky migrations before they run (exit 1 on error)", [common, stores])
     p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
     _add_backup_commands(sub, [common, stores])
+    for listed in sub._choices_actions:  # `COMMAND --help` opens with the line `--help` lists it with
+        command = sub.choices[listed.dest]
+        command.description = command.description or listed.help
     return parser
 
 
@@ -216,7 +291,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     args.migrations_dir = getattr(args, "migrations_dir", None)
     command = args.command
     if command == "new":
-        stores = _stores(args) if args.db else []
+        args.db = [args.db]
+        stores = _stores(args)
         if len(stores) != 1:
             raise UsageError("new needs exactly one --db STORE", hint="e.g. `new --db postgres 'add users table'`")
         path = runner.new(stores[0], args.description, migrations_dir=args.migrations_dir, extension=args.ext)
@@ -385,6 +461,7 @@ def _each_store(stores: list[str], action: Callable[[str], Any]) -> int:
 
 
 def _status(args: argparse.Namespace, stores: list[str]) -> int:
+    """Every store's status; an unreachable store is one row of its own and exit 1, the others in full."""
     results: dict[str, Any] = {}
     code = 0
     for store in stores:
@@ -393,31 +470,44 @@ def _status(args: argparse.Namespace, stores: list[str]) -> int:
         except DbtoolsError as exc:
             if len(stores) == 1 and not args.json:
                 raise
-            results[store] = {"error": exc.message, "hint": exc.hint}
+            results[store] = {"where": _where(store), "error": exc.message, "hint": exc.hint}
             code = max(code, exc.exit_code)
     if args.json:
         import json
 
-        print(json.dumps({s: {k: v for k, v in r.items() if k != "names"} for s, r in results.items()}, indent=2))
+        print(json.dumps(results, indent=2))
     else:
         print_status(results)
+    if args.exit_code and any(_needs_attention(r) for r in results.values()):
+        code = max(code, 1)
     return code
+
+
+def _where(store: str) -> str:
+    try:
+        return runner.where(runner.settings_for(store))
+    except DbtoolsError:
+        return "-"
+
+
+def _needs_attention(r: dict[str, Any]) -> bool:
+    return "error" not in r and any(r[k] for k in ("pending", "failed", "changed", "missing"))
 
 
 def print_status(results: dict[str, dict[str, Any]]) -> None:
     """Print `runner.status` results for people: one table row per store, then what needs attention."""
-    header = ("store", "current", "applied", "pending", "failed", "changed", "missing", "lock")
+    header = ("store", "where", "current", "applied", "pending", "failed", "changed", "missing", "lock")
     rows = [header]
     for store, r in results.items():
         if "error" in r:
-            rows.append((store, "unreachable", "-", "-", "-", "-", "-", "-"))
+            rows.append((store, r.get("where", "-"), "unreachable", "-", "-", "-", "-", "-", "-"))
             continue
         current = _label(r, r["current"]) if r["current"] is not None else "none"
         counts = [str(len(r[k])) for k in ("applied", "pending", "failed", "changed", "missing")]
-        rows.append((store, current, *counts, "held" if r["lock"] else "free"))
+        rows.append((store, r["where"], current, *counts, "held" if r["lock"] else "free"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
-        cells = [cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
         print("  ".join(cells).rstrip())
     for store, r in results.items():
         for line in _details(r):
@@ -425,7 +515,7 @@ def print_status(results: dict[str, dict[str, Any]]) -> None:
 
 
 def _label(r: dict[str, Any], version: int) -> str:
-    return f"{version:03d}_{r['names'].get(str(version), '?')}"
+    return next((m["label"] for m in r["migrations"] if m["version"] == version), f"{version:03d}")
 
 
 def _details(r: dict[str, Any]) -> list[str]:
@@ -433,14 +523,35 @@ def _details(r: dict[str, Any]) -> list[str]:
         return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
     lines = [f"applied   {_label(r, int(v))}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]
     for v in r["pending"]:
+        if v in r["failed"]:
+            continue  # said below, with where it stopped
         lines.append(f"pending   {_label(r, v)}" + ("  (out of order)" if v in r["out_of_order"] else ""))
-    for row in r["unfinished"]:
-        lines.append(
-            f"{row['status']:<9} {row['version']:03d}_{row['name']} stopped after statement "
-            f"{row['statements_done']} of {row['statements_total']}: {row['error'] or 'the run was interrupted'}"
-        )
+    lines += [_unfinished(row) for row in r["unfinished"]]
     lines += [f"changed   {_label(r, v)}  (file edited after it was applied)" for v in r["changed"]]
-    lines += [f"missing   {v}  (applied, file gone)" for v in r["missing"]]
+    lines += [f"missing   {_label(r, v)}  (applied, file gone)" for v in r["missing"]]
     if r["lock"]:
         lines.append(f"lock      held by {r['lock']}")
     return lines
+
+
+def _unfinished(row: dict[str, Any]) -> str:
+    """One line for a failed or interrupted migration: what stayed applied, then the recorded error."""
+    done, total = row["statements_done"], row["statements_total"]
+    of = f" of {total}" if total else ""
+    if row["status"] == "running":
+        kept = f"the run stopped after statement {done}{of}" if done else "stopped before a statement finished"
+    elif done:
+        kept = f"statements 1-{done}{of} stayed applied" if done > 1 else f"statement 1{of} stayed applied"
+    else:
+        kept = "nothing of it stayed applied"
+    return f"{row['status']:<9} {row['label']}: {kept}; {row['error'] or 'the run was interrupted'}"
+
+
+def options_taking_values(command: str) -> set[str]:
+    """The option strings of `command` that take a value (`--to`, `--lock-timeout`), for fronts that pass
+    flags through (migrations/migrate.py) and must tell a flag's value from a store name."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        option for action in commands.choices[command]._actions if action.nargs != 0 for option in action.option_strings
+    }

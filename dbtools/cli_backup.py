@@ -26,7 +26,11 @@ def add_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "rehearse", parents=parents, help="apply pending migrations to a backup in a throwaway sandbox, timed"
     )
     p.add_argument("--from", required=True, metavar="FOLDER", dest="source", help="a folder `backup` printed")
-    p.add_argument("--provider", choices=("docker", "local", "embedded"), help="which kind of throwaway server")
+    p.add_argument(
+        "--provider",
+        choices=("docker", "local", "embedded"),
+        help="which kind of throwaway server (default: the first that can load the backup here)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object (for CI)")
 
 

@@ -305,5 +305,12 @@ def new_file(folder: Path, store: str, description: str, ext: str, template: str
     version = max((int(m["version"]) for m in existing), default=0) + 1
     width = max((len(m["version"]) for m in existing), default=3)
     path = folder / f"{version:0{width}d}_{slug(description)}.{ext}"
-    path.write_text(template.format(description=description))
+    path.write_text(template.format(description=comment_text(description)))
     return path
+
+
+def comment_text(description: str) -> str:
+    """`description` as text that stays inside a one-line comment: every line break (including the ones
+    only some languages honour: \\r, \\v, \\f, U+2028, ...) and control character becomes a space, so a
+    description can never add a statement, a marker or a directive to the file `new` writes."""
+    return " ".join("".join(c if c.isprintable() else " " for c in description).split())

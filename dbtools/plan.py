@@ -74,6 +74,48 @@ class Plan:
             "out_of_order": list(self.out_of_order),
         }
 
+    def label(self, version: int) -> str:
+        """`002_b` for a version: the file's name, else the name history recorded (a missing file)."""
+        for m in self.files:
+            if m.version == version:
+                return m.label
+        for row in (*self.applied, *self.failed):
+            if row.version == version:
+                return f"{version:03d}_{row.name}"
+        return f"{version:03d}"
+
+    def labels(self, versions: Iterable[int]) -> str:
+        """`001_a, 002_b`: the versions named as in messages."""
+        return ", ".join(self.label(v) for v in versions)
+
+    def migrations(self) -> list[dict[str, object]]:
+        """Every version on disk or in history with its name and state, for `status --json`.
+
+        state: applied | baseline | pending | failed | running | changed (applied, file edited since) |
+        missing (applied, file gone)."""
+        on_disk = {m.version: m for m in self.files}
+        rows = {row.version: row for row in (*self.applied, *self.failed)}
+        changed, missing = set(self.changed), set(self.missing)
+        result: list[dict[str, object]] = []
+        for version in sorted(on_disk.keys() | rows.keys()):
+            row, m = rows.get(version), on_disk.get(version)
+            if version in missing:
+                state = "missing"
+            elif version in changed:
+                state = "changed"
+            else:
+                state = row.status if row is not None else "pending"
+            result.append(
+                {
+                    "version": version,
+                    "name": m.name if m is not None else row.name,  # type: ignore[union-attr]
+                    "label": self.label(version),
+                    "file": m.path.name if m is not None else None,
+                    "state": state,
+                }
+            )
+        return result
+
 
 def build(
     files: Iterable[Migration], history: Iterable[AppliedMigration], *, store: str = "", target: int | None = None

@@ -91,13 +91,13 @@ def check(plan: Plan, *, allow_out_of_order: bool = False, resume: bool = False)
     store = plan.store
     if plan.changed:
         raise HistoryMismatch(
-            f"{store}: applied migration(s) {_versions(plan.changed)} changed on disk since they were applied",
+            f"{store}: applied migration(s) {plan.labels(plan.changed)} changed on disk since they were applied",
             hint="restore the files as they were (write a new migration for new changes), "
             f"or accept the edits with `repair --db {store}`",
         )
     if plan.missing:
         raise HistoryMismatch(
-            f"{store}: applied migration(s) {_versions(plan.missing)} are missing from the migrations folder",
+            f"{store}: applied migration(s) {plan.labels(plan.missing)} are missing from the migrations folder",
             hint="restore the files (check the branch you are on), "
             f"or drop them from history with `repair --db {store}`",
         )
@@ -113,14 +113,10 @@ def check(plan: Plan, *, allow_out_of_order: bool = False, resume: bool = False)
         )
     if plan.out_of_order and not allow_out_of_order:
         raise HistoryMismatch(
-            f"{store}: pending migration(s) {_versions(plan.out_of_order)} are numbered below the "
+            f"{store}: pending migration(s) {plan.labels(plan.out_of_order)} are numbered below the "
             f"current version {plan.current}",
             hint="renumber them above the current version, or apply them anyway with --allow-out-of-order",
         )
-
-
-def _versions(versions: tuple[int, ...] | list[int]) -> str:
-    return ", ".join(str(v) for v in versions)
 
 
 def migrate(
@@ -237,7 +233,8 @@ def rollback(
             stuck = [row for row in plan.failed if row.left_changes]
             if stuck:
                 raise HistoryMismatch(
-                    f"{store}: migration {stuck[0].version} stopped half-way; roll back only from a clean state",
+                    f"{store}: migration {plan.label(stuck[0].version)} stopped half-way; "
+                    "roll back only from a clean state",
                     hint=f"finish it with `migrate --resume --db {store}` or clean it up and run `repair --db {store}`",
                 )
             newest_first = sorted(plan.applied, key=lambda r: r.version, reverse=True)
@@ -246,7 +243,7 @@ def rollback(
             blocked = [r.version for r in chosen if r.version not in files or files[r.version].down is None]
             if blocked:
                 raise HistoryMismatch(
-                    f"{store}: migration(s) {_versions(blocked)} have no down section (or no file); "
+                    f"{store}: migration(s) {plan.labels(blocked)} have no down section (or no file); "
                     "nothing was rolled back",
                     hint="add a `-- migrate:down` section (or a .down file) to each, then retry",
                 )
@@ -292,14 +289,17 @@ def status(
     migrations_dir: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """The plan as a dict (`status --json` form) plus the unfinished rows and the lock holder."""
+    """The plan as a dict (`status --json` form) plus where it was read, every migration's name and
+    state, the unfinished rows and the lock holder."""
+    settings = settings or settings_for(store)
     with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
         plan = ctx.plan()
-        result: dict[str, Any] = plan.as_dict()
+        result: dict[str, Any] = {"where": where(settings), **plan.as_dict()}
         result["unfinished"] = [
             {
                 "version": r.version,
                 "name": r.name,
+                "label": plan.label(r.version),
                 "status": r.status,
                 "statements_done": r.statements_done,
                 "statements_total": r.statements_total,
@@ -308,9 +308,16 @@ def status(
             for r in plan.failed
         ]
         result["lock"] = ctx.backend.lock_holder()
-        result["names"] = {str(m.version): m.name for m in plan.files}
         result["adopted"] = {str(row.version): row.adopted_from for row in plan.applied if row.adopted_from}
+        result["migrations"] = plan.migrations()
         return result
+
+
+def where(settings: Settings) -> str:
+    """The server and database a store's settings point at, password never shown: `127.0.0.1:5432/trading`."""
+    if settings.path:
+        return settings.display_url
+    return f"{settings.address}/{settings.database}"
 
 
 def validate(
@@ -389,36 +396,42 @@ def repair(
             actions: list[str] = []
             for version in plan.changed:
                 ctx.backend.record(replace(rows[version], checksum=files[version].checksum))
-                actions.append(f"accepted the new checksum of {version}")
+                actions.append(f"accepted the edited file of {plan.label(version)}")
                 ctx.report(
                     Event(
                         store,
                         "repair",
-                        "realigned",
+                        "accepted",
                         version,
                         rows[version].name,
-                        detail="checksum updated to the file's",
+                        detail="the file as it is now counts as applied; the database keeps what the earlier "
+                        "text applied (write a new migration for any difference)",
                     )
                 )
             for row in plan.failed:
                 if row.version in plan.missing:
                     continue
                 ctx.backend.forget(row.version)
-                actions.append(f"cleared the {row.status} row of {row.version}")
+                actions.append(f"cleared the {row.status} row of {plan.label(row.version)}")
+                kept = (
+                    f"the {row.statements_done} statement(s) that ran stay in the database"
+                    if row.left_changes
+                    else "nothing of it was kept"
+                )
+                ctx.report(Event(store, "repair", "cleared", row.version, row.name, detail=f"pending again; {kept}"))
+            for version in plan.missing:
+                ctx.backend.forget(version)
+                actions.append(f"forgot {plan.label(version)} (no file)")
                 ctx.report(
                     Event(
                         store,
                         "repair",
-                        "cleared",
-                        row.version,
-                        row.name,
-                        detail=f"{row.status} after {row.statements_done} statement(s); it is pending again",
+                        "forgotten",
+                        version,
+                        rows[version].name,
+                        detail="file gone, dropped from history; the database keeps what it applied",
                     )
                 )
-            for version in plan.missing:
-                ctx.backend.forget(version)
-                actions.append(f"forgot {version} (no file)")
-                ctx.report(Event(store, "repair", "forgotten", version, rows[version].name, detail="file missing"))
             if not actions:
                 ctx.report(Event(store, "repair", "nothing", detail="history and files agree"))
             return actions

@@ -524,7 +524,18 @@ class ClickHouseBackend:
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
     max_version: ClassVar[int] = INT64_MAX  # migration_history.version is Int64
     transactional_ddl: ClassVar[bool] = False
-    new_template: ClassVar[str] = "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
+    new_template: ClassVar[str] = (
+        "-- Migration: {description}\n"
+        "-- migrate:up\n"
+        "-- ClickHouse DDL has no transactions: a run that stops half-way is resumed, so write every\n"
+        "-- statement so that it succeeds when run again (IF NOT EXISTS / IF EXISTS). Example:\n"
+        "--   ALTER TABLE trades ADD COLUMN IF NOT EXISTS fee Decimal(18, 8) DEFAULT 0;\n"
+        "\n\n"
+        "-- migrate:down\n"
+        "-- Example:\n"
+        "--   ALTER TABLE trades DROP COLUMN IF EXISTS fee;\n"
+        "\n"
+    )
 
     local_recipe = staticmethod(local_recipe)
     embedded_recipe = staticmethod(embedded_recipe)

@@ -120,10 +120,22 @@ class MongoBackend:
     max_version: ClassVar[int] = INT64_MAX  # BSON int64
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (
-        '"""{description}\n\ndb is a pymongo Database.\n"""\n\n\ndef up(db):\n    pass\n\n\ndef down(db):\n    pass\n'
+        "# Migration: {description}\n"
+        '"""db is a pymongo Database. A run may be resumed, so each step must be safe to run again;\n'
+        'list the steps (`up = [create_index, backfill]`) to have progress recorded after each."""\n'
+        "\n\n"
+        "def up(db):\n"
+        "    # Example:\n"
+        '    #   db.strategy_configs.create_index([("owner_id", 1)], name="owner_id_1")\n'
+        "    pass\n"
+        "\n\n"
+        "def down(db):\n"
+        "    # Example:\n"
+        '    #   db.strategy_configs.drop_index("owner_id_1")\n'
+        "    pass\n"
     )
     templates: ClassVar[dict[str, str]] = {
-        "js": "// {description}\n// Runs in mongosh with `db` set to the migration database.\n\n"
+        "js": "// Migration: {description}\n// Runs in mongosh with `db` set to the migration database.\n\n"
         "function up(db) {{\n}}\n\nfunction down(db) {{\n}}\n"
     }
 
@@ -179,6 +191,14 @@ class MongoBackend:
         """Connect and ping; a database without collections counts as missing unless `create_database`."""
         import pymongo.errors
 
+        from dbtools.sandbox import refuses
+
+        s = self.settings
+        if s.scheme == "mongodb" and s.host and refuses(s.host, s.port):  # not a 6 s server selection wait
+            check = f"check {s.source}" if s.source != "defaults" else "set MONGO_URL or MONGO_HOST/PORT"
+            raise ConnectionFailed(
+                f"mongodb at {s.address}: connection refused; is MongoDB running there?", hint=f"start it, or {check}"
+            )
         try:
             self._client = self._make_client()
             self._client.admin.command("ping")

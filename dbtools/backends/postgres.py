@@ -167,7 +167,17 @@ class PostgresBackend:
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
     max_version: ClassVar[int] = INT64_MAX  # migration_history.version is bigint
     transactional_ddl: ClassVar[bool] = True
-    new_template: ClassVar[str] = "-- {description}\n-- migrate:up\n\n\n-- migrate:down\n\n"
+    new_template: ClassVar[str] = (
+        "-- Migration: {description}\n"
+        "-- migrate:up\n"
+        "-- The up section and its history row commit in one transaction. Example:\n"
+        "--   ALTER TABLE accounts ADD COLUMN nickname text;\n"
+        "\n\n"
+        "-- migrate:down\n"
+        "-- Example:\n"
+        "--   ALTER TABLE accounts DROP COLUMN nickname;\n"
+        "\n"
+    )
 
     local_recipe = staticmethod(local_recipe)
     docker_recipe = staticmethod(docker_recipe)

@@ -133,8 +133,20 @@ class RedisBackend:
     max_version: ClassVar[int] = INT64_MAX  # the same bound as the other stores, so a version means the same everywhere
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (
-        '"""{description}\n\nr is a redis.Redis client returning str; walk keys with r.scan_iter, never KEYS.\n"""\n'
-        "\n\ndef up(r):\n    pass\n\n\ndef down(r):\n    pass\n"
+        "# Migration: {description}\n"
+        '"""r is a redis.Redis client returning str. Walk keys with SCAN in batches, never KEYS, so the\n'
+        "server keeps serving; declare new key patterns in migrations/redis/layout.toml. A run may be\n"
+        'resumed, so each step must be safe to run again (dbtools.redis_tools has SCAN-based helpers)."""\n'
+        "\n\n"
+        "def up(r):\n"
+        "    # Example: give every session that has no TTL one of a day.\n"
+        '    #   for key in r.scan_iter(match="sessions:*", count=1000):\n'
+        "    #       if r.ttl(key) == -1:\n"
+        "    #           r.expire(key, 86400)\n"
+        "    pass\n"
+        "\n\n"
+        "def down(r):\n"
+        "    pass\n"
     )
     layout: ClassVar[Layout] = Layout()
     scan_count: ClassVar[int] = 1000

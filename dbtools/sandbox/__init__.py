@@ -95,6 +95,18 @@ def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
+def refuses(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True only when host:port actively refuses TCP connections (nothing listens there), so a client can
+    say so at once; a host that does not answer within `timeout` is not "refusing" (a driver waits longer)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
 def wait_until(
     check: Callable[[], Any],
     *,
