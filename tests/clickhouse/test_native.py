@@ -130,7 +130,7 @@ def test_failure_mid_migration_fix_and_resume(native: Settings, tmp_path: Path) 
     done = dbtools(*mdir, "migrate", "--db", "clickhouse", env=env)
     assert_one_clear_error(done, "001_orders.sql line 5, statement 4 of 5", "NoSuchType", "--resume")
     status = dbtools(*mdir, "status", "--db", "clickhouse", env=env)
-    assert "stopped after statement 3 of 5" in status.stdout, status.stdout
+    assert "failed    001_orders: statements 1-3 of 5 stayed applied; " in status.stdout, status.stdout
     assert_one_clear_error(dbtools(*mdir, "migrate", "--db", "clickhouse", env=env), "failed after statement 3")
     path.write_text(path.read_text().replace("NoSuchType", "String DEFAULT ''"))
     done = dbtools(*mdir, "migrate", "--resume", "--db", "clickhouse", env=env)
