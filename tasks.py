@@ -12,13 +12,7 @@ from pathlib import Path
 
 from invoke import Context, Exit, task
 
-from dbtools import envfile
-
-# Where the stores live: the shell's environment wins, then the servers onboarding started
-# (.sandbox/env), then the project's defaults (docker/env.local). Read safely, no shell evaluation.
-for _env_file in (Path(__file__).parent / ".sandbox/env", Path(__file__).parent / "docker/env.local"):
-    if _env_file.exists():
-        envfile.load(_env_file)
+ENV_FILE = Path(__file__).parent / ".env"  # the project's settings, as onboarding wrote them; the shell wins
 
 DB_HELP = "clickhouse, postgres, mongodb or redis; repeatable (default: every store with a migrations folder)"
 
@@ -27,7 +21,7 @@ def _dbtools(*argv: str | None) -> None:
     """Run `python -m dbtools ARGV...` in-process (None items are dropped); a non-zero exit ends the task."""
     from dbtools.cli import main
 
-    code = main([arg for arg in argv if arg is not None])
+    code = main([arg for arg in argv if arg is not None], default_env_file=ENV_FILE)
     if code:
         raise Exit(code=code)
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
-from dbtools import __version__, runner
+from dbtools import __version__, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
 from dbtools.errors import DbtoolsError, UsageError, ValidationFailed
 
 EPILOG = """exit codes: 0 success, 1 a migration, validation or connection failed, 2 usage or configuration error.
 environment: DBTOOLS_MIGRATIONS_DIR, and per store POSTGRES_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD,
 CLICKHOUSE_URL or CLICKHOUSE_HOST/NATIVE_PORT/DB/USER/PASSWORD, MONGO_URL or MONGO_HOST/PORT/USER/PASSWORD/DATABASE,
-REDIS_URL or REDIS_HOST/PORT/DB/PASSWORD."""
+REDIS_URL or REDIS_HOST/PORT/DB/PASSWORD; read from the environment, then from ./.env (written by
+scripts/onboard.sh; variables already set win)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -54,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder holding <store>/ subfolders (default: $DBTOOLS_MIGRATIONS_DIR or ./migrations)",
     )
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument(
+        "--env-file",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="settings file to read; variables already set in the environment win (default: ./.env if present)",
+    )
+    common.add_argument(
+        "--no-env-file", action="store_true", default=argparse.SUPPRESS, help="read no settings file at all"
+    )
     stores = argparse.ArgumentParser(add_help=False)
     stores.add_argument(
         "--db",
@@ -240,11 +251,13 @@ def _add_backup_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> No
     add_commands(sub, parents)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+def main(argv: Sequence[str] | None = None, *, default_env_file: str | os.PathLike[str] = envfile.DEFAULT) -> int:
+    """Run the command line; return the exit code. `default_env_file` is the settings file read when
+    neither `--env-file` nor `--no-env-file` is given (the fronts pass the project's own `.env`)."""
     args = None
     try:
         args = build_parser().parse_args(argv)
+        _read_env_file(args, default_env_file)
         return _dispatch(args)
     except DbtoolsError as exc:
         if args is not None and getattr(args, "debug", False):
@@ -254,6 +267,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def _read_env_file(args: argparse.Namespace, default: str | os.PathLike[str]) -> None:
+    if getattr(args, "no_env_file", False):
+        return
+    chosen = getattr(args, "env_file", None)
+    if chosen is not None:
+        envfile.load(chosen)  # asked for by name: a missing file is an error
+    else:
+        envfile.load_default(default)
 
 
 def _print_error(exc: DbtoolsError) -> None:
@@ -502,7 +525,7 @@ def print_status(results: dict[str, dict[str, Any]]) -> None:
         if "error" in r:
             rows.append((store, r.get("where", "-"), "unreachable", "-", "-", "-", "-", "-", "-"))
             continue
-        current = _label(r, r["current"]) if r["current"] is not None else "none"
+        current = _labels(r).get(r["current"], "none")
         counts = [str(len(r[k])) for k in ("applied", "pending", "failed", "changed", "missing")]
         rows.append((store, r["where"], current, *counts, "held" if r["lock"] else "free"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -514,21 +537,23 @@ def print_status(results: dict[str, dict[str, Any]]) -> None:
             print(f"{store}: {line}")
 
 
-def _label(r: dict[str, Any], version: int) -> str:
-    return next((m["label"] for m in r["migrations"] if m["version"] == version), f"{version:03d}")
+def _labels(r: dict[str, Any]) -> dict[int, str]:
+    return {m["version"]: m["label"] for m in r["migrations"]}
 
 
 def _details(r: dict[str, Any]) -> list[str]:
     if "error" in r:
         return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
-    lines = [f"applied   {_label(r, int(v))}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]
+    labels = _labels(r)
+    lines = [f"applied   {labels[int(v)]}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]
+    failed, out_of_order = set(r["failed"]), set(r["out_of_order"])
     for v in r["pending"]:
-        if v in r["failed"]:
+        if v in failed:
             continue  # said below, with where it stopped
-        lines.append(f"pending   {_label(r, v)}" + ("  (out of order)" if v in r["out_of_order"] else ""))
+        lines.append(f"pending   {labels[v]}" + ("  (out of order)" if v in out_of_order else ""))
     lines += [_unfinished(row) for row in r["unfinished"]]
-    lines += [f"changed   {_label(r, v)}  (file edited after it was applied)" for v in r["changed"]]
-    lines += [f"missing   {_label(r, v)}  (applied, file gone)" for v in r["missing"]]
+    lines += [f"changed   {labels[v]}  (file edited after it was applied)" for v in r["changed"]]
+    lines += [f"missing   {labels[v]}  (applied, file gone)" for v in r["missing"]]
     if r["lock"]:
         lines.append(f"lock      held by {r['lock']}")
     return lines

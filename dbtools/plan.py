@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from dbtools.migrations import Migration
 
@@ -74,15 +75,16 @@ class Plan:
             "out_of_order": list(self.out_of_order),
         }
 
+    @cached_property
+    def _labels(self) -> dict[int, str]:
+        """version -> `002_b`: history's names first, the files' names over them (one pass, cached)."""
+        labels = {row.version: f"{row.version:03d}_{row.name}" for row in (*self.applied, *self.failed)}
+        labels.update((m.version, m.label) for m in self.files)
+        return labels
+
     def label(self, version: int) -> str:
         """`002_b` for a version: the file's name, else the name history recorded (a missing file)."""
-        for m in self.files:
-            if m.version == version:
-                return m.label
-        for row in (*self.applied, *self.failed):
-            if row.version == version:
-                return f"{version:03d}_{row.name}"
-        return f"{version:03d}"
+        return self._labels.get(version, f"{version:03d}")
 
     def labels(self, versions: Iterable[int]) -> str:
         """`001_a, 002_b`: the versions named as in messages."""

@@ -3,6 +3,7 @@
 
 Applies this folder's migrations for the stores named (default: every store with a folder here).
 Every flag and its value are passed on to `dbtools migrate` unchanged (`--to 3` as well as `--to=3`).
+Settings come from the environment, then from the project's `.env` (beside this folder), as for every front.
 """
 
 import sys
@@ -31,4 +32,4 @@ def arguments(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main(arguments(sys.argv[1:])))
+    sys.exit(main(arguments(sys.argv[1:]), default_env_file=HERE.parent / ".env"))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The seed's wrapper: ./migrations/run.sh [store ...] applies migrations, using the project's .venv when present.
+# The seed's wrapper: ./migrations/run.sh [store ...] [flags] applies migrations (migrate.py: settings from the
+# environment, then the project's .env), using the project's .venv when present.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${PYTHON:-}"

@@ -1,145 +1,200 @@
 #!/usr/bin/env bash
-# Onboarding: from a fresh clone to a running, migrated (and seeded) stack of the four stores.
-#
-#   scripts/onboard.sh          set up or catch up; safe to run again (a second run changes nothing and says so)
-#   scripts/onboard.sh down     stop the servers this script started (data is kept)
-#
-# Stack: `docker compose` (docker/docker-compose.yml) when a Docker engine answers; otherwise the
-# servers already running at the addresses in docker/env.local, else servers of our own kept running
-# in .sandbox/ (PostgreSQL, Redis, mongod when installed) and the embedded engine chdb for ClickHouse.
-# Addresses of our own servers go to .sandbox/env; load both files in your shell with
-#   eval "$(.venv/bin/python -m dbtools.envfile docker/env.local .sandbox/env)"
-# Environment: PYTHON (interpreter for the venv, default python3), DBTOOLS_ONBOARD_NO_DOCKER=1 (ignore Docker),
-# ONBOARD_VENV (default .venv), DBTOOLS_SANDBOX_DIR (default .sandbox).
+# Onboarding: from a fresh clone to a running, migrated and seeded stack of the four stores.
+# Run `scripts/onboard.sh --help` for usage.
 set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: scripts/onboard.sh [up | down | --help]
+
+  up (default)  set up, or catch up after a pull; safe to run again (a second run changes nothing):
+                .venv with the packages (uv when installed, else pip), the stores (docker compose when
+                a Docker engine answers; else the servers already running at docker/env.local's
+                addresses, else servers of its own in .sandbox/ and the embedded ClickHouse engine chdb),
+                migrate, seed. The addresses it set up go to .env, which every front reads.
+  down          stop the servers it started (data is kept in .sandbox/ and the compose volumes)
+
+environment: PYTHON (interpreter for the venv, default python3), DBTOOLS_ONBOARD_NO_DOCKER=1 (ignore
+Docker), ONBOARD_VENV (default .venv), DBTOOLS_SANDBOX_DIR (default .sandbox), ONBOARD_ENV_FILE
+(default .env). Details of each phase go to .sandbox/onboard.log.
+EOF
+}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 VENV=${ONBOARD_VENV:-$ROOT/.venv}
 SANDBOX=${DBTOOLS_SANDBOX_DIR:-$ROOT/.sandbox}
-ENV_FILE=$ROOT/docker/env.local
-COMPOSE=(docker compose --env-file "$ENV_FILE" -f "$ROOT/docker/docker-compose.yml")
-CHANGES=()
-STARTED_AT=$SECONDS
+ENV_FILE=${ONBOARD_ENV_FILE:-$ROOT/.env}
+STACK_ENV=$ROOT/docker/env.local
+LOG=$SANDBOX/onboard.log
+COMPOSE=(docker compose --env-file "$STACK_ENV" -f "$ROOT/docker/docker-compose.yml")
+CHANGES=()   # what this run changed; empty on a run that had nothing to do
+NOTES=()     # what the current phase did, printed as its one line
+STARTED_AT=$(date +%s%N)
+OPEN_PHASE=""
 
 say() { printf 'onboard: %s\n' "$*"; }
-changed() { CHANGES+=("$1"); say "$1"; }
+note() { NOTES+=("$1"); log "$1"; }
+changed() { CHANGES+=("$1"); note "$1"; }
+log() { mkdir -p "$SANDBOX" && printf '%s\n' "$*" >>"$LOG"; }
 die() {
+  if [ -n "$OPEN_PHASE" ]; then echo; fi # end the phase line that was opened
   printf 'onboard: error: %s\n' "$1" >&2
   if [ -n "${2:-}" ]; then printf 'onboard: hint: %s\n' "$2" >&2; fi
   exit 1
 }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+seconds() { printf '%d.%d s' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 
-# -- Python and the virtualenv -------------------------------------------------------------------
+# phase NAME FUNCTION: run one phase and print its one line: what it did and how long it took
+phase() {
+  local name=$1 started
+  shift
+  NOTES=()
+  started=$(date +%s%N)
+  log "== $name"
+  printf 'onboard: %-9s ' "$name"
+  OPEN_PHASE=$name
+  "$@"
+  OPEN_PHASE=""
+  local joined
+  joined=$(printf '%s; ' "${NOTES[@]}")
+  printf '%s (%s)\n' "${joined%; }" "$(seconds "$(ms_since "$started")")"
+}
 
-check_python() {
+# -- venv and packages ---------------------------------------------------------------------------
+
+have_uv() { command -v uv >/dev/null 2>&1; }
+
+ensure_venv() {
+  if [ -x "$VENV/bin/python" ]; then
+    note "${VENV#"$ROOT"/} already there"
+    return
+  fi
   command -v "$PYTHON" >/dev/null 2>&1 ||
     die "no '$PYTHON' on PATH" "install Python 3.11 or newer, or run PYTHON=/path/to/python3.11 $0"
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "$("$PYTHON" -V 2>&1) is too old: dbtools needs Python 3.11 or newer" \
       "install Python 3.11+ and run PYTHON=python3.11 $0"
-  say "python: $("$PYTHON" -V 2>&1)"
-}
-
-ensure_venv() {
-  if [ -x "$VENV/bin/python" ]; then
-    say "virtualenv: $VENV already there"
+  if have_uv; then
+    uv venv -q --python "$PYTHON" "$VENV" >>"$LOG" 2>&1 || die "uv could not create $VENV (see $LOG)"
+    changed "created ${VENV#"$ROOT"/} with uv ($("$VENV/bin/python" -V 2>&1))"
   else
-    "$PYTHON" -m venv "$VENV" || die "could not create $VENV" "install the venv module (apt-get install python3-venv)"
-    changed "created the virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV" >>"$LOG" 2>&1 ||
+      die "could not create $VENV (see $LOG)" "install the venv module (apt-get install python3-venv), or uv"
+    changed "created ${VENV#"$ROOT"/} ($("$VENV/bin/python" -V 2>&1))"
   fi
 }
 
 requirements_stamp() {
-  cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+  cat "$ROOT"/requirements*.txt "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
 }
 
-ensure_requirements() {
+# pip_install ARGS...: uv pip into the venv where uv is installed, else the venv's pip; output to the log
+pip_install() {
+  if have_uv; then
+    VIRTUAL_ENV=$VENV uv pip install --python "$VENV/bin/python" "$@" >>"$LOG" 2>&1
+  else
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q "$@" >>"$LOG" 2>&1
+  fi
+}
+
+ensure_packages() {
   local stamp_file=$VENV/.dbtools-requirements want
   want=$(requirements_stamp)
   if [ "$(cat "$stamp_file" 2>/dev/null)" = "$want" ]; then
-    say "requirements: already installed"
+    note "up to date"
     return
   fi
-  say "installing requirements (requirements-dev.txt and dbtools itself)..."
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-dev.txt"
-  "$VENV/bin/python" -m pip install -q --no-deps -e "$ROOT"
+  if ! { pip_install -r "$ROOT/requirements-dev.txt" && pip_install --no-deps -e "$ROOT"; }; then
+    die "installing the packages failed (see $LOG)" "fix the cause shown there and run $0 again"
+  fi
   echo "$want" >"$stamp_file"
-  changed "installed the requirements"
+  changed "installed requirements-dev.txt and dbtools with $(have_uv && echo uv || echo pip)"
 }
 
-# Small questions answered by dbtools itself (store list, reachability, masked addresses).
+# -- settings: .env ----------------------------------------------------------------------------------
+
+# set_env NAME VALUE: record a store's address in .env (only that line is rewritten, and only when it changes)
+set_env() {
+  touch "$ENV_FILE"
+  if ! grep -qxF "$1=$2" "$ENV_FILE"; then
+    { grep -v "^$1=" "$ENV_FILE" || true; } >"$ENV_FILE.tmp"
+    echo "$1=$2" >>"$ENV_FILE.tmp"
+    mv "$ENV_FILE.tmp" "$ENV_FILE"
+  fi
+  export "$1=$2"
+}
+
+# Small questions answered by dbtools itself, one process: settings are the shell's, then .env, then
+# docker/env.local (the stack's addresses), then the stores' defaults.
 dbt() {
-  "$VENV/bin/python" - "$@" <<'PY'
+  "$VENV/bin/python" - "$ENV_FILE" "$STACK_ENV" "$@" <<'PY'
 import sys
-from dbtools import backends, runner
+from dbtools import backends, envfile, runner
 from dbtools.errors import DatabaseMissing, DbtoolsError
 
-command, *args = sys.argv[1:]
-if command == "stores":  # stores with a migrations folder whose backend exists, audit sinks first
+env_file, stack_env, command, *args = sys.argv[1:]
+envfile.load_default(env_file)
+envfile.load_default(stack_env)
+if command == "stores":  # per store with a migrations folder (audit sinks first): NAME URL_VARIABLE ANSWERS URL
+    import os
+
     from dbtools.audit import sink_stores
+    from dbtools.sandbox import port_answers
 
     sinks = sink_stores()
     for store in sorted(runner.configured_stores(), key=lambda s: s not in sinks):
         try:
-            backends.load(store)
+            cls = backends.load(store)
+            settings = runner.settings_for(store)
         except DbtoolsError:
             continue
-        print(store)
-elif command == "reachable":  # the server at the configured address answers (database may be missing)
+        answers = 0
+        ours = os.path.isdir(os.path.join(args[0], store))  # a server of our own: not probed, kept
+        if not ours and settings.host and port_answers(settings.host, settings.port):  # does it let us in?
+            try:
+                backend = cls(settings)
+                backend.connect()
+                backend.close()
+                answers = 1
+            except DatabaseMissing:
+                answers = 1
+            except DbtoolsError:
+                pass
+        print(store, cls.defaults.url_env, answers, settings.url)
+elif command == "reachable":  # the server answers and lets us in (the database may be missing)
     from dbtools.sandbox import port_answers
 
-    store = args[0]
-    settings = runner.settings_for(store)
+    settings = runner.settings_for(args[0])
     if settings.host and not port_answers(settings.host, settings.port):
         sys.exit(1)  # nothing listens: no need to wait for a driver's timeout
     try:
-        backend = backends.load(store)(settings)
+        backend = backends.load(args[0])(settings)
         backend.connect()
         backend.close()
     except DatabaseMissing:
         pass
     except DbtoolsError:
         sys.exit(1)
-elif command == "where":
-    print(runner.settings_for(args[0]).display_url)
 elif command == "free-port":
     from dbtools.sandbox import free_port, port_answers
+
     wanted = int(args[0])
     print(wanted if not port_answers("127.0.0.1", wanted) else free_port())
 PY
-}
-
-load_env() {
-  [ -f "$ENV_FILE" ] || die "$ENV_FILE is missing" "restore it from git: git checkout -- docker/env.local"
-  # variables already set in this shell win over docker/env.local; our own servers' addresses win over both
-  eval "$("$VENV/bin/python" -m dbtools.envfile "$ENV_FILE")"
-  if [ -f "$SANDBOX/env" ]; then eval "$("$VENV/bin/python" -m dbtools.envfile --override "$SANDBOX/env")"; fi
 }
 
 wait_reachable() { # STORE SECONDS
   local deadline=$((SECONDS + $2))
   until dbt reachable "$1"; do
     [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.5
+    sleep 0.2
   done
 }
 
 # -- servers of our own, kept running in .sandbox/ -----------------------------------------------
-
-set_sandbox_var() { # NAME VALUE: record an address in .sandbox/env (rewritten only when it changes)
-  local file=$SANDBOX/env
-  mkdir -p "$SANDBOX"
-  touch "$file"
-  if ! grep -qxF "$1=$2" "$file"; then
-    grep -v "^$1=" "$file" >"$file.tmp" || true
-    echo "$1=$2" >>"$file.tmp"
-    mv "$file.tmp" "$file"
-  fi
-  export "$1=$2"
-}
 
 as_user() { # run as USER when we are root (initdb and postgres refuse root)
   local user=$1
@@ -153,6 +208,8 @@ pg_bindir() {
   if [ -n "$dir" ]; then dirname "$dir"; elif command -v initdb >/dev/null; then dirname "$(command -v initdb)"; fi
 }
 
+# Each local_<store> starts (or finds running) the store's own server and records its URL in .env.
+# Return 1 when the store has no server binary here.
 local_postgres() {
   local dir=$SANDBOX/postgres bin port
   bin=$(pg_bindir)
@@ -161,87 +218,70 @@ local_postgres() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
   if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 5433); fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
+    rm -f "$SANDBOX/seeded-postgres" "$SANDBOX/migrated" # a new, empty cluster
     as_user postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
       die "initdb failed (see $dir/initdb.log)" "remove $dir and run again"
     echo "$port" >"$dir/port"
-    changed "postgres: created a cluster in $dir"
   fi
   if as_user postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    say "postgres: own server already running on 127.0.0.1:$port"
+    note "postgres: own server running on 127.0.0.1:$port"
   else
     as_user postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
       die "postgres did not start (see $dir/server.log)" "fix the cause, or remove $dir and run again"
     changed "postgres: started its own server on 127.0.0.1:$port"
+    STARTED+=(postgres)
   fi
-  set_sandbox_var POSTGRES_URL "postgres://postgres@127.0.0.1:$port/${POSTGRES_DB:-trading_users}"
+  set_env POSTGRES_URL "postgres://postgres@127.0.0.1:$port/${POSTGRES_DB:-trading_users}"
 }
 
 local_redis() {
   local dir=$SANDBOX/redis port
   command -v redis-server >/dev/null || return 1
+  [ -d "$dir" ] || rm -f "$SANDBOX/seeded-redis" "$SANDBOX/migrated" # a new, empty server
   mkdir -p "$dir"
   if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 6380); fi
   echo "$port" >"$dir/port"
   if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-    say "redis: own server already running on 127.0.0.1:$port"
+    note "redis: own server running on 127.0.0.1:$port"
   else
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --daemonize yes \
       --pidfile "$dir/redis.pid" --logfile "$dir/server.log" ||
       die "redis-server did not start (see $dir/server.log)"
     changed "redis: started its own server on 127.0.0.1:$port"
+    STARTED+=(redis)
   fi
-  set_sandbox_var REDIS_URL "redis://127.0.0.1:$port/${REDIS_DB:-0}"
+  set_env REDIS_URL "redis://127.0.0.1:$port/${REDIS_DB:-0}"
 }
 
 local_mongodb() {
   local dir=$SANDBOX/mongodb port
   command -v mongod >/dev/null || return 1
+  [ -d "$dir" ] || rm -f "$SANDBOX/seeded-mongodb" "$SANDBOX/migrated" # a new, empty server
   mkdir -p "$dir/data"
   if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 27018); fi
   echo "$port" >"$dir/port"
   if [ -f "$dir/mongod.pid" ] && kill -0 "$(cat "$dir/mongod.pid")" 2>/dev/null; then
-    say "mongodb: own server already running on 127.0.0.1:$port"
+    note "mongodb: own server running on 127.0.0.1:$port"
   else
     mongod --dbpath "$dir/data" --port "$port" --bind_ip 127.0.0.1 --fork --logpath "$dir/server.log" \
       --pidfilepath "$dir/mongod.pid" >/dev/null || die "mongod did not start (see $dir/server.log)"
     changed "mongodb: started its own server on 127.0.0.1:$port"
+    STARTED+=(mongodb)
   fi
-  set_sandbox_var MONGO_URL "mongodb://127.0.0.1:$port/${MONGO_DATABASE:-trading_meta}"
+  set_env MONGO_URL "mongodb://127.0.0.1:$port/${MONGO_DATABASE:-trading_meta}"
 }
 
-embedded_clickhouse() {
-  "$VENV/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("chdb") is None)' || return 1
-  mkdir -p "$SANDBOX/clickhouse"
-  set_sandbox_var CLICKHOUSE_URL "chdb://$SANDBOX/clickhouse"
-  say "clickhouse: embedded engine chdb in $SANDBOX/clickhouse"
-}
-
-# One store without Docker: the configured server if it answers, else our own, else say what to install.
-local_store() {
-  local store=$1 var
-  case $store in
-    postgres) var=POSTGRES_URL ;; clickhouse) var=CLICKHOUSE_URL ;; mongodb) var=MONGO_URL ;; redis) var=REDIS_URL ;;
-    *) var="" ;;
-  esac
-  # an address recorded in .sandbox/env is a server of ours: keep it (restarted if it stopped)
-  if [ -n "$var" ] && grep -q "^$var=" "$SANDBOX/env" 2>/dev/null; then
-    :
-  elif dbt reachable "$store"; then
-    say "$store: using the running server at $(dbt where "$store")"
-    return 0
+local_clickhouse() {
+  compgen -G "$VENV/lib/python3*/site-packages/chdb" >/dev/null || return 1 # installed with the requirements
+  if [ ! -d "$SANDBOX/clickhouse" ]; then
+    rm -f "$SANDBOX/seeded-clickhouse" "$SANDBOX/migrated" # a new, empty engine folder
+    mkdir -p "$SANDBOX/clickhouse"
+    changed "clickhouse: embedded engine chdb in ${SANDBOX#"$ROOT"/}/clickhouse"
+  else
+    note "clickhouse: embedded engine chdb"
   fi
-  case $store in
-    postgres) local_postgres ;;
-    redis) local_redis ;;
-    mongodb) local_mongodb ;;
-    clickhouse) embedded_clickhouse ;;
-    *) false ;;
-  esac || {
-    say "$store: no server here and none to start: $(install_hint "$store"); skipping it"
-    return 1
-  }
-  wait_reachable "$store" 60 || die "$store at $(dbt where "$store") did not become ready" "see its log in $SANDBOX/$store"
+  set_env CLICKHOUSE_URL "chdb://$SANDBOX/clickhouse"
 }
 
 install_hint() {
@@ -254,97 +294,121 @@ install_hint() {
   esac
 }
 
+# One store without Docker: a server of ours (.sandbox/<store>/ exists) is kept running; otherwise the
+# server at the configured address if it answers; otherwise one of our own; otherwise say what to install.
+local_store() {
+  local store=$1 var=$2 answers=$3 url=$4
+  if [ ! -d "$SANDBOX/$store" ] && [ "$answers" = 1 ]; then
+    set_env "$var" "$url"
+    note "$store: the running server at $(masked "$url")"
+    return 0
+  fi
+  if ! "local_$store"; then
+    note "$store: skipped, no server here ($(install_hint "$store"))"
+    return 1
+  fi
+}
+
+masked() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
+
 docker_engine() {
   [ -z "${DBTOOLS_ONBOARD_NO_DOCKER:-}" ] && command -v docker >/dev/null 2>&1 &&
     timeout 5 docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1
 }
 
-start_stack() {
+start_servers() {
   READY=()
-  local store
+  STARTED=()
+  local store var answers url
   if docker_engine; then
     local before
     before=$("${COMPOSE[@]}" ps --status running --quiet 2>/dev/null | wc -l)
-    say "starting the stack with docker compose (waits for the healthchecks)..."
-    "${COMPOSE[@]}" up -d --wait || die "docker compose up failed" "see: ${COMPOSE[*]} logs"
+    "${COMPOSE[@]}" up -d --wait >>"$LOG" 2>&1 || die "docker compose up failed (see $LOG)" "see: ${COMPOSE[*]} logs"
     if [ "$("${COMPOSE[@]}" ps --status running --quiet | wc -l)" -gt "$before" ]; then
       changed "started the docker compose stack"
     else
-      say "docker compose: every service already running"
+      note "docker compose stack running"
     fi
-    rm -f "$SANDBOX/env" # the compose stack lives at docker/env.local's addresses
-    load_env
-    for store in $(dbt stores); do READY+=("$store"); done
+    while read -r store var _ url; do
+      set_env "$var" "$url"
+      READY+=("$store")
+    done < <(dbt stores /nonexistent)
     return
   fi
-  say "no Docker engine answers: using local servers and embedded engines"
-  for store in $(dbt stores); do
-    if local_store "$store"; then READY+=("$store"); fi
+  while read -r store var answers url; do
+    if local_store "$store" "$var" "$answers" "$url"; then READY+=("$store"); fi
+  done < <(dbt stores "$SANDBOX")
+  for store in "${STARTED[@]}"; do
+    wait_reachable "$store" 60 || die "$store did not become ready" "see its log in $SANDBOX/$store"
   done
 }
 
-# -- migrate, seed, report ----------------------------------------------------------------------
+# -- migrate, seed -------------------------------------------------------------------------------
+
+migrations_stamp() { # the migration files and the addresses: when neither changed, migrate has nothing to do
+  { find "$ROOT/migrations" -type f -print0 | sort -z | xargs -0 sha256sum; cat "$ENV_FILE"; } | sha256sum | cut -d' ' -f1
+}
 
 migrate() {
   [ ${#READY[@]} -gt 0 ] || die "no store is reachable" "start Docker, or install postgresql / redis-server"
-  local args=() store out
+  local stamp_file=$SANDBOX/migrated want args=() store out
+  want="${READY[*]} $(migrations_stamp)"
+  if [ "$(cat "$stamp_file" 2>/dev/null)" = "$want" ]; then
+    note "up to date (no migration file or address changed since the last run)"
+    return
+  fi
   for store in "${READY[@]}"; do args+=(--db "$store"); done
   out=$("$VENV/bin/python" -m dbtools migrate --create-db "${args[@]}" 2>&1) || {
-    printf '%s\n' "$out"
+    printf '%s\n' "$out" | sed 's/^/  /'
     die "migrate failed (see above)" "fix the migration and run $0 again"
   }
-  printf '%s\n' "$out" | sed 's/^/  /'
-  if printf '%s\n' "$out" | grep -qE '^[a-z]+: applied '; then changed "applied migrations"; fi
+  log "$out"
+  for store in "${READY[@]}"; do
+    local count
+    count=$(grep -c "^$store: applied " <<<"$out" || true)
+    if [ "$count" -gt 0 ]; then changed "$store: $count applied"; else note "$store: up to date"; fi
+  done
+  echo "$want" >"$stamp_file"
 }
 
 seed() {
-  if ! "$VENV/bin/python" -m dbtools seed --help >/dev/null 2>&1; then
-    say "seeding: not available in this version, skipped"
+  local store todo=() args=() out code=0
+  for store in "${READY[@]}"; do
+    if [ -f "$SANDBOX/seeded-$store" ]; then continue; fi
+    todo+=("$store")
+    args+=(--db "$store")
+  done
+  if [ ${#todo[@]} -eq 0 ]; then
+    note "already seeded (remove ${SANDBOX#"$ROOT"/}/seeded-<store> to seed a store again)"
     return
   fi
-  local store out code
-  for store in "${READY[@]}"; do
-    if [ -f "$SANDBOX/seeded-$store" ]; then
-      say "seeding: $store already seeded (remove $SANDBOX/seeded-$store to seed again)"
-      continue
-    fi
-    code=0
-    out=$("$VENV/bin/python" -m dbtools seed --db "$store" 2>&1) || code=$?
-    if [ $code -eq 0 ]; then
-      printf '%s\n' "$out" | sed 's/^/  /'
-      mkdir -p "$SANDBOX"
+  out=$("$VENV/bin/python" -m dbtools seed "${args[@]}" 2>&1) || code=$?
+  log "$out"
+  for store in "${todo[@]}"; do
+    if grep -qE "^$store: (loaded|skipped) " <<<"$out"; then
       date -u +%FT%TZ >"$SANDBOX/seeded-$store"
-      changed "seeded $store"
-    elif [ $code -eq 2 ]; then # a usage error: no seeding for this store yet
-      say "seeding: $store skipped: $(printf '%s\n' "$out" | sed -n 's/^error: //p' | head -1)"
+      if grep -q "^$store: loaded " <<<"$out"; then changed "$store seeded"; else note "$store already had data"; fi
     else
-      printf '%s\n' "$out" | sed 's/^/  /'
-      say "seeding: $store failed (see above); the stack works without it, run $0 again to retry"
+      note "$store not seeded (see $LOG)"
     fi
   done
+  if [ "$code" -ne 0 ]; then note "the stack works without it; see $LOG, run $0 again to retry"; fi
 }
 
 report() {
-  local store args=()
-  for store in "${READY[@]}"; do args+=(--db "$store"); done
-  echo
-  "$VENV/bin/python" -m dbtools status "${args[@]}" || true
-  echo
-  say "where each store lives:"
-  for store in "${READY[@]}"; do printf '  %-10s %s\n' "$store" "$(dbt where "$store")"; done
-  if [ -f "$SANDBOX/env" ]; then
-    say "load these addresses in your shell with:"
-    echo "  eval \"\$(.venv/bin/python -m dbtools.envfile docker/env.local ${SANDBOX#"$ROOT"/}/env)\""
-  else
-    say "load the settings in your shell with:  eval \"\$(.venv/bin/python -m dbtools.envfile docker/env.local)\""
-  fi
+  local took
+  took=$(seconds "$(ms_since "$STARTED_AT")")
   if [ ${#CHANGES[@]} -eq 0 ]; then
-    say "nothing changed: everything was already set up ($((SECONDS - STARTED_AT)) s)"
+    say "nothing changed: everything was already set up ($took)"
   else
-    local joined
-    joined=$(printf '%s; ' "${CHANGES[@]}")
-    say "done in $((SECONDS - STARTED_AT)) s; changed: ${joined%; }"
+    say "done in $took"
   fi
+  say "where each store lives (${ENV_FILE#"$ROOT"/}, read by every front; your shell's variables win):"
+  local line
+  while read -r line; do
+    case $line in *_URL=*) printf '  %s\n' "$(masked "$line")" ;; esac
+  done <"$ENV_FILE"
+  say "in a new shell, first: source ${VENV#"$ROOT"/}/bin/activate"
 }
 
 # stop_pid PIDFILE NAME: TERM the process and wait until it is gone (redis saves on the way out)
@@ -369,18 +433,19 @@ stop_own_servers() {
 main() {
   case "${1:-up}" in
     up)
-      check_python
-      ensure_venv
-      ensure_requirements
-      load_env
-      start_stack
-      migrate
-      seed
+      [ -f "$STACK_ENV" ] || die "$STACK_ENV is missing" "restore it from git: git checkout -- docker/env.local"
+      mkdir -p "$SANDBOX"
+      : >"$LOG"
+      phase venv ensure_venv
+      phase packages ensure_packages
+      phase servers start_servers
+      phase migrate migrate
+      phase seed seed
       report
       ;;
     down) stop_own_servers ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command '$1'" "use: $0 [up|down]" ;;
+    -h | --help) usage ;;
+    *) die "unknown command '$1'" "usage: $0 [up|down|--help]" ;;
   esac
 }
 

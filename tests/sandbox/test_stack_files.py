@@ -76,6 +76,7 @@ def _onboard(function_calls: str, sandbox: Path) -> subprocess.CompletedProcess[
         "ONBOARD_LIBRARY": "1",
         "ONBOARD_VENV": sys.prefix,
         "DBTOOLS_SANDBOX_DIR": str(sandbox),
+        "ONBOARD_ENV_FILE": str(sandbox / ".env"),
     }
     script = f"source {ONBOARD}; {function_calls}"
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=90)
@@ -91,17 +92,20 @@ def test_own_server_starts_once_then_is_left_alone_and_stops(
         pytest.skip("no PostgreSQL server binaries here")
     if shutil.which(binary) is None and store == "redis":
         pytest.skip("no redis-server here")
-    calls = f'{start}; wait_reachable {store} 30 && echo REACHABLE; {start}; echo "CHANGES=${{#CHANGES[@]}}"'
+    calls = (
+        f'{start}; wait_reachable {store} 30 && echo REACHABLE; {start}; printf "%s\\n" "${{NOTES[@]}}"; '
+        'echo "CHANGES=${#CHANGES[@]}"'
+    )
     try:
         done = _onboard(calls, sandbox_dir)
         out = done.stdout
         assert done.returncode == 0, out + done.stderr
         assert f"{store}: started its own server" in out
         assert "REACHABLE" in out
-        assert f"{store}: own server already running" in out  # the second call changed nothing
-        lines = (sandbox_dir / "env").read_text().splitlines()
+        assert f"{store}: own server running" in out and "CHANGES=1" in out  # the second call changed nothing
+        lines = (sandbox_dir / ".env").read_text().splitlines()
         assert len(lines) == 1 and lines[0].startswith(("POSTGRES_URL=", "REDIS_URL="))
-        assert envfile.read(sandbox_dir / "env")  # what it wrote reads back with the safe loader
+        assert envfile.read(sandbox_dir / ".env")  # what it wrote reads back as every front reads it
     finally:
         stopped = _onboard("stop_own_servers", sandbox_dir)
     assert f"{store}: stopped" in stopped.stdout
@@ -109,6 +113,15 @@ def test_own_server_starts_once_then_is_left_alone_and_stops(
 
 def test_embedded_clickhouse_address_is_an_absolute_chdb_url(sandbox_dir: Path) -> None:
     pytest.importorskip("chdb")
-    done = _onboard("embedded_clickhouse; embedded_clickhouse", sandbox_dir)
+    done = _onboard("local_clickhouse; local_clickhouse", sandbox_dir)
     assert done.returncode == 0, done.stderr
-    assert (sandbox_dir / "env").read_text() == f"CLICKHOUSE_URL=chdb://{sandbox_dir}/clickhouse\n"
+    assert (sandbox_dir / ".env").read_text() == f"CLICKHOUSE_URL=chdb://{sandbox_dir}/clickhouse\n"
+
+
+def test_onboard_help_prints_usage_only(tmp_path: Path) -> None:
+    env = {**os.environ, "ONBOARD_VENV": str(tmp_path / "venv"), "DBTOOLS_SANDBOX_DIR": str(tmp_path / "sb")}
+    done = subprocess.run([str(ONBOARD), "--help"], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: scripts/onboard.sh [up | down | --help]\n")
+    assert "set -" not in done.stdout and "onboard:" not in done.stdout
+    assert not (tmp_path / "venv").exists() and not (tmp_path / "sb").exists()  # nothing was set up
