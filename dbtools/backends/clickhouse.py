@@ -825,7 +825,7 @@ class ClickHouseBackend:
         engine = str(found[0][0])
         columns = self._query(
             f"SELECT name, type FROM system.columns WHERE database = {quote(self.database)} "
-            f"AND table = {quote(name)} ORDER BY position"
+            f"AND table = {quote(name)}"  # in definition order (18.16's system.columns has no `position`)
         )
         types = {str(n): str(t) for n, t in columns}
         selected = ", ".join(

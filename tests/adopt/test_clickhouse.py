@@ -87,29 +87,6 @@ def test_langfuse_golang_migrate_history_is_adopted(tmp_path: Path) -> None:
     )
 
 
-def test_a_dirty_golang_migrate_row_on_clickhouse_is_refused(tmp_path: Path) -> None:
-    src = write(
-        tmp_path / "src",
-        {
-            "1_a.up.sql": "CREATE TABLE a (x Int64) ENGINE = MergeTree ORDER BY x;\n",
-            "2_b.up.sql": "CREATE TABLE b (x Int64) ENGINE = MergeTree ORDER BY x;\n",
-        },
-    )
-    engine = tmp_path / "chdb"
-    chdb(
-        engine,
-        GOLANG_MIGRATE_UP + "s.query(f'INSERT INTO schema_migrations VALUES (2, 1, {time.time_ns()})')\n",
-        folder=str(src),
-    )
-    migrations = tmp_path / "migrations"
-    cli("--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--files", src, "--db", "clickhouse")
-    done = cli(
-        "--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--db", "clickhouse", env=env(engine)
-    )
-    assert done.returncode == 1 and done.stderr.startswith("error: clickhouse: golang-migrate left 2_b.up.sql dirty")
-    assert chdb(engine, "print(s.query(\"EXISTS TABLE migration_history\", 'CSV'))").strip() == "0"
-
-
 # dbmate f3e08f15e39d5b3f10ba014b470467fb484dfc54, pkg/driver/clickhouse/clickhouse.go: CreateMigrationsTable,
 # InsertMigration (`insert into schema_migrations (version)`), DeleteMigration (`(version, applied) values (?, 0)`).
 DBMATE_UP = """
@@ -160,41 +137,3 @@ def test_dbmate_clickhouse_history_is_adopted_rolled_back_rows_excluded(tmp_path
     assert (status["applied"], status["pending"]) == ([20240101000001, 20240101000002], [20240101000003])
     after = cli("--migrations-dir", migrations, "migrate", "--db", "clickhouse", env=env(engine))
     assert after.returncode == 0 and after.stdout.count("applied") == 1, after.stdout + after.stderr
-
-
-OLD_HISTORY = """
-s.query('''CREATE TABLE migration_history (
-    version Int64, name String, checksum String, status String, statements_done UInt32,
-    statements_total Nullable(UInt32), progress_checksum String, error Nullable(String), applied_at DateTime,
-    execution_ms UInt64, applied_by String, tool_version String, revision UInt64, deleted UInt8
-) ENGINE = ReplacingMergeTree(revision) ORDER BY version''')
-values = json.loads(sys.argv[2])
-s.query(values["create"])
-s.query(f"INSERT INTO migration_history VALUES (1, 'a', '{values['checksum']}', 'applied', 1, 1, '', NULL, now(), 3, "
-        "'me@host', '0.1.0', 1, 0)")
-"""
-
-
-def test_a_history_written_before_adopt_existed_still_reads_and_gains_the_column(tmp_path: Path) -> None:
-    from dbtools.migrations import discover
-
-    migrations = tmp_path / "migrations"
-    write(
-        migrations / "clickhouse",
-        {
-            "001_a.sql": "CREATE TABLE a (x Int64) ENGINE = MergeTree ORDER BY x;\n",
-            "002_b.sql": "CREATE TABLE b (x Int64) ENGINE = MergeTree ORDER BY x;\n",
-        },
-    )
-    first = discover(migrations / "clickhouse", "clickhouse", ("sql",))[0]
-    engine = tmp_path / "chdb"
-    chdb(engine, OLD_HISTORY, create=first.up, checksum=first.checksum)
-    status = json.loads(
-        cli("--migrations-dir", migrations, "status", "--json", "--db", "clickhouse", env=env(engine)).stdout
-    )
-    assert (status["clickhouse"]["applied"], status["clickhouse"]["pending"]) == ([1], [2])
-    assert cli("--migrations-dir", migrations, "migrate", "--db", "clickhouse", env=env(engine)).returncode == 0
-    columns = chdb(
-        engine, "print(s.query(\"SELECT name FROM system.columns WHERE table = 'migration_history'\", 'CSV'))"
-    )
-    assert '"adopted_from"' in columns
