@@ -23,13 +23,14 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dbtools import __version__
 from dbtools.errors import DbtoolsError, HistoryMismatch, UsageError
@@ -201,10 +202,10 @@ def read_manifest(folder: str | os.PathLike[str], store: str | None = None) -> d
         )
     try:
         manifest = json.loads(path.read_text())
-        files = manifest["files"]
-        manifest["store"], manifest["method"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackupInvalid(f"{path} is not a valid manifest ({exc})", hint="take a new backup") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BackupInvalid(f"{path} is not a valid manifest (not JSON: {exc})", hint=_TAKE_NEW) from None
+    _check_fields(manifest, path)
+    files = manifest["files"]
     if manifest.get("format", 0) > FORMAT:
         raise BackupInvalid(
             f"{path} was written by a newer dbtools ({manifest.get('dbtools_version')})",
@@ -236,6 +237,48 @@ def read_manifest(folder: str | os.PathLike[str], store: str | None = None) -> d
 
 
 _TAKE_NEW = "nothing was restored; restore an intact copy of the backup, or take a new one"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_fields(manifest: Any, path: Path) -> None:
+    """Refuse a manifest whose fields have the wrong types (edited, or not written by dbtools):
+    one BackupInvalid naming the field, instead of a TypeError somewhere in the restore."""
+
+    def refuse(field: str, wanted: str) -> NoReturn:
+        raise BackupInvalid(f"{path} is not a valid manifest: {field} must be {wanted}", hint=_TAKE_NEW)
+
+    if not isinstance(manifest, dict):
+        refuse("the document", "a JSON object")
+    for key in ("store", "method"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            refuse(f"'{key}'", "a non-empty string")
+    for key in ("tool", "database", "dbtools_version", "created_at"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], str):
+            refuse(f"'{key}'", "a string")
+    for key in ("format", "version"):
+        value = manifest.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            refuse(f"'{key}'", "a whole number from 0")
+    details = manifest.get("details", {})
+    if not isinstance(details, dict) or not all(
+        isinstance(v, str | int | float | bool) or v is None for v in details.values()
+    ):
+        refuse("'details'", "an object of plain values")
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        refuse("'files'", "a list")
+    for n, entry in enumerate(files):
+        where = f"files[{n}]"
+        if not isinstance(entry, dict):
+            refuse(where, "an object")
+        relative = entry.get("path")
+        inside = isinstance(relative, str) and relative and not Path(relative).is_absolute()
+        if not inside or ".." in Path(relative).parts:
+            refuse(f"{where}.path", "a relative path inside the backup folder")
+        if type(entry.get("size")) is not int or entry["size"] < 0:
+            refuse(f"{where}.size", "a whole number of bytes")
+        if not isinstance(entry.get("sha256"), str) or not _SHA256.fullmatch(entry["sha256"]):
+            refuse(f"{where}.sha256", "64 hexadecimal digits")
 
 
 def check_version(manifest: dict[str, Any], store: str, migrations_dir: str | os.PathLike[str] | None) -> None:

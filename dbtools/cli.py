@@ -12,12 +12,20 @@ from typing import Any
 from dbtools import __version__, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
 from dbtools.errors import DbtoolsError, UsageError, ValidationFailed
+from dbtools.migrations import INT64_MAX
+from dbtools.values import SECONDS_TO_WAIT, Number, argument
 
 EPILOG = """exit codes: 0 success, 1 a migration, validation or connection failed, 2 usage or configuration error.
 environment: DBTOOLS_MIGRATIONS_DIR, and per store POSTGRES_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD,
 CLICKHOUSE_URL or CLICKHOUSE_HOST/NATIVE_PORT/DB/USER/PASSWORD, MONGO_URL or MONGO_HOST/PORT/USER/PASSWORD/DATABASE,
 REDIS_URL or REDIS_HOST/PORT/DB/PASSWORD; read from the environment, then from ./.env (written by
 scripts/onboard.sh; variables already set win)."""
+
+
+# what the numeric options accept (checked by argparse: junk is one usage-error line)
+VERSION = Number(0, INT64_MAX, whole=True)
+STEPS = Number(1, 2**31 - 1, whole=True)
+SEED = Number(0, 2**32 - 1, whole=True)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -79,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     locking = argparse.ArgumentParser(add_help=False, parents=[events])
     locking.add_argument(
         "--lock-timeout",
-        type=float,
+        type=argument(SECONDS_TO_WAIT),
         default=runner.DEFAULT_LOCK_TIMEOUT,
         metavar="SECONDS",
         help="how long to wait for another run's migration lock",
@@ -97,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = _command(sub, "migrate", "apply pending migrations in version order", writers)
-    p.add_argument("--to", type=int, metavar="VERSION", help="stop after this version (default: apply all pending)")
+    p.add_argument(
+        "--to", type=argument(VERSION), metavar="VERSION", help="stop after this version (default: apply all pending)"
+    )
     p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
     p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
     p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
@@ -124,10 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "rollback", "revert applied migrations with their down sections, newest first", writers)
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument(
-        "--steps", type=int, metavar="N", help="revert the last N applied migrations (this or --to is required)"
+        "--steps",
+        type=argument(STEPS),
+        metavar="N",
+        help="revert the last N applied migrations (this or --to is required)",
     )
     group.add_argument(
-        "--to", type=int, metavar="VERSION", help="revert every migration above VERSION (this or --steps is required)"
+        "--to",
+        type=argument(VERSION),
+        metavar="VERSION",
+        help="revert every migration above VERSION (this or --steps is required)",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be reverted, change nothing")
 
@@ -142,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--version",
-        type=int,
+        type=argument(VERSION),
         required=True,
         metavar="VERSION",
         dest="baseline_version",
@@ -171,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub, "seed", "load deterministic development data (a store already seeded is skipped)", [common, stores]
     )
-    p.add_argument("--seed", type=int, default=42, help="random seed: the same seed gives the same data")
+    p.add_argument("--seed", type=argument(SEED), default=42, help="random seed: the same seed gives the same data")
     p.add_argument("--scale", choices=["small", "medium", "large"], default="small", help="how much data")
     p.add_argument("--until", metavar="DATE", help="UTC date market data ends at, YYYY-MM-DD (default: today)")
     p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")

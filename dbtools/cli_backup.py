@@ -82,7 +82,8 @@ def _stores(args: argparse.Namespace, folder: str | None) -> list[str]:
         manifest = Path(folder) / MANIFEST
         if manifest.is_file():
             try:
-                stores = [json.loads(manifest.read_text())["store"]]
+                named = json.loads(manifest.read_text())["store"]
+                stores = [named] if isinstance(named, str) else []
             except (ValueError, KeyError, TypeError):
                 stores = []
     if not stores or (folder is not None and len(stores) != 1):

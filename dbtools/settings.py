@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from dbtools.errors import ConfigError
+from dbtools.values import PORT, BadValue, Kind
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class StoreDefaults:
     user: tuple[str, str]
     password: tuple[str, str]
     options: Mapping[str, str] = field(default_factory=dict)  # option name -> ENV_NAME
+    # what typed values accept (dbtools.values kinds), by option name, or "database" for the
+    # database part (a Redis DB index); the port is always a port; anything else is free text
+    kinds: Mapping[str, Kind] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,30 +81,44 @@ def mask(text: str, settings: Settings | None) -> str:
     """Remove the password of `settings` from any text (driver messages can echo URLs)."""
     if settings is None or not settings.password:
         return text
-    for secret in {settings.password, quote(settings.password, safe="")}:
+    password = settings.password
+    forms = {password, quote(password, safe=""), quote(password), quote_plus(password)}
+    for secret in sorted(forms, key=len, reverse=True):  # longest first: no form left half-masked
         text = text.replace(secret, "***")
     return text
 
 
 def from_env(store: str, defaults: StoreDefaults, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings for `store`: the URL variable if set, else the part variables, else the defaults."""
+    """Settings for `store`: the URL variable if set, else the part variables, else the defaults.
+
+    Every value is checked here against what the backend declares (`StoreDefaults.kinds`): a number
+    that is not one is a ConfigError naming the variable, never a failure later on. An empty
+    variable counts as unset."""
     env = os.environ if env is None else env
-    options = {name: env[var] for name, var in defaults.options.items() if env.get(var)}
+    options = {}
+    for name, var in defaults.options.items():
+        raw = env.get(var, "")
+        if raw.strip():
+            options[name] = _checked(defaults.kinds.get(name), raw, var)
     url = env.get(defaults.url_env, "").strip()
     if url:
         parsed = parse_url(store, url, defaults, variable=defaults.url_env)
         return replace(parsed, options={**options, **parsed.options}, source=defaults.url_env)
     port_var, port_default = defaults.port
-    raw_port = env.get(port_var, "").strip() or str(port_default)
-    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-        raise ConfigError(f"{port_var}={raw_port!r} is not a port number", hint=f"set {port_var} to 1-65535")
-    used = [v for v in (defaults.host[0], port_var, defaults.database[0], defaults.user[0]) if env.get(v)]
+    raw_port = env.get(port_var, "")
+    port = int(_checked(PORT, raw_port, port_var)) if raw_port.strip() else port_default
+    database_var, database_default = defaults.database
+    database = env.get(database_var) or database_default
+    if "database" in defaults.kinds:  # a typed database (a Redis DB index): blank is unset, like a port
+        raw = env.get(database_var, "")
+        database = _checked(defaults.kinds["database"], raw, database_var) if raw.strip() else database_default
+    used = [v for v in (defaults.host[0], port_var, database_var, defaults.user[0]) if env.get(v, "").strip()]
     return Settings(
         store=store,
         scheme=defaults.schemes[0],
         host=env.get(defaults.host[0]) or defaults.host[1],
-        port=int(raw_port),
-        database=env.get(defaults.database[0]) or defaults.database[1],
+        port=port,
+        database=database,
         user=env.get(defaults.user[0]) or defaults.user[1],
         password=env.get(defaults.password[0], defaults.password[1]),
         options=options,
@@ -107,32 +126,103 @@ def from_env(store: str, defaults: StoreDefaults, env: Mapping[str, str] | None 
     )
 
 
-def parse_url(store: str, url: str, defaults: StoreDefaults, *, variable: str = "URL") -> Settings:
-    """Parse `scheme://user:pass@host:port/db?k=v` (or `scheme:///path` for embedded engines)."""
+def _checked(kind: Kind | None, raw: str, variable: str, what: str = "") -> str:
+    """`raw` stripped, after `kind` accepted it (free text when no kind is declared)."""
+    if kind is None:
+        return raw
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        kind.parse(raw)
+    except BadValue as exc:
+        hint = f"use {kind.describe()} in {variable}" if what else f"set {variable} to {kind.describe()}, or unset it"
+        raise ConfigError(f"{variable}: {what}{exc}", hint=hint) from None
+    return raw.strip()
+
+
+# Characters that end the user name or password in a URL unless written percent-encoded.
+_ENCODED = {"/": "%2F", "?": "%3F", "#": "%23", "@": "%40"}
+
+
+def parse_url(store: str, url: str, defaults: StoreDefaults, *, variable: str = "URL") -> Settings:
+    """Parse `scheme://user:pass@host:port/db?k=v` (or `scheme:///path` for embedded engines).
+
+    Errors name `variable` and the fault and never repeat any part of the user name or password
+    (urllib's own errors quote them)."""
+    form = f"write it as {defaults.schemes[0]}://user:password@host:port/database"
+    scheme, separator, rest = url.partition("://")
+    if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        raise ConfigError(f"{variable} is not a URL: it does not start with scheme://", hint=form)
+    if scheme not in defaults.schemes:
         raise ConfigError(
-            f"{variable} is not a valid URL ({exc})",
-            hint=f"write it as {defaults.schemes[0]}://user:password@host:port/database",
-        ) from None
-    if parts.scheme not in defaults.schemes:
-        raise ConfigError(
-            f"{variable} has scheme {parts.scheme or '(none)'!r}; {store} accepts {', '.join(defaults.schemes)}",
-            hint=f"write it as {defaults.schemes[0]}://user:password@host:port/database",
+            f"{variable} has scheme {scheme!r}; {store} accepts {', '.join(defaults.schemes)}", hint=form
         )
-    query = dict(parse_qsl(parts.query))
-    if not parts.netloc and parts.path:  # embedded engine: chdb:///var/lib/x
-        return Settings(store, parts.scheme, "", 0, "", "", "", query=query, path=unquote(parts.path))
-    database = unquote(parts.path.lstrip("/")) or defaults.database[1]
+    if rest.startswith("/"):  # embedded engine: chdb:///var/lib/x
+        path, _, query_text = rest.partition("?")
+        query = _query(query_text, defaults, variable)
+        return Settings(store, scheme, "", 0, "", "", "", query=query, path=unquote(path))
+    userinfo, at, hostpart = rest.rpartition("@")
+    if at:
+        _refuse_unencoded(userinfo, variable)
+    end = min((i for i in (hostpart.find(c) for c in "/?#") if i >= 0), default=len(hostpart))
+    authority, tail = hostpart[:end], hostpart[end:]
+    if "#" in tail:
+        raise ConfigError(
+            f"{variable} has a '#', which ends a URL (a fragment); a connection URL has none",
+            hint="write # as %23 in the database name or options",
+        )
+    host, port = _host_port(authority, variable, form)
+    path, _, query_text = tail.partition("?")
+    user, colon, password = userinfo.partition(":")
+    database = unquote(path.lstrip("/")) or defaults.database[1]
+    if path.lstrip("/") and "database" in defaults.kinds:
+        database = _checked(defaults.kinds["database"], database, variable, "the database ")
     return Settings(
         store=store,
-        scheme=parts.scheme,
-        host=parts.hostname or defaults.host[1],
+        scheme=scheme,
+        host=host or defaults.host[1],
         port=port or defaults.port[1],
         database=database,
-        user=unquote(parts.username) if parts.username else defaults.user[1],
-        password=unquote(parts.password) if parts.password is not None else "",
-        query=query,
+        user=unquote(user) if user else defaults.user[1],
+        password=unquote(password) if colon else "",
+        query=_query(query_text, defaults, variable),
     )
+
+
+def _refuse_unencoded(userinfo: str, variable: str) -> None:
+    """A ConfigError when the user name or password holds a character that must be percent-encoded."""
+    user, colon, _ = userinfo.partition(":")
+    for index, char in enumerate(userinfo):
+        if char in _ENCODED:
+            part = "user name" if index < len(user) or not colon else "password"
+            raise ConfigError(
+                f"{variable}: the {part} contains {char!r}, which must be written {_ENCODED[char]}",
+                hint="percent-encode the user name and password in the URL "
+                "(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=\"\"))' TEXT)",
+            )
+
+
+def _host_port(authority: str, variable: str, form: str) -> tuple[str, int | None]:
+    """(host, port) of `host`, `host:port`, `[v6]` or `[v6]:port`; the port checked."""
+    if authority.startswith("["):
+        host, bracket, after = authority[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            raise ConfigError(f"{variable}: an IPv6 host must be written [address]:port", hint=form)
+        raw_port = after[1:] if after else ""
+    else:
+        host, _, raw_port = authority.partition(":")
+        if ":" in raw_port:
+            raise ConfigError(
+                f"{variable}: the host part has more than one ':' (an IPv6 address goes in brackets: [::1]:5432)",
+                hint=form,
+            )
+    if not raw_port:
+        return host.lower(), None
+    return host.lower(), int(_checked(PORT, raw_port, variable, "the port "))
+
+
+def _query(text: str, defaults: StoreDefaults, variable: str) -> dict[str, str]:
+    """URL options; those the backend declares a kind for are checked like their variables."""
+    query = dict(parse_qsl(text))
+    for name, value in query.items():
+        if name in defaults.kinds and name != "database":
+            query[name] = _checked(defaults.kinds[name], value, variable, f"option {name}=")
+    return query

@@ -74,6 +74,7 @@ from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
+from dbtools.values import LEASE, Number
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
     from dbtools.sandbox import DockerRecipe, ServerSpec
@@ -519,6 +520,11 @@ class ClickHouseBackend:
             "lock_lease": "CLICKHOUSE_LOCK_LEASE",
             "connect_timeout": "CLICKHOUSE_CONNECT_TIMEOUT",
             "ddl_timeout": "CLICKHOUSE_DDL_TIMEOUT",
+        },
+        kinds={
+            "lock_lease": LEASE,
+            "connect_timeout": Number(0.1, 3600, unit="seconds"),
+            "ddl_timeout": Number(1, 86400, whole=True, unit="seconds"),
         },
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
@@ -1286,7 +1292,8 @@ class ClickHouseBackend:
         details = manifest.get("details", {})
         if manifest["method"] == "BACKUP DATABASE" or details.get("engine") == "chdb":
             return "embedded"
-        major = int(str(details.get("server_version", "0")).split(".")[0] or 0)
+        head = str(details.get("server_version", "0")).split(".")[0]
+        major = int(head) if head.isascii() and head.isdigit() else 0
         return "local" if major < 23 else None
 
     def is_empty(self) -> bool:

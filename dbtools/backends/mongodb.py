@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, replace
@@ -39,6 +40,7 @@ from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement
+from dbtools.values import LEASE
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
     from dbtools.audit import Event
@@ -115,6 +117,7 @@ class MongoBackend:
         user=("MONGO_USER", "admin"),
         password=("MONGO_PASSWORD", "password"),
         options={"lock_ttl": "MONGO_LOCK_TTL", "auth_source": "MONGO_AUTH_SOURCE"},
+        kinds={"lock_ttl": LEASE},
     )
     extensions: ClassVar[tuple[str, ...]] = ("py", "js")
     max_version: ClassVar[int] = INT64_MAX  # BSON int64
@@ -200,10 +203,20 @@ class MongoBackend:
                 f"mongodb at {s.address}: connection refused; is MongoDB running there?", hint=f"start it, or {check}"
             )
         try:
-            self._client = self._make_client()
+            with warnings.catch_warnings():
+                # pymongo only warns about a URL option it does not know or cannot read, then ignores
+                # it (a timeout of "abc" becomes its 30 s default): refuse it instead
+                warnings.simplefilter("error", UserWarning)
+                self._client = self._make_client()
             self._client.admin.command("ping")
             self._db = self._client[self.settings.database]
             exists = bool(self._db.list_collection_names())
+        except UserWarning as exc:
+            self.close()
+            raise ConfigError(
+                f"mongodb: {self.settings.source}: {mask(str(exc), self.settings).split('. Did you mean')[0]}",
+                hint="fix or remove that option in the URL query (pymongo's URI options)",
+            ) from None
         except (pymongo.errors.PyMongoError, ValueError) as exc:
             self.close()
             raise self._connection_error(exc) from None

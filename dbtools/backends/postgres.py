@@ -19,6 +19,7 @@ from dbtools.backends.base import (
     statement_failed,
 )
 from dbtools.errors import (
+    ConfigError,
     ConnectionFailed,
     DatabaseMissing,
     DbtoolsError,
@@ -30,6 +31,7 @@ from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement, split
+from dbtools.values import POSTGRES_DURATION
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
     from dbtools.audit import Event
@@ -163,6 +165,7 @@ class PostgresBackend:
         user=("POSTGRES_USER", "postgres"),
         password=("POSTGRES_PASSWORD", "postgres"),
         options={"lock_timeout": "POSTGRES_LOCK_TIMEOUT", "statement_timeout": "POSTGRES_STATEMENT_TIMEOUT"},
+        kinds={"lock_timeout": POSTGRES_DURATION, "statement_timeout": POSTGRES_DURATION},
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
     max_version: ClassVar[int] = INT64_MAX  # migration_history.version is bigint
@@ -225,6 +228,11 @@ class PostgresBackend:
             conn = psycopg2.connect(host=s.host, port=s.port, dbname=database, user=s.user, **params)
         except psycopg2.OperationalError as exc:
             raise self._connection_error(str(exc), database) from None
+        except psycopg2.ProgrammingError as exc:  # libpq refused an option of the URL query
+            reason = mask(str(exc), s).strip().removeprefix("invalid dsn: ")
+            raise ConfigError(
+                f"postgres: {s.source}: {reason}", hint="fix or remove that option in the URL query (libpq's options)"
+            ) from None
         conn.autocommit = True
         return conn
 

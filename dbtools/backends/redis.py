@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ from dbtools.plan import AppliedMigration
 from dbtools.redis_layout import INTERNAL, LOCK_KEY, Layout
 from dbtools.settings import Settings, StoreDefaults, mask
 from dbtools.sqltext import Statement
+from dbtools.values import LEASE, Number
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
     from dbtools.sandbox import DockerRecipe, ServerSpec
@@ -44,6 +46,8 @@ if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it of
 
 SANDBOX_DATABASES = 1000  # DB indexes a sandbox server offers, one per test
 OWN_OPTIONS = ("lock_ttl",)  # URL query options read here, not passed to redis-py
+CONNECT_TIMEOUT = 5.0  # seconds for TCP connect, TLS handshake and the first PING
+COMMAND_TIMEOUT = 60.0  # seconds for any later command
 DEFAULT_LOCK_TTL = 30.0  # seconds; renewed every third of it while held
 SAMPLES_PER_KIND = 5
 
@@ -67,7 +71,8 @@ def local_recipe(workdir: Path, port: int, *, password: str = "") -> ServerSpec:
     # the config file comes first on redis-server's command line; it keeps the password out of `ps`
     argv = [binary, str(workdir / "redis.conf"), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     argv += ["--appendonly", "no", "--dir", str(workdir), "--databases", str(SANDBOX_DATABASES), "--daemonize", "no"]
-    config = f"requirepass {password}\n" if password else ""
+    quoted = '"' + "".join(f"\\x{ord(c):02x}" if c in '"\\' or not c.isprintable() else c for c in password) + '"'
+    config = f"requirepass {quoted}\n" if password else ""  # quoted: any character survives redis.conf
     settings = Settings("redis", "redis", "127.0.0.1", port, "0", "", password, source="sandbox")
     return ServerSpec(argv=argv, settings=settings, files={"redis.conf": config})
 
@@ -128,6 +133,7 @@ class RedisBackend:
         user=("REDIS_USER", ""),  # an ACL user (Redis 6+); empty means the default user
         password=("REDIS_PASSWORD", ""),
         options={"lock_ttl": "REDIS_LOCK_TTL"},
+        kinds={"lock_ttl": LEASE, "database": Number(0, 2**31 - 1, whole=True)},  # database: the DB index
     )
     extensions: ClassVar[tuple[str, ...]] = ("py",)
     max_version: ClassVar[int] = INT64_MAX  # the same bound as the other stores, so a version means the same everywhere
@@ -183,15 +189,22 @@ class RedisBackend:
 
     def connect(self, *, create_database: bool = False) -> None:
         """Connect and PING. DB indexes always exist, so `create_database` has nothing to create."""
-        self._r = self._client(decode=True)
+        self._r = self._client(decode=True, timeout=CONNECT_TIMEOUT)
         try:
             self._r.ping()
+            # connected: commands may now run long (a script's big DEL); the next one reconnects with that
+            self._r.connection_pool.connection_kwargs["socket_timeout"] = COMMAND_TIMEOUT
+            self._r.connection_pool.reset()
         except Exception as exc:
             self._r.close()
             self._r = None
+            if isinstance(exc, TypeError):  # redis-py passes unknown URL options on to the connection
+                raise self._option_error(exc) from None
             raise self._connection_error(exc) from None
 
-    def _client(self, *, decode: bool) -> Any:
+    def _client(self, *, decode: bool, timeout: float = COMMAND_TIMEOUT) -> Any:
+        """A redis-py client; `timeout` bounds every read, the TLS handshake included (a rediss:// URL
+        pointed at a plain server would otherwise wait that long for a handshake that never comes)."""
         try:
             import redis
             from redis.backoff import NoBackoff
@@ -207,14 +220,26 @@ class RedisBackend:
                 hint="set REDIS_DB (or the URL path, redis://host:6379/0) to a number from 0",
             )
         query = {k: v for k, v in s.query.items() if k not in OWN_OPTIONS}
-        return redis.Redis.from_url(
-            replace(s, query=query).url,
-            decode_responses=decode,
-            socket_connect_timeout=5,
-            socket_timeout=60,
-            client_name=connection_name(),
-            # no silent retries: re-sending a command that may have run (INCR, RPUSH) would apply it twice
-            retry=Retry(NoBackoff(), 0),
+        try:
+            return redis.Redis.from_url(
+                replace(s, query=query).url,
+                decode_responses=decode,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=timeout,
+                client_name=connection_name(),
+                # no silent retries: re-sending a command that may have run (INCR, RPUSH) would apply it twice
+                retry=Retry(NoBackoff(), 0),
+            )
+        except (ValueError, TypeError) as exc:
+            raise self._option_error(exc) from None
+
+    def _option_error(self, exc: Exception) -> ConfigError:
+        """An option of the URL query that redis-py refuses (a bad value, or no such option)."""
+        unknown = re.search(r"unexpected keyword argument '([^']*)'", str(exc))
+        reason = f"unknown option {unknown[1]!r}" if unknown else mask(str(exc), self.settings).rstrip(".")
+        return ConfigError(
+            f"redis: {self.settings.source}: {reason}",
+            hint="fix or remove that option in the URL query (redis-py's from_url options)",
         )
 
     def _connection_error(self, exc: Exception) -> ConnectionFailed:
@@ -241,6 +266,11 @@ class RedisBackend:
             )
         if "Name or service not known" in text or "nodename nor servname" in text:
             return ConnectionFailed(f"{where}: unknown host {s.host!r}", hint=check)
+        if (isinstance(exc, rx.TimeoutError) or "Timeout" in text) and s.scheme == "rediss":
+            return ConnectionFailed(
+                f"{where}: no TLS handshake within {CONNECT_TIMEOUT:g} s; does this port speak TLS?",
+                hint=f"use redis:// for a server without TLS, or {check}",
+            )
         if isinstance(exc, rx.TimeoutError) or "Timeout" in text:
             return ConnectionFailed(f"{where}: timed out; is Redis running there?", hint=f"start it, or {check}")
         if "Connection closed by server" in text or "Protocol Error" in text or "ssl" in text.lower():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtools.sandbox import Provider, SandboxFailed, ServerSpec, connect_check, free_port, wait_until
-from dbtools.settings import Settings
+from dbtools.settings import Settings, mask
 
 _RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
 PR_SET_PDEATHSIG = 1
@@ -84,13 +84,16 @@ class LocalSandbox(Provider):
             )
         _RUNNING.add(self)
         what = f"{self.store} on {spec.settings.address}"
-        wait_until(
-            connect_check(spec.settings),
-            timeout=self.timeout,
-            what=what,
-            alive=lambda: self.process is not None and self.process.poll() is None,
-            log=self.log,
-        )
+        try:
+            wait_until(
+                connect_check(spec.settings),
+                timeout=self.timeout,
+                what=what,
+                alive=lambda: self.process is not None and self.process.poll() is None,
+                log=self.log,
+            )
+        except SandboxFailed as exc:  # a server log may echo its configuration, password included
+            raise SandboxFailed(mask(exc.message, spec.settings), hint=exc.hint) from None
         self.settings = spec.settings
         return spec.settings
 
