@@ -108,9 +108,9 @@ def test_invoke_numeric_options_are_typed(pg: Settings, mdir: Path) -> None:
     ("args", "needle"),
     [
         (["seed", "--scale", "bogus"], "invalid choice: 'bogus'"),
-        (["seed", "--seed", "abc"], "invalid int value: 'abc'"),
-        (["migrate", "--to", "two"], "invalid int value: 'two'"),
-        (["rollback", "--steps", "0"], "--steps must be 1 or more"),
+        (["seed", "--seed", "abc"], "--seed: 'abc' is not a whole number"),
+        (["migrate", "--to", "two"], "--to: 'two' is not a whole number"),
+        (["rollback", "--steps", "0"], "--steps: '0' is out of range: use a whole number from 1"),
         (["new", "--db", "postgres"], "the following arguments are required: description"),
     ],
 )
