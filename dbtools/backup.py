@@ -368,6 +368,7 @@ def rehearse(
     result: dict[str, Any] = {"store": store, "backup": str(folder), "from_version": manifest.get("version")}
     with box as target:
         result["sandbox"] = getattr(box, "kind", kind)
+        result["sandbox_server"] = getattr(box, "label", "")  # e.g. SecantusDB, which is not mongod
         with open_store(store, migrations_dir=migrations_dir, settings=target, create_db=True) as ctx:
             started = time.monotonic()
             restore_into(ctx.backend, store, folder, manifest, force=True)

@@ -202,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
     p.add_argument(
         "--provider",
-        choices=("docker", "local", "embedded"),
-        help="which kind of throwaway server (default: $DBTOOLS_SANDBOX, else the first that works here)",
+        metavar="KIND",
+        help="throwaway server: docker, local, embedded, or a store's own (mongodb: secantusdb); "
+        "default: $DBTOOLS_SANDBOX, else the first that works here",
     )
 
     p = _command(

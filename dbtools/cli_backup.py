@@ -28,8 +28,9 @@ def add_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--from", required=True, metavar="FOLDER", dest="source", help="a folder `backup` printed")
     p.add_argument(
         "--provider",
-        choices=("docker", "local", "embedded"),
-        help="which kind of throwaway server (default: the first that can load the backup here)",
+        metavar="KIND",
+        help="throwaway server: docker, local, embedded, or a store's own (mongodb: secantusdb); "
+        "default: the first that can load the backup here",
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object (for CI)")
 
@@ -126,8 +127,9 @@ def _cost(cost: dict[str, Any]) -> str:
 def _print_summary(result: dict[str, Any]) -> None:
     steps = result["migrations"]
     total = sum(s["duration_ms"] for s in steps)
+    server = f" ({result['sandbox_server']})" if result.get("sandbox_server") else ""
     print(
-        f"{result['store']}: rehearsed on a {result['sandbox']} sandbox: restored version "
+        f"{result['store']}: rehearsed on a {result['sandbox']} sandbox{server}: restored version "
         f"{result['from_version'] or 0} in {result['restore_ms']} ms, applied {len(steps)} pending migration(s) "
         f"in {total} ms, now at version {result.get('to_version')}; the source was not touched"
     )

@@ -334,12 +334,13 @@ def _since(started: float) -> float:
 
 @contextmanager
 def sandbox_for(store: str, provider: str | None = None) -> Iterator[tuple[Settings, str]]:
-    """A started sandbox for `store` and the name of the provider that started it."""
+    """A started sandbox for `store` and the provider that started it (with what server it is, when its
+    name alone would mislead: `secantusdb (SecantusDB 0.7.0b3, a MongoDB-compatible ..., not mongod)`)."""
     from dbtools import sandbox
 
     box = sandbox.start(store, provider)
     with box as settings:
-        yield settings, box.kind or "?"
+        yield settings, box.describe()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
     parser.add_argument("--migrations-dir", metavar="DIR", help="folder holding <store>/ (default: ./migrations)")
     parser.add_argument(
-        "--provider", choices=("docker", "local", "embedded"), help="sandbox kind (default: $DBTOOLS_SANDBOX or auto)"
+        "--provider",
+        metavar="KIND",
+        help="sandbox: docker, local, embedded, or a store's own (mongodb: secantusdb); default: auto",
     )
     parser.add_argument(
         "--skipped-file",

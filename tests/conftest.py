@@ -9,7 +9,7 @@ import pytest
 
 from dbtools import backends
 from dbtools.errors import MissingDependency
-from dbtools.sandbox import PROVIDERS, Sandbox, SandboxFailed, start
+from dbtools.sandbox import Sandbox, SandboxFailed, providers_of, start
 from dbtools.settings import Settings
 
 
@@ -19,15 +19,18 @@ class Servers:
     def __init__(self) -> None:
         self._settings: dict[str, Settings | str] = {}
         self._running: list[Sandbox] = []
+        self.providers: dict[str, str] = {}  # store -> which provider served it, for the session summary
 
     def get(self, store: str) -> Settings:
         """The store's sandbox settings; skips the test with the reason when none can start here."""
         if store not in self._settings:
             # tests want real server processes where possible, whatever a store prefers for users
             try:
-                sandbox = start(store, order=PROVIDERS)
+                sandbox = start(store, order=providers_of(store))
                 self._settings[store] = sandbox.__enter__()
                 self._running.append(sandbox)
+                describe = getattr(sandbox, "describe", None)
+                self.providers[store] = describe() if describe else type(sandbox).__name__
             except (MissingDependency, SandboxFailed) as exc:
                 self._settings[store] = f"no {store} server here: {exc.message}"
         value = self._settings[store]
@@ -40,11 +43,19 @@ class Servers:
             sandbox.__exit__(None, None, None)
 
 
+_SESSION = Servers()
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
-    running = Servers()
-    yield running
-    running.stop()
+    yield _SESSION
+    _SESSION.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the server each store's tests ran against (a SecantusDB run is not a mongod run)."""
+    for store, provider in sorted(_SESSION.providers.items()):
+        terminalreporter.write_line(f"sandbox: {store} tests ran against {provider}")
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +54,8 @@ LOCK_ID = "migrate"
 OWN_OPTIONS = ("lock_ttl", "auth_source")  # read here, never passed to the driver
 DEFAULT_LOCK_TTL = 30.0  # seconds; renewed every third of it while held
 DEFAULT_TIMEOUT_MS = 5000  # server selection and connect: fail in seconds, not pymongo's 30 s
+DOCKER_IMAGE = "mongo:8"
+SECANTUSD = "secantusd-py"  # SecantusDB's server launcher (console script of the secantusdb package)
 
 _ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
 
@@ -70,8 +73,62 @@ def local_recipe(workdir: Path, port: int) -> ServerSpec:
     (workdir / "db").mkdir(parents=True, exist_ok=True)
     argv = [binary, "--dbpath", str(workdir / "db"), "--port", str(port), "--bind_ip", "127.0.0.1"]
     argv += ["--nounixsocket", "--quiet", "--wiredTigerCacheSizeGB", "0.25"]
-    settings = Settings("mongodb", "mongodb", "127.0.0.1", port, "dbtools_sandbox", "", "", source="sandbox")
-    return ServerSpec(argv=argv, settings=settings)
+    return ServerSpec(argv=argv, settings=_sandbox_settings("127.0.0.1", port), label="mongod")
+
+
+def find_mongosh(near: Path) -> str | None:
+    """mongosh on PATH, else the project's own from `npm install`: node_modules/.bin/mongosh in the
+    folder of `near` (a migration file) or any folder above it, as npm itself looks."""
+    found = shutil.which("mongosh")
+    if found:
+        return found
+    for folder in Path(near).resolve().parents:
+        local = folder / "node_modules" / ".bin" / "mongosh"
+        if local.is_file() and os.access(local, os.X_OK):
+            return str(local)
+    return None
+
+
+def secantusd_path() -> str | None:
+    """SecantusDB's launcher: beside this interpreter (the dev/test install), else on PATH (a tool venv)."""
+    beside = Path(sys.executable).parent / SECANTUSD
+    return str(beside) if beside.is_file() else shutil.which(SECANTUSD)
+
+
+def secantusdb_label() -> str:
+    """What the SecantusDB provider is, for every message and report that names it."""
+    from importlib import metadata
+
+    try:
+        version = " " + metadata.version("secantusdb")  # package metadata only: SecantusDB is never imported
+    except metadata.PackageNotFoundError:  # the launcher comes from another environment
+        version = ""
+    return f"SecantusDB{version}, a MongoDB-compatible development server, not mongod"
+
+
+def secantusdb_recipe(workdir: Path, port: int) -> ServerSpec:
+    """A throwaway SecantusDB server (PyPI `secantusdb`, GPL-2.0: a separate process, never imported here)
+    with its WiredTiger files in the sandbox folder. `--standalone` gives the same topology as the mongod
+    and Docker sandboxes. Its data is thrown away, so it is stopped with SIGKILL: after heavy use its
+    clean shutdown takes seconds."""
+    import signal
+
+    from dbtools.sandbox import ServerSpec
+
+    launcher = secantusd_path()
+    if launcher is None:
+        raise MissingDependency(
+            f"mongodb: no {SECANTUSD} (SecantusDB) in this environment or on PATH",
+            hint="pip install -r requirements-dev.txt (it brings secantusdb for tests and development)",
+        )
+    argv = [launcher, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(workdir / "data")]
+    argv += ["--standalone", "--cache-size", "256M", "--log-level", "WARNING"]
+    return ServerSpec(
+        argv=argv,
+        settings=_sandbox_settings("127.0.0.1", port),
+        label=secantusdb_label(),
+        stop_signal=signal.SIGKILL,
+    )
 
 
 def docker_recipe() -> DockerRecipe:
@@ -79,13 +136,31 @@ def docker_recipe() -> DockerRecipe:
     from dbtools.sandbox import DockerRecipe
 
     return DockerRecipe(
-        image="mongo:7",
+        image=DOCKER_IMAGE,
         port=27017,
         command=["mongod", "--bind_ip_all", "--wiredTigerCacheSizeGB", "0.25"],
-        settings=lambda host, port: Settings(
-            "mongodb", "mongodb", host, port, "dbtools_sandbox", "", "", source="sandbox"
-        ),
+        settings=_sandbox_settings,
     )
+
+
+def _sandbox_settings(host: str, port: int) -> Settings:
+    return Settings("mongodb", "mongodb", host, port, "dbtools_sandbox", "", "", source="sandbox")
+
+
+def sandbox_probe(settings: Settings) -> None:
+    """Readiness: one `hello` round trip on a direct connection that answers as a writable primary
+    (creates nothing on the server)."""
+    import pymongo
+
+    client = pymongo.MongoClient(
+        settings.host, settings.port, directConnection=True, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
+    )
+    try:
+        reply = client.admin.command("hello")
+    finally:
+        client.close()
+    if not reply.get("isWritablePrimary"):
+        raise RuntimeError(f"{settings.address} answers hello but is not a writable primary yet")
 
 
 def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -142,9 +217,17 @@ class MongoBackend:
         "function up(db) {{\n}}\n\nfunction down(db) {{\n}}\n"
     }
 
+    # sandboxes: a real mongod first (Docker, then on PATH), then SecantusDB from the dev/test install
+    sandbox_order: ClassVar[tuple[str, ...]] = ("docker", "local", "secantusdb")
+    sandbox_variants: ClassVar[dict[str, str]] = {"secantusdb": "local"}
     local_recipe = staticmethod(local_recipe)
+    secantusdb_recipe = staticmethod(secantusdb_recipe)
     docker_recipe = staticmethod(docker_recipe)
-    sandbox_install_hint: ClassVar[str] = "no MongoDB server here: set MONGO_URL, put mongod on PATH, or run Docker"
+    sandbox_probe = staticmethod(sandbox_probe)
+    sandbox_install_hint: ClassVar[str] = (
+        "no MongoDB server here: set MONGO_URL, put mongod on PATH, run Docker, or "
+        "pip install -r requirements-dev.txt (SecantusDB)"
+    )
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -467,11 +550,12 @@ class MongoBackend:
 
     @staticmethod
     def _mongosh_path(migration: Migration) -> str:
-        found = shutil.which("mongosh")
+        found = find_mongosh(migration.path)
         if found is None:
             raise MissingDependency(
                 f"mongodb: {migration.path.name} is a JavaScript migration and mongosh is not installed; nothing ran",
-                hint="npm install -g mongosh, or write the migration as a .py file with up(db)",
+                hint="run `npm install` in the project (package.json brings mongosh), or npm install -g mongosh, "
+                "or write the migration as a .py file with up(db)",
             )
         return found
 

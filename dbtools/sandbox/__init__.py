@@ -4,6 +4,10 @@ Providers: `local` (the store's server binary in a temporary folder), `embedded`
 engine such as chdb), `docker` (testcontainers, only where a Docker engine answers). Each store's
 module declares its recipes (`local_recipe`, `embedded_recipe`, `docker_recipe`); this package holds
 the mechanics: free ports, readiness waits, cleanup even when the parent dies.
+
+A store may name further providers run by one of those mechanisms (`sandbox_variants`, e.g. MongoDB's
+`{"secantusdb": "local"}` with its `secantusdb_recipe`): a second server program for the same store,
+chosen and reported by its own name.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dbtools.errors import DbtoolsError, MissingDependency
+from dbtools.errors import DbtoolsError, MissingDependency, UsageError
 from dbtools.settings import Settings
 
 PROVIDERS = ("docker", "local", "embedded")
@@ -64,6 +68,8 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     run_as: str | None = None  # a user to run as when we are root (initdb refuses root)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content, written first
+    label: str = ""  # what the server is, when its name alone would mislead (messages and reports)
+    stop_signal: int = 15  # SIGTERM; SIGKILL for a server whose throwaway data needs no clean shutdown
 
 
 @dataclass(frozen=True)
@@ -144,8 +150,14 @@ def _tail(log: Path | None, lines: int = 15) -> str:
 
 
 def connect_check(settings: Settings) -> Callable[[], None]:
-    """A readiness check at protocol level: the store's backend connects and disconnects."""
+    """A readiness check at protocol level: the store's `sandbox_probe(settings)` when it declares one (a
+    protocol round trip that creates nothing), else its backend connects (creating the database) and
+    disconnects."""
     from dbtools import backends
+
+    probe = getattr(backends.load(settings.store), "sandbox_probe", None)
+    if probe is not None:
+        return lambda: probe(settings)
 
     def check() -> None:
         backend = backends.load(settings.store)(settings)
@@ -168,7 +180,16 @@ def docker_available() -> bool:
     return True
 
 
-def start(store: str, provider: str | None = None, *, order: Sequence[str] | None = None, **options: Any) -> Sandbox:
+def providers_of(store: str) -> tuple[str, ...]:
+    """Every provider `store` can use: the three mechanisms, then the variants its backend declares."""
+    from dbtools import backends
+
+    return PROVIDERS + tuple(getattr(backends.load(store), "sandbox_variants", {}))
+
+
+def start(
+    store: str, provider: str | None = None, *, order: Sequence[str] | None = None, **options: Any
+) -> FirstThatStarts:
     """A sandbox for `store`: `provider` or DBTOOLS_SANDBOX, else the first provider that starts here.
 
     The order is `order`, else the store's `sandbox_order` (default: docker if an engine answers, local
@@ -176,41 +197,52 @@ def start(store: str, provider: str | None = None, *, order: Sequence[str] | Non
     from dbtools import backends
 
     cls = backends.load(store)
+    known = providers_of(store)
     wanted = provider or os.environ.get("DBTOOLS_SANDBOX") or None
-    if wanted and wanted not in PROVIDERS:
-        raise SandboxFailed(f"unknown sandbox provider {wanted!r}", hint=f"use one of: {', '.join(PROVIDERS)}")
+    if wanted and wanted not in known:
+        raise UsageError(f"unknown sandbox provider {wanted!r} for {store}", hint=f"use one of: {', '.join(known)}")
     chosen = [wanted] if wanted else list(order or getattr(cls, "sandbox_order", PROVIDERS))
     return FirstThatStarts(store, chosen, options)
 
 
 class FirstThatStarts:
-    """Tries the providers in order when entered; `kind` names the one that started."""
+    """Tries the providers in order when entered; `kind` names the one that started, `label` says what
+    server that is (`describe()` gives both in one phrase for messages and reports)."""
 
     def __init__(self, store: str, order: list[str], options: dict[str, Any]) -> None:
         self.store, self.order, self.options = store, order, options
         self.kind: str | None = None
+        self.label: str = ""
         self._running: Sandbox | None = None
+
+    def describe(self) -> str:
+        """`secantusdb (SecantusDB 0.7.0b3, a MongoDB-compatible development server, not mongod)`, or the kind."""
+        kind = self.kind or "?"
+        return f"{kind} ({self.label})" if self.label else kind
 
     def __enter__(self) -> Settings:
         from dbtools import backends
 
         cls = backends.load(self.store)
+        variants = getattr(cls, "sandbox_variants", {})
         reasons = []
         for name in self.order:
             recipe = getattr(cls, f"{name}_recipe", None)
             if recipe is None:
                 reasons.append(f"{name}: no recipe for {self.store}")
                 continue
-            if name == "docker" and not docker_available():
-                reasons.append("docker: no Docker engine answers")
+            mechanism = variants.get(name, name)
+            if mechanism == "docker" and not docker_available():
+                reasons.append(f"{name}: no Docker engine answers")
                 continue
             try:
-                sandbox = _provider(name)(self.store, recipe, **self.options)
+                sandbox = _provider(mechanism)(self.store, recipe, name=name, **self.options)
                 settings = sandbox.__enter__()
             except MissingDependency as exc:
                 reasons.append(f"{name}: {exc.message}")
                 continue
             self.kind, self._running = name, sandbox
+            self.label = getattr(sandbox, "label", "")
             return settings
         raise MissingDependency(
             f"no sandbox for {self.store} on this machine ({'; '.join(reasons)})",

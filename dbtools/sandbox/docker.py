@@ -25,6 +25,7 @@ class DockerSandbox(Provider):
         recipe: DockerRecipe | Callable[..., DockerRecipe],
         *,
         timeout: float = 120.0,
+        name: str = "docker",
         **options: Any,
     ) -> None:
         if not docker_available():
@@ -35,9 +36,11 @@ class DockerSandbox(Provider):
         except ImportError:
             raise MissingDependency("testcontainers is not installed (pip install -r requirements.txt)") from None
         self.store = store
+        self.name = name
         self.spec = recipe(**options) if callable(recipe) else recipe
         self.timeout = timeout
         self.settings: Settings | None = None
+        self.label = f"image {self.spec.image}"
         self.container = DockerContainer(self.spec.image, env=dict(self.spec.env)).with_exposed_ports(self.spec.port)
         if self.spec.command:
             self.container = self.container.with_command(self.spec.command)

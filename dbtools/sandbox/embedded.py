@@ -21,8 +21,9 @@ from dbtools.settings import Settings
 class EmbeddedSandbox(Provider):
     """`with EmbeddedSandbox("clickhouse", recipe) as settings:` - a fresh engine directory, removed on exit."""
 
-    def __init__(self, store: str, recipe: Callable[..., Settings], **options: Any) -> None:
+    def __init__(self, store: str, recipe: Callable[..., Settings], *, name: str = "embedded", **options: Any) -> None:
         self.store = store
+        self.name = name
         self.recipe = recipe
         self.options = options
         self.workdir: Path | None = None
@@ -35,7 +36,7 @@ class EmbeddedSandbox(Provider):
             connect_check(settings)()
         except Exception as exc:
             raise SandboxFailed(
-                f"{self.store} embedded engine did not open in {self.workdir}: {exc}",
+                f"{self.store} embedded engine ({self.name}) did not open in {self.workdir}: {exc}",
                 hint="see the message; is the engine's package complete?",
             ) from None
         self.settings = settings

@@ -32,17 +32,29 @@ def _die_with_parent() -> None:
 class LocalSandbox(Provider):
     """`with LocalSandbox("postgres", recipe) as settings:` - a server of our own, removed on exit.
 
-    `recipe(workdir, port, **options) -> ServerSpec` comes from the store's module."""
+    `recipe(workdir, port, **options) -> ServerSpec` comes from the store's module; `name` is the provider
+    name messages use (`local`, or a variant such as `secantusdb`)."""
 
-    def __init__(self, store: str, recipe: Callable[..., ServerSpec], *, timeout: float = 60.0, **options: Any):
+    def __init__(
+        self,
+        store: str,
+        recipe: Callable[..., ServerSpec],
+        *,
+        timeout: float = 60.0,
+        name: str = "local",
+        **options: Any,
+    ):
         self.store = store
         self.recipe = recipe
         self.timeout = timeout
+        self.name = name
         self.options = options
         self.process: subprocess.Popen[bytes] | None = None
         self.workdir: Path | None = None
         self.settings: Settings | None = None
         self.log: Path | None = None
+        self.label = ""
+        self._stop_signal: int = signal.SIGTERM
 
     def _start(self) -> Settings:
         _sweep_orphans(self.store)
@@ -50,6 +62,7 @@ class LocalSandbox(Provider):
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
         port = self.options.pop("port", None) or free_port()
         spec = self.recipe(self.workdir, port, **self.options)
+        self.label, self._stop_signal = spec.label, spec.stop_signal
         user = spec.run_as if os.geteuid() == 0 and spec.run_as else None
         if user:
             entry = pwd.getpwnam(user)
@@ -67,7 +80,7 @@ class LocalSandbox(Provider):
             if done.returncode:
                 output = (done.stderr or done.stdout).strip()[-400:]
                 raise SandboxFailed(
-                    f"{self.store} sandbox: `{' '.join(argv[:2])}` failed: {output}",
+                    f"{self.store} sandbox ({self.name}): `{' '.join(argv[:2])}` failed: {output}",
                     hint="see the message; is the server package complete?",
                 )
         with open(self.log, "ab") as log:
@@ -83,7 +96,7 @@ class LocalSandbox(Provider):
                 start_new_session=True,
             )
         _RUNNING.add(self)
-        what = f"{self.store} on {spec.settings.address}"
+        what = f"{self.store} ({self.describe()}) on {spec.settings.address}"
         try:
             wait_until(
                 connect_check(spec.settings),
@@ -97,11 +110,15 @@ class LocalSandbox(Provider):
         self.settings = spec.settings
         return spec.settings
 
+    def describe(self) -> str:
+        """The provider's name and, when the recipe gave one, what the server is."""
+        return f"{self.name}: {self.label}" if self.label else self.name
+
     def stop(self) -> None:
-        """Stop the server (TERM, then KILL after 10 s) and delete its folder."""
+        """Stop the server (its recipe's signal, then KILL after 10 s) and delete its folder."""
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+                os.killpg(self.process.pid, self._stop_signal)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:

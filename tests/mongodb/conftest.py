@@ -1,8 +1,8 @@
-"""MongoDB fixtures: a real server when one is reachable, else mongomock for tests named `*_mongomock`.
+"""MongoDB fixtures: a real server process, else mongomock for tests named `*_mongomock`.
 
-Where the real server comes from, in order: MONGO_URL, a sandbox (`mongod` on PATH or Docker). When
-none is reachable the real-server tests skip with the reason, and the session ends with one line
-saying so (no MongoDB server can be installed on our CI machines).
+Where the real server comes from, in order: MONGO_URL, a sandbox (Docker `mongo:8`, `mongod` on PATH,
+then SecantusDB from requirements-dev.txt). When none is reachable the real-server tests skip with the
+reason, and the session ends with one line saying so; under CI (CI=true) that is a failure instead.
 """
 
 from __future__ import annotations
@@ -20,6 +20,21 @@ from dbtools.settings import Settings, from_env
 from tests.conftest import Servers
 
 _skipped: list[str] = []  # why the real-server tests did not run, reported once at the end
+_no_mongosh: list[str] = []
+
+
+def need_mongosh() -> str:
+    """mongosh's path; skips with one line where it is missing (fails under CI, which installs it)."""
+    from dbtools.backends.mongodb import find_mongosh
+
+    found = find_mongosh(Path(__file__))
+    if found is None:
+        reason = "mongosh is not installed: the .js migration tests did not run (`npm install` brings it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        _no_mongosh.append(reason)
+        pytest.skip(reason)
+    return found
 
 
 def _real_server(servers: Servers) -> Settings:
@@ -39,6 +54,8 @@ def _real_server(servers: Servers) -> Settings:
         return servers.get("mongodb")
     except pytest.skip.Exception as skip:
         reason = f"no MONGO_URL, and {skip.msg}"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test MongoDB on a server: {reason}")
         _skipped.append(reason)
         pytest.skip(reason)
 
@@ -78,6 +95,8 @@ def mdir(tmp_path: Path) -> Path:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _no_mongosh:
+        terminalreporter.write_line(f"mongodb: {_no_mongosh[0]}", yellow=True)
     if _skipped:
         terminalreporter.write_line(
             f"mongodb: real-server tests skipped ({_skipped[0]}); the backend logic ran against mongomock "

@@ -28,6 +28,7 @@ from dbtools.errors import (
 from dbtools.sandbox import free_port
 from dbtools.settings import Settings, from_env
 from tests.conftest import Servers
+from tests.mongodb.conftest import need_mongosh
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -297,9 +298,8 @@ def test_lock_excludes_another_process(mongo: Settings) -> None:
         backend.close()
 
 
-def test_js_migration_runs_in_mongosh(mongo: Settings, mdir: Path) -> None:
-    if not __import__("shutil").which("mongosh"):
-        pytest.skip("mongosh is not installed (npm install -g mongosh)")
+def test_js_migration_runs_in_mongosh(mongo: Settings, mdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", f"{Path(need_mongosh()).parent}{os.pathsep}{os.environ['PATH']}")  # mdir is in /tmp
     write(
         mdir,
         1,

@@ -48,8 +48,19 @@ def _recipe_or_skip(store: str, provider: str) -> object:
     return recipe
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("store", list(backends.REGISTRY))
+def _store_providers() -> list[tuple[str, str]]:
+    """Every (store, provider) pair: the three mechanisms for each store, plus the variants it declares."""
+    pairs = []
+    for store in backends.REGISTRY:
+        try:
+            extra = tuple(getattr(backends.load(store), "sandbox_variants", {}))
+        except UsageError:  # registered, not written yet: the test skips it with the reason
+            extra = ()
+        pairs += [(store, provider) for provider in (*PROVIDERS, *extra)]
+    return pairs
+
+
+@pytest.mark.parametrize(("store", "provider"), _store_providers())
 def test_sandbox_becomes_ready_and_is_removed(store: str, provider: str, record_property: object) -> None:
     _recipe_or_skip(store, provider)
     started = time.monotonic()
@@ -114,7 +125,7 @@ def test_failed_prepare_step_names_the_command_and_leaves_no_folder(own_tmp: Pat
 
 
 def test_unknown_provider_is_one_line_listing_the_known_ones() -> None:
-    with pytest.raises(SandboxFailed) as caught:
+    with pytest.raises(UsageError) as caught:
         start("postgres", "vagrant")
     assert "vagrant" in caught.value.message
     assert all(p in (caught.value.hint or "") for p in PROVIDERS)
@@ -162,7 +173,7 @@ HOLDER = textwrap.dedent(
     import sys, time
     from dbtools import backends
     from dbtools.sandbox.local import LocalSandbox
-    sandbox = LocalSandbox(sys.argv[1], backends.load(sys.argv[1]).local_recipe)
+    sandbox = LocalSandbox(sys.argv[1], getattr(backends.load(sys.argv[1]), sys.argv[2] + "_recipe"))
     settings = sandbox.__enter__()
     print(sandbox.process.pid, settings.host, settings.port, sandbox.workdir, flush=True)
     time.sleep(300)
@@ -179,11 +190,28 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.parametrize("store", list(backends.REGISTRY))
-def test_server_dies_with_a_parent_killed_by_sigkill(store: str) -> None:
-    _recipe_or_skip(store, "local")
+def _local_providers() -> list[tuple[str, str]]:
+    """(store, provider) pairs whose server is a local process: `local` and the variants run by it."""
+    pairs = []
+    for store, provider in _store_providers():
+        try:
+            variants = getattr(backends.load(store), "sandbox_variants", {})
+        except UsageError:
+            variants = {}
+        if variants.get(provider, provider) == "local":
+            pairs.append((store, provider))
+    return pairs
+
+
+@pytest.mark.parametrize(("store", "provider"), _local_providers())
+def test_server_dies_with_a_parent_killed_by_sigkill(store: str, provider: str) -> None:
+    recipe = _recipe_or_skip(store, provider)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, store], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, store, provider],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = holder.stdout.readline() if holder.stdout else ""
@@ -191,7 +219,7 @@ def test_server_dies_with_a_parent_killed_by_sigkill(store: str) -> None:
             error = holder.stderr.read() if holder.stderr else ""
             holder.wait(10)
             if "MissingDependency" in error:
-                pytest.skip(f"no local {store} server here: {error.strip().splitlines()[-1]}")
+                pytest.skip(f"no {provider} {store} server here: {error.strip().splitlines()[-1]}")
             pytest.fail(f"the holder process could not start a {store} sandbox:\n{error}")
         pid_text, host, port_text, workdir = line.split(maxsplit=3)
         server, port = int(pid_text), int(port_text)
@@ -204,7 +232,7 @@ def test_server_dies_with_a_parent_killed_by_sigkill(store: str) -> None:
         assert _gone(server), f"{store} server pid {server} outlived its parent"
         assert not port_answers(host, port)
         assert Path(workdir.strip()).exists()  # kill -9 skipped atexit ...
-        with LocalSandbox(store, backends.load(store).local_recipe):
+        with LocalSandbox(store, recipe):
             assert not Path(workdir.strip()).exists()  # ... and the next sandbox sweeps the orphan away
     finally:
         if holder.poll() is None:
