@@ -64,10 +64,19 @@ def render_section(store: str, objects: list[dict[str, Any]]) -> str:
 def generate(
     migrations_dir: str | Path | None = None, existing: str = "", stores: list[str] | None = None
 ) -> tuple[str, dict[str, str]]:
-    """The whole file, and per store how its section was obtained ("generated" or why it was kept)."""
+    """The whole file, and per store how its section was obtained ("generated" or why it was kept).
+
+    Only `stores` (default: every configured store) are regenerated; the file keeps every other
+    store's section as it was."""
     kept = {m["store"]: m["body"] for m in _SECTION.finditer(existing)}
+    wanted = stores or runner.configured_stores(migrations_dir)
+    every = [*runner.configured_stores(migrations_dir), *kept]
     sections, outcome = [], {}
-    for store in stores or runner.configured_stores(migrations_dir):
+    for store in [*dict.fromkeys(every), *[s for s in wanted if s not in every]]:
+        if store not in wanted:
+            if store in kept:
+                sections.append(f"<!-- store:{store} -->\n{kept[store]}<!-- /store:{store} -->\n")
+            continue
         try:
             body = render_section(store, describe_store(store, migrations_dir))
             outcome[store] = "generated"
