@@ -38,7 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
-DBMATE = WORK / "node_modules" / "@dbmate" / "linux-x64" / "bin" / "dbmate"
+DBMATE_BINARY = Path("node_modules") / "@dbmate" / "linux-x64" / "bin" / "dbmate"
+DBMATE = ROOT / DBMATE_BINARY  # the project's package.json installs it (`npm install`)
 PY = sys.executable
 DRIVERS = ("psycopg2", "chdb", "clickhouse_driver", "clickhouse_connect", "redis", "pymongo", "sqlparse")
 
@@ -85,17 +86,19 @@ def psql_scripts(folder: Path, migrations: Sequence[tuple[int, str, str]]) -> di
 
 
 def ensure_dbmate() -> Path | None:
-    """dbmate's Go binary under bench/.work (npm install if missing); None with a message if impossible."""
-    if DBMATE.exists():
-        return DBMATE
+    """dbmate's Go binary: the project's node_modules (npm install), else bench/.work's; installed with
+    npm at the project root if neither exists; None with a message if impossible."""
+    for candidate in (DBMATE, WORK / DBMATE_BINARY):
+        if candidate.exists():
+            return candidate
     npm = shutil.which("npm")
     if npm is None:
         print("note: npm is not installed, so dbmate is skipped (install Node.js/npm, or put dbmate's "
               f"binary at {DBMATE})", file=sys.stderr)
         return None
-    WORK.mkdir(parents=True, exist_ok=True)
-    print(f"installing dbmate: npm install --prefix {WORK} dbmate", file=sys.stderr)
-    done = subprocess.run([npm, "install", "--prefix", str(WORK), "dbmate"], capture_output=True, text=True)
+    print(f"installing dbmate: npm install --no-save dbmate (in {ROOT})", file=sys.stderr)
+    done = subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "dbmate"], capture_output=True,
+                          text=True, cwd=ROOT)
     if done.returncode or not DBMATE.exists():
         print(f"note: npm install dbmate failed, dbmate is skipped:\n{(done.stderr or done.stdout)[-800:]}",
               file=sys.stderr)
