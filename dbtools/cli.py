@@ -54,8 +54,13 @@ def _command(sub: Any, name: str, help: str, parents: list[argparse.ArgumentPars
     return sub.add_parser(name, help=help, parents=parents)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to render `--help`)."""
+BACKUP_COMMANDS = ("backup", "restore", "rehearse")  # added together by dbtools.cli_backup
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used to render `--help`). With `command`, only that command's subparser is
+    built: all a run needs (building every one, and importing what `adopt --from` lists, costs about as much
+    as a no-op run's own work)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--migrations-dir",
@@ -104,156 +109,209 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = _command(sub, "migrate", "apply pending migrations in version order", writers)
-    p.add_argument(
-        "--to", type=argument(VERSION), metavar="VERSION", help="stop after this version (default: apply all pending)"
-    )
-    p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
-    p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
-    p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
-    p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
-    p.add_argument(
-        "--backup",
-        metavar="DIR",
-        help="back the store up into DIR first, under the lock; no migration if that fails (default: no backup)",
-    )
+    if command in (None, "migrate"):
+        p = _command(sub, "migrate", "apply pending migrations in version order", writers)
+        p.add_argument(
+            "--to",
+            type=argument(VERSION),
+            metavar="VERSION",
+            help="stop after this version (default: apply all pending)",
+        )
+        p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
+        p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
+        p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
+        p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
+        p.add_argument(
+            "--backup",
+            metavar="DIR",
+            help="back the store up into DIR first, under the lock; no migration if that fails (default: no backup)",
+        )
 
-    p = _command(
-        sub,
-        "status",
-        "per store: where it looked, current version, applied, pending, failed, changed, missing, lock",
-        [common, stores],
-    )
-    p.add_argument("--json", action="store_true", help="one JSON object keyed by store")
-    p.add_argument(
-        "--exit-code",
-        action="store_true",
-        help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
-    )
+    if command in (None, "status"):
+        p = _command(
+            sub,
+            "status",
+            "per store: where it looked, current version, applied, pending, failed, changed, missing, lock",
+            [common, stores],
+        )
+        p.add_argument("--json", action="store_true", help="one JSON object keyed by store")
+        p.add_argument(
+            "--exit-code",
+            action="store_true",
+            help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
+        )
 
-    p = _command(sub, "rollback", "revert applied migrations with their down sections, newest first", writers)
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument(
-        "--steps",
-        type=argument(STEPS),
-        metavar="N",
-        help="revert the last N applied migrations (this or --to is required)",
-    )
-    group.add_argument(
-        "--to",
-        type=argument(VERSION),
-        metavar="VERSION",
-        help="revert every migration above VERSION (this or --steps is required)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="show what would be reverted, change nothing")
+    if command in (None, "rollback"):
+        p = _command(sub, "rollback", "revert applied migrations with their down sections, newest first", writers)
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument(
+            "--steps",
+            type=argument(STEPS),
+            metavar="N",
+            help="revert the last N applied migrations (this or --to is required)",
+        )
+        group.add_argument(
+            "--to",
+            type=argument(VERSION),
+            metavar="VERSION",
+            help="revert every migration above VERSION (this or --steps is required)",
+        )
+        p.add_argument("--dry-run", action="store_true", help="show what would be reverted, change nothing")
 
-    p = _command(sub, "validate", "check that files and history agree (exit 1 if not)", [common, stores])
-    p.add_argument("--allow-out-of-order", action="store_true", help="accept pending versions below the current one")
+    if command in (None, "validate"):
+        p = _command(sub, "validate", "check that files and history agree (exit 1 if not)", [common, stores])
+        p.add_argument(
+            "--allow-out-of-order", action="store_true", help="accept pending versions below the current one"
+        )
 
-    p = _command(
-        sub,
-        "baseline",
-        "adopt an existing database: record migrations up to VERSION as applied without running them",
-        writers,
-    )
-    p.add_argument(
-        "--version",
-        type=argument(VERSION),
-        required=True,
-        metavar="VERSION",
-        dest="baseline_version",
-        help="the version the existing database corresponds to",
-    )
+    if command in (None, "baseline"):
+        p = _command(
+            sub,
+            "baseline",
+            "adopt an existing database: record migrations up to VERSION as applied without running them",
+            writers,
+        )
+        p.add_argument(
+            "--version",
+            type=argument(VERSION),
+            required=True,
+            metavar="VERSION",
+            dest="baseline_version",
+            help="the version the existing database corresponds to",
+        )
 
-    _command(
-        sub,
-        "repair",
-        "accept edited files, clear failed rows, forget rows whose file is gone (history only: the database "
-        "keeps what was applied)",
-        writers,
-    )
+    if command in (None, "repair"):
+        _command(
+            sub,
+            "repair",
+            "accept edited files, clear failed rows, forget rows whose file is gone (history only: the database "
+            "keeps what was applied)",
+            writers,
+        )
 
-    p = _command(sub, "unlock", "break a migration lock left by a dead or stuck run", [common, stores, events])
-    p.add_argument("--force", action="store_true", required=True, help="confirms breaking the lock")
+    if command in (None, "unlock"):
+        p = _command(sub, "unlock", "break a migration lock left by a dead or stuck run", [common, stores, events])
+        p.add_argument("--force", action="store_true", required=True, help="confirms breaking the lock")
 
-    _command(
-        sub,
-        "check",
-        "for stores with a declared key layout (Redis: migrations/redis/layout.toml): check live keys against it "
-        "(exit 1 on violations)",
-        [common, stores, events],
-    )
+    if command in (None, "check"):
+        _command(
+            sub,
+            "check",
+            "for stores with a declared key layout (Redis: migrations/redis/layout.toml): check live keys against it "
+            "(exit 1 on violations)",
+            [common, stores, events],
+        )
 
-    p = _command(
-        sub, "seed", "load deterministic development data (a store already seeded is skipped)", [common, stores]
-    )
-    p.add_argument("--seed", type=argument(SEED), default=42, help="random seed: the same seed gives the same data")
-    p.add_argument("--scale", choices=["small", "medium", "large"], default="small", help="how much data")
-    p.add_argument("--until", metavar="DATE", help="UTC date market data ends at, YYYY-MM-DD (default: today)")
-    p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")
-    p.add_argument("--json", action="store_true", help="one JSON object per event instead of text")
+    if command in (None, "seed"):
+        p = _command(
+            sub, "seed", "load deterministic development data (a store already seeded is skipped)", [common, stores]
+        )
+        p.add_argument("--seed", type=argument(SEED), default=42, help="random seed: the same seed gives the same data")
+        p.add_argument("--scale", choices=["small", "medium", "large"], default="small", help="how much data")
+        p.add_argument("--until", metavar="DATE", help="UTC date market data ends at, YYYY-MM-DD (default: today)")
+        p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")
+        p.add_argument("--json", action="store_true", help="one JSON object per event instead of text")
 
-    p = _command(
-        sub,
-        "verify",
-        "migration tests on a throwaway server: from scratch, on the previous release, round trip",
-        [common, stores],
-    )
-    p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
-    p.add_argument(
-        "--provider",
-        metavar="KIND",
-        help="throwaway server: docker, local, embedded, or a store's own (mongodb: secantusdb); "
-        "default: $DBTOOLS_SANDBOX, else the first that works here",
-    )
+    if command in (None, "verify"):
+        p = _command(
+            sub,
+            "verify",
+            "migration tests on a throwaway server: from scratch, on the previous release, round trip",
+            [common, stores],
+        )
+        p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
+        p.add_argument(
+            "--provider",
+            metavar="KIND",
+            help="throwaway server: docker, local, embedded, or a store's own (mongodb: secantusdb); "
+            "default: $DBTOOLS_SANDBOX, else the first that works here",
+        )
 
-    p = _command(
-        sub,
-        "schema-docs",
-        "write docs/schema.md from live catalogs of freshly migrated throwaway servers",
-        [common, stores],
-    )
-    p.add_argument("--output", default="docs/schema.md", metavar="PATH", help="where to write")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is out of date")
+    if command in (None, "schema-docs"):
+        p = _command(
+            sub,
+            "schema-docs",
+            "write docs/schema.md from live catalogs of freshly migrated throwaway servers",
+            [common, stores],
+        )
+        p.add_argument("--output", default="docs/schema.md", metavar="PATH", help="where to write")
+        p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is out of date")
 
-    p = _command(sub, "new", "create the next-numbered migration file from the store's template", [common])
-    p.add_argument("description", help="what the migration does, e.g. 'add users table' (becomes the file name)")
-    p.add_argument("--db", required=True, metavar="STORE", help="the store to write the migration for")
-    p.add_argument("--ext", help="file type where the store runs several: py or js (default: the store's first)")
+    if command in (None, "new"):
+        p = _command(sub, "new", "create the next-numbered migration file from the store's template", [common])
+        p.add_argument("description", help="what the migration does, e.g. 'add users table' (becomes the file name)")
+        p.add_argument("--db", required=True, metavar="STORE", help="the store to write the migration for")
+        p.add_argument("--ext", help="file type where the store runs several: py or js (default: the store's first)")
 
-    p = sub.add_parser(
-        "adopt",
-        parents=[common, stores, locking],
-        help="switch from another tool: record its history as ours (or, with --files, lay its files) "
-        "without running anything",
-    )
-    p.add_argument(
-        "--from",
-        dest="tool",
-        required=True,
-        choices=_adopt_tools(),
-        help="the tool whose files or history to adopt",
-    )
-    p.add_argument(
-        "--files",
-        metavar="DIR",
-        help="lay the tool's migration files from DIR into migrations/<store>/ (default: adopt its history instead)",
-    )
-    p.add_argument(
-        "--table",
-        metavar="NAME",
-        help="the tool's history table or collection (default: the tool's own name for it)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="show what would be recorded or laid, change nothing")
-    p.add_argument("--skip-repeatable", action="store_true", help="leave Flyway's repeatable (R__) migrations out")
+    if command in (None, "adopt"):
+        p = sub.add_parser(
+            "adopt",
+            parents=[common, stores, locking],
+            help="switch from another tool: record its history as ours (or, with --files, lay its files) "
+            "without running anything",
+        )
+        p.add_argument(
+            "--from",
+            dest="tool",
+            required=True,
+            choices=_adopt_tools(),
+            help="the tool whose files or history to adopt",
+        )
+        p.add_argument(
+            "--files",
+            metavar="DIR",
+            help="lay the tool's migration files from DIR into migrations/<store>/ "
+            "(default: adopt its history instead)",
+        )
+        p.add_argument(
+            "--table",
+            metavar="NAME",
+            help="the tool's history table or collection (default: the tool's own name for it)",
+        )
+        p.add_argument("--dry-run", action="store_true", help="show what would be recorded or laid, change nothing")
+        p.add_argument("--skip-repeatable", action="store_true", help="leave Flyway's repeatable (R__) migrations out")
 
-    p = _command(sub, "lint", "flag risky migrations before they run (exit 1 on error)", [common, stores])
-    p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
-    _add_backup_commands(sub, [common, stores])
+    if command in (None, "lint"):
+        p = _command(sub, "lint", "flag risky migrations before they run (exit 1 on error)", [common, stores])
+        p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
+
+    if command in (None, *BACKUP_COMMANDS):
+        _add_backup_commands(sub, [common, stores])
+
     for listed in sub._choices_actions:  # `COMMAND --help` opens with the line `--help` lists it with
-        command = sub.choices[listed.dest]
-        command.description = command.description or listed.help
+        chosen = sub.choices[listed.dest]
+        chosen.description = chosen.description or listed.help
     return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`argv` parsed by a parser holding only the command it names, or, when that does not apply (help
+    asked for at the top, no command, or a parse error), by the full parser: the same result either way."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    command = _named_command(tokens)
+    if command is not None:
+        try:
+            return build_parser(command).parse_args(tokens)
+        except UsageError:
+            pass  # say it as the full parser would (an option's value may have looked like a command)
+    return build_parser().parse_args(tokens)
+
+
+_COMMANDS = (
+    "migrate", "status", "rollback", "validate", "baseline", "repair", "unlock", "check", "seed", "verify",
+    "schema-docs", "new", "adopt", "lint", *BACKUP_COMMANDS,
+)  # fmt: skip
+
+
+def _named_command(tokens: list[str]) -> str | None:
+    """The first token naming a command, unless a top-level --help or --version (or an abbreviation of
+    them) comes before it."""
+    for token in tokens:
+        if token in _COMMANDS:
+            return token
+        if token == "-h" or (len(token) > 2 and ("--help".startswith(token) or "--version".startswith(token))):
+            return None
+    return None
 
 
 def _adopt_tools() -> list[str]:
@@ -273,7 +331,7 @@ def main(argv: Sequence[str] | None = None, *, default_env_file: str | os.PathLi
     neither `--env-file` nor `--no-env-file` is given (the fronts pass the project's own `.env`)."""
     args = None
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         _read_env_file(args, default_env_file)
         return _dispatch(args)
     except DbtoolsError as exc:
@@ -592,7 +650,7 @@ def _unfinished(row: dict[str, Any]) -> str:
 def options_taking_values(command: str) -> set[str]:
     """The option strings of `command` that take a value (`--to`, `--lock-timeout`), for fronts that pass
     flags through (migrations/migrate.py) and must tell a flag's value from a store name."""
-    parser = build_parser()
+    parser = build_parser(command)
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {
         option for action in commands.choices[command]._actions if action.nargs != 0 for option in action.option_strings
