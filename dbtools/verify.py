@@ -206,34 +206,47 @@ def _migration_tests(store: str, settings: Settings, root: Path, previous: str |
         report.checks.append(Check("from scratch", SKIPPED, f"no migrations in {root / store}"))
         return report
     scratch = _fresh(store, settings, "scratch")
-    snaps = _from_scratch(store, root, scratch, files, report)
-    if snaps is None:
-        for name in ("previous release + current", "rollback and re-apply"):
-            report.checks.append(Check(name, SKIPPED, "the from-scratch run failed"))
-        return report
-    report.checks.append(_on_previous_release(store, root, settings, files, snaps[files[-1].version], previous))
-    report.checks += _round_trip(store, root, scratch, files, snaps)
+    # one connection, one lock and the files read once for the whole walk: each step applies or rolls back
+    # one migration on the state the step before left, then takes one snapshot
+    backend = backends.load(store)(scratch)
+    backend.connect(create_database=True)
+    try:
+        with backend.lock(runner.DEFAULT_LOCK_TIMEOUT):
+            backend.ensure_history()
+            snaps = _from_scratch(backend, files, report)
+            if snaps is None:
+                for name in ("previous release + current", "rollback and re-apply"):
+                    report.checks.append(Check(name, SKIPPED, "the from-scratch run failed"))
+                return report
+            expected = json.loads(snaps[files[-1].version])
+            report.checks.append(_on_previous_release(store, root, settings, files, expected, previous))
+            report.checks += _round_trip(backend, files, snaps)
+    finally:
+        backend.close()
     return report
 
 
-def _from_scratch(
-    store: str, root: Path, db: Settings, files: list[Migration], report: Report
-) -> dict[int, Any] | None:
+def _snapshot(backend: Any) -> str:
+    """The schema as canonical JSON text: two schemas are equal when their texts are, and a text per step
+    is what the walk keeps (parsed again only to show a difference)."""
+    return json.dumps(backend.snapshot(), default=str, sort_keys=True)
+
+
+def _apply(backend: Any, m: Migration) -> None:
+    backend.apply(m, backend.split(m))
+
+
+def _from_scratch(backend: Any, files: list[Migration], report: Report) -> dict[int, str] | None:
     """Apply one migration at a time; return the snapshot after each version (0: empty), None on failure."""
     started = time.monotonic()
-    snaps = {0: snapshot(store, db)}
+    snaps = {0: _snapshot(backend)}
     for m in files:
         try:
-            rows = runner.migrate(store, migrations_dir=root, settings=db, target=m.version, create_db=True)
+            _apply(backend, m)
         except DbtoolsError as exc:
             report.checks.append(Check("from scratch", False, f"{m.label} failed: {exc.message}", _since(started)))
             return None
-        if [r.version for r in rows] != [m.version]:
-            done = ", ".join(str(r.version) for r in rows) or "nothing"
-            detail = f"migrate --to {m.version} applied {done}, expected only {m.label}"
-            report.checks.append(Check("from scratch", False, detail, _since(started)))
-            return None
-        snaps[m.version] = snapshot(store, db)
+        snaps[m.version] = _snapshot(backend)
     detail = f"{len(files)} migration(s) applied one at a time ({files[0].label} .. {files[-1].label})"
     report.checks.append(Check("from scratch", True, detail, _since(started)))
     return snaps
@@ -286,38 +299,37 @@ def _on_previous_release(
     return Check(name, True, f"{len(old)} released + {len(newer)} new ({on_top}): same schema", _since(started))
 
 
-def _round_trip(store: str, root: Path, db: Settings, files: list[Migration], snaps: dict[int, Any]) -> list[Check]:
+def _round_trip(backend: Any, files: list[Migration], snaps: dict[int, str]) -> list[Check]:
     """Roll back one at a time (each must restore the schema before it), then re-apply everything."""
     no_down = [m.label for m in files if m.down is None]
     if no_down:
         return [Check("rollback and re-apply", SKIPPED, f"no down section in {', '.join(no_down)}")]
     started = time.monotonic()
     not_reapplied = Check("re-apply after rollback", SKIPPED, "the rollback failed")
-    versions = [0] + [m.version for m in files]
-    for m in reversed(files):
-        before = versions[versions.index(m.version) - 1]
+    before = [0] + [m.version for m in files[:-1]]
+    for m, version_before in reversed(list(zip(files, before, strict=True))):
         try:
-            runner.rollback(store, migrations_dir=root, settings=db, steps=1)
+            backend.revert(m, backend.split(m, down=True))
         except DbtoolsError as exc:
             return [Check("rollback", False, f"{m.label}: {exc.message}", _since(started)), not_reapplied]
-        got = snapshot(store, db)
-        if got != snaps[before]:
+        got = _snapshot(backend)
+        if got != snaps[version_before]:
             detail = f"the down section of {m.label} does not restore the schema before it\n" + _diff_text(
-                snaps[before], got, ("before " + m.label, "after its rollback")
+                json.loads(snaps[version_before]), json.loads(got), ("before " + m.label, "after its rollback")
             )
             return [Check("rollback", False, detail, _since(started)), not_reapplied]
     checks = [Check("rollback", True, f"{len(files)} migration(s) rolled back one at a time", _since(started))]
     started = time.monotonic()
     try:
-        runner.migrate(store, migrations_dir=root, settings=db)
+        for m in files:
+            _apply(backend, m)
     except DbtoolsError as exc:
         checks.append(Check("re-apply after rollback", False, exc.message, _since(started)))
         return checks
-    got = snapshot(store, db)
-    expected = snaps[files[-1].version]
-    if got != expected:
+    got = _snapshot(backend)
+    if got != snaps[files[-1].version]:
         detail = "schema differs from the first from-scratch run\n" + _diff_text(
-            expected, got, ("first run", "after rollback + re-apply")
+            json.loads(snaps[files[-1].version]), json.loads(got), ("first run", "after rollback + re-apply")
         )
         checks.append(Check("re-apply after rollback", False, detail, _since(started)))
     else:
