@@ -650,7 +650,7 @@ def seed_section(probe: bench_postgres.Probe, env: Env, rounds: int, work: Path)
     from dbtools.seed import dataset
 
     until = datetime.fromisoformat(SEED_UNTIL).replace(tzinfo=UTC)
-    data = dataset.build(42, "large", until)
+    data = dataset.build(42, "large", until, stores=["postgres"])
     tables = data.stores["postgres"]
     rows = sum(len(t) for t in tables)
     rendered = work / "seed_copy"

@@ -497,19 +497,19 @@ def _adopt(args: argparse.Namespace, stores: list[str]) -> int:
 def _seed(args: argparse.Namespace, stores: list[str]) -> int:
     from datetime import datetime
 
-    from dbtools.seed import dataset, load
+    from dbtools.seed import dataset, load, rows_progress
 
     try:
         until = datetime.fromisoformat(args.until).replace(tzinfo=UTC) if args.until else None
     except ValueError:
         raise UsageError(f"--until {args.until!r} is not a date", hint="write it as YYYY-MM-DD") from None
-    data = dataset.build(args.seed, args.scale, until)
+    shown = sys.stderr.isatty()
+    with rows_progress(shown, f"generating {args.scale} data for {', '.join(stores)}") as progress:
+        data = dataset.build(args.seed, args.scale, until, stores=stores, progress=progress)
     report = json_reporter() if args.json else stdout_reporter()
     return _each_store(
         stores,
-        lambda s: load(
-            s, data, reset=args.reset, migrations_dir=args.migrations_dir, report=report, progress=sys.stderr.isatty()
-        ),
+        lambda s: load(s, data, reset=args.reset, migrations_dir=args.migrations_dir, report=report, progress=shown),
     )
 
 

@@ -24,7 +24,7 @@ Rules for implementations:
 
 from __future__ import annotations
 
-import getpass
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -126,8 +126,12 @@ class Backend(Protocol):
 #   local_recipe / embedded_recipe / docker_recipe   sandbox recipes (see dbtools.sandbox)
 
 
+@functools.cache
 def applied_by() -> str:
-    """`user@host` of this process, for history rows and lock owners."""
+    """`user@host` of this process, for history rows and lock owners (looked up once per process: the
+    password database is read for the user name, and a run writes many rows)."""
+    import getpass
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -1,18 +1,21 @@
 """`dbtools seed`: deterministic development data, loaded into each store by its fastest path.
 
-`dataset.build(seed, scale)` generates everything (pure); `load(store, dataset)` writes a store's
-tables through its backend's `count` / `wipe` / `load` capabilities.
+`dataset.build(seed, scale, stores=...)` generates what the chosen stores receive (pure);
+`load(store, dataset)` writes a store's tables through its backend's `count` / `wipe` / `load`
+capabilities, in chunks of rows so progress shows as rows; `rows_progress` is that display.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from dbtools.audit import Event, Reporter, discard
 from dbtools.errors import HistoryMismatch, UsageError
+from dbtools.seed.table import Table
 from dbtools.settings import Settings
 
 
@@ -59,10 +62,14 @@ def load(
             if reset:
                 ctx.backend.wipe(targets)
             loaded: dict[str, int] = {}
-            for table in _progress(tables, store, progress):
-                started = time.monotonic()
-                loaded[table.target] = ctx.backend.load(table)
-                elapsed = time.monotonic() - started
+            with rows_progress(progress, f"loading {store}", total=sum(len(t) for t in tables)) as shown:
+                for table in tables:
+                    started = time.monotonic()
+                    loaded[table.target] = 0
+                    for chunk in _chunks(table):
+                        loaded[table.target] += ctx.backend.load(chunk)
+                        shown(len(chunk))
+                    elapsed = time.monotonic() - started
                 rate = f", {len(table) / elapsed:,.0f} rows/s" if elapsed > 0.05 else ""
                 report(
                     Event(
@@ -77,9 +84,26 @@ def load(
         return loaded
 
 
-def _progress(tables: list[Any], store: str, enabled: bool) -> Any:
+CHUNK_ROWS = 100_000  # rows per backend.load call: progress moves at least this often
+
+
+def _chunks(table: Table) -> Iterator[Table]:
+    """The table in slices of CHUNK_ROWS rows (the whole table when smaller)."""
+    if len(table) <= CHUNK_ROWS:
+        yield table
+        return
+    for start in range(0, len(table), CHUNK_ROWS):
+        yield Table(table.target, {name: values[start : start + CHUNK_ROWS] for name, values in table.columns.items()})
+
+
+@contextmanager
+def rows_progress(enabled: bool, what: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A function counting rows on a progress line (stderr, tqdm) while inside; does nothing when disabled."""
     if not enabled:
-        return tables
+        yield lambda rows: None
+        return
     from tqdm import tqdm
 
-    return tqdm(tables, desc=f"seeding {store}", unit="table", leave=False)
+    with tqdm(desc=what, total=total, unit=" rows", unit_scale=True, leave=False, mininterval=0.2) as bar:
+        bar.refresh()  # shown at once, not at the first update
+        yield bar.update

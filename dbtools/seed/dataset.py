@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -53,17 +54,29 @@ SCALES = {
 }
 
 
+STORES = ("clickhouse", "postgres", "mongodb", "redis")
+# Each stage of the generation draws from its own random stream (spawned from the seed), so a store's rows
+# are the same whichever other stores are generated with it, and a stage no chosen store needs is skipped.
+STAGES = ("candles", "market", "users", "strategies", "platform", "research", "documents", "caches")
+
+
 @dataclass
 class Dataset:
-    """Tables per store, in load order (referenced rows first)."""
+    """Tables per store, in load order (referenced rows first); only the stores in `wanted` are kept."""
 
     seed: int
     scale: str
     until: datetime
     stores: dict[str, list[Table]] = field(default_factory=dict)
+    wanted: frozenset[str] = frozenset(STORES)
+    progress: Callable[[int], None] | None = None  # called with the rows of each table kept
 
     def add(self, store: str, table: Table) -> None:
+        if store not in self.wanted:
+            return
         self.stores.setdefault(store, []).append(table)
+        if self.progress is not None:
+            self.progress(len(table))
 
 
 def default_until() -> datetime:
@@ -72,26 +85,49 @@ def default_until() -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def build(seed: int = 42, scale: str = "small", until: datetime | None = None) -> Dataset:
-    """Generate everything; `until` (UTC midnight) is where market data ends."""
+def build(
+    seed: int = 42,
+    scale: str = "small",
+    until: datetime | None = None,
+    *,
+    stores: Collection[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Dataset:
+    """Generate the data of `stores` (default: all four); `until` (UTC midnight) is where market data ends.
+
+    Only what the chosen stores receive is generated and kept: `--db postgres` computes the strategies'
+    backtests from hourly bars and drops the minute candles at once, and builds no ClickHouse table.
+    `progress` is called with the number of rows made, as they are made (minute candles, then each table)."""
     size = SCALES[scale]
     until = until or default_until()
-    rng = np.random.default_rng(seed)
-    data = Dataset(seed, scale, until)
+    wanted = frozenset(STORES if stores is None else stores)
+    rng = dict(zip(STAGES, map(np.random.default_rng, np.random.SeedSequence(seed).spawn(len(STAGES))), strict=True))
+    data = Dataset(seed, scale, until, wanted=wanted, progress=progress)
     start_ms = int((until - timedelta(days=size.days)).timestamp() * 1000)
-    candles = {
-        symbol: market.minute_candles(rng, symbol, start_ms, size.days * 1440, price)
-        for symbol, price in SYMBOLS[: size.symbols]
-    }
-    _market(data, rng, candles, size)
-    users = _users(data, rng, size)
-    strategies = _strategies(rng, size, list(candles), users)
-    results = {s.strategy_id: backtest(s, market.aggregate(candles[s.symbol], s.timeframe).close) for s in strategies}
-    _platform(data, rng, users, strategies, results, candles)
-    _trading(data, strategies, results, candles)
-    research.add_tables(data, rng, strategies, results, candles)
-    _documents(data, rng, strategies, results)
-    _caches(data, rng, strategies, candles)
+    keep_minutes = bool(wanted & {"clickhouse", "redis"})  # the stores that receive minute-level data
+    candles: dict[str, market.Candles] = {}  # minute candles, when a chosen store needs them
+    bars: dict[str, market.Candles] = {}  # the strategies' timeframe, for the backtests
+    for symbol, price in SYMBOLS[: size.symbols]:
+        minutes = market.minute_candles(rng["candles"], symbol, start_ms, size.days * 1440, price)
+        if progress is not None:
+            progress(len(minutes.close))  # the minute candles are rows too, and the longest part for small stores
+        bars[symbol] = market.aggregate(minutes, STRATEGY_TIMEFRAME)
+        if keep_minutes:
+            candles[symbol] = minutes
+    if "clickhouse" in wanted:
+        _market(data, rng["market"], candles, size)
+    users = _users(data, rng["users"], size)
+    strategies = _strategies(rng["strategies"], size, list(bars), users)
+    results = {s.strategy_id: backtest(s, bars[s.symbol].close) for s in strategies}
+    if wanted & {"postgres", "redis"}:
+        _platform(data, rng["platform"], users, strategies, results, size.days)
+    if "clickhouse" in wanted:
+        _trading(data, strategies, results, candles)
+        research.add_tables(data, rng["research"], strategies, results, candles)
+    if "mongodb" in wanted:
+        _documents(data, rng["documents"], strategies, results)
+    if "redis" in wanted:
+        _caches(data, rng["caches"], strategies, candles)
     return data
 
 
@@ -242,7 +278,7 @@ def _platform(
     users: Users,
     strategies: list[Strategy],
     results: dict[int, Backtest],
-    candles: dict[str, market.Candles],
+    days: int,
 ) -> None:
     until = data.until
     n = len(users.ids)
@@ -278,7 +314,7 @@ def _platform(
             },
         ),
     )
-    start = until - timedelta(days=int((candles[strategies[0].symbol].open_time.size) // 1440))
+    start = until - timedelta(days=days)
     data.add(
         "postgres",
         Table(

@@ -82,3 +82,38 @@ def test_failed_load_leaves_the_tables_as_they_were(pg: Settings, data) -> None:
     with pytest.raises(Exception, match="loading strategies failed"):
         load("postgres", broken, settings=pg, migrations_dir=MIGRATIONS)
     assert scalar(pg, "SELECT count(*) FROM users") == 0
+
+
+def test_tables_load_in_chunks_of_rows_with_progress_counting_rows(
+    pg: Settings, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dbtools.seed as seed
+
+    monkeypatch.setattr(seed, "CHUNK_ROWS", 7)  # every table of the small scale spans several chunks
+    counted: list[int] = []
+    monkeypatch.setattr(seed, "rows_progress", lambda enabled, what, total=None: _Counting(counted, total))
+    loaded = load("postgres", data, settings=pg, migrations_dir=MIGRATIONS, progress=True)
+    tables = data.stores["postgres"]
+    assert loaded == {t.target: len(t) for t in tables}
+    assert counted[0] == sum(len(t) for t in tables) and sum(counted[1:]) == counted[0]
+    assert max(counted[1:]) == 7
+    users = next(t for t in tables if t.target == "users")
+    assert scalar(pg, "SELECT count(*) FROM users") == len(users)
+    new_id = scalar(
+        pg, "INSERT INTO users (email, username, password_hash) VALUES ('c@x.io', 'chunky', 'h') RETURNING id"
+    )
+    assert new_id == len(users) + 1
+
+
+class _Counting:
+    """A rows_progress stand-in that records the total, then every count it is given."""
+
+    def __init__(self, counted: list[int], total: int | None) -> None:
+        self.counted = counted
+        counted.append(total or 0)
+
+    def __enter__(self):
+        return self.counted.append
+
+    def __exit__(self, *exc: object) -> None:
+        return None
