@@ -21,6 +21,9 @@ EOF
 }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# uv installs without compiling bytecode (pip compiles at install): let the first imports cache theirs in
+# the venv, or every later command would compile chdb's, pandas' and pyarrow's modules again
+unset PYTHONDONTWRITEBYTECODE
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 VENV=${ONBOARD_VENV:-$ROOT/.venv}
@@ -37,7 +40,7 @@ OPEN_PHASE=""
 say() { printf 'onboard: %s\n' "$*"; }
 note() { NOTES+=("$1"); log "$1"; }
 changed() { CHANGES+=("$1"); note "$1"; }
-log() { mkdir -p "$SANDBOX" && printf '%s\n' "$*" >>"$LOG"; }
+log() { mkdir -p "$SANDBOX" && printf '[%s] %s\n' "$(seconds "$(ms_since "$STARTED_AT")")" "$*" >>"$LOG"; }
 die() {
   if [ -n "$OPEN_PHASE" ]; then echo; fi # end the phase line that was opened
   printf 'onboard: error: %s\n' "$1" >&2
@@ -164,20 +167,6 @@ if command == "stores":  # per store with a migrations folder (audit sinks first
             except DbtoolsError:
                 pass
         print(store, cls.defaults.url_env, answers, settings.url)
-elif command == "reachable":  # the server answers and lets us in (the database may be missing)
-    from dbtools.sandbox import port_answers
-
-    settings = runner.settings_for(args[0])
-    if settings.host and not port_answers(settings.host, settings.port):
-        sys.exit(1)  # nothing listens: no need to wait for a driver's timeout
-    try:
-        backend = backends.load(args[0])(settings)
-        backend.connect()
-        backend.close()
-    except DatabaseMissing:
-        pass
-    except DbtoolsError:
-        sys.exit(1)
 elif command == "free-port":
     from dbtools.sandbox import free_port, port_answers
 
@@ -186,11 +175,11 @@ elif command == "free-port":
 PY
 }
 
-wait_reachable() { # STORE SECONDS
+wait_port() { # PORT SECONDS: until a server of ours accepts connections on 127.0.0.1:PORT (no Python per try)
   local deadline=$((SECONDS + $2))
-  until dbt reachable "$1"; do
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.2
+    sleep 0.1
   done
 }
 
@@ -227,10 +216,10 @@ local_postgres() {
     note "postgres: own server running on 127.0.0.1:$port"
   else
     as_user postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
+      -o "-p $port -k '' -c listen_addresses=127.0.0.1" start >/dev/null ||
       die "postgres did not start (see $dir/server.log)" "fix the cause, or remove $dir and run again"
     changed "postgres: started its own server on 127.0.0.1:$port"
-    STARTED+=(postgres)
+    STARTED+=("postgres $port")
   fi
   set_env POSTGRES_URL "postgres://postgres@127.0.0.1:$port/${POSTGRES_DB:-trading_users}"
 }
@@ -249,25 +238,33 @@ local_redis() {
       --pidfile "$dir/redis.pid" --logfile "$dir/server.log" ||
       die "redis-server did not start (see $dir/server.log)"
     changed "redis: started its own server on 127.0.0.1:$port"
-    STARTED+=(redis)
+    STARTED+=("redis $port")
   fi
   set_env REDIS_URL "redis://127.0.0.1:$port/${REDIS_DB:-0}"
 }
 
+# MongoDB: mongod when it is installed, else SecantusDB (a MongoDB-compatible development server,
+# GPL-2.0, installed by requirements-dev.txt and run as a separate process: never imported).
 local_mongodb() {
-  local dir=$SANDBOX/mongodb port
-  command -v mongod >/dev/null || return 1
+  local dir=$SANDBOX/mongodb port server
+  if command -v mongod >/dev/null; then server=mongod; elif [ -x "$VENV/bin/secantusd-py" ]; then server=secantusdb; else return 1; fi
   [ -d "$dir" ] || rm -f "$SANDBOX/seeded-mongodb" "$SANDBOX/migrated" # a new, empty server
   mkdir -p "$dir/data"
   if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 27018); fi
   echo "$port" >"$dir/port"
-  if [ -f "$dir/mongod.pid" ] && kill -0 "$(cat "$dir/mongod.pid")" 2>/dev/null; then
+  if [ -f "$dir/server.pid" ] && kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then
     note "mongodb: own server running on 127.0.0.1:$port"
-  else
+  elif [ $server = mongod ]; then
     mongod --dbpath "$dir/data" --port "$port" --bind_ip 127.0.0.1 --fork --logpath "$dir/server.log" \
-      --pidfilepath "$dir/mongod.pid" >/dev/null || die "mongod did not start (see $dir/server.log)"
-    changed "mongodb: started its own server on 127.0.0.1:$port"
-    STARTED+=(mongodb)
+      --pidfilepath "$dir/server.pid" >/dev/null || die "mongod did not start (see $dir/server.log)"
+    changed "mongodb: started its own mongod on 127.0.0.1:$port"
+    STARTED+=("mongodb $port")
+  else
+    nohup "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$dir/data" --standalone \
+      --log-level WARNING >"$dir/server.log" 2>&1 </dev/null &
+    echo $! >"$dir/server.pid"
+    changed "mongodb: started its own SecantusDB (MongoDB-compatible) on 127.0.0.1:$port"
+    STARTED+=("mongodb $port")
   fi
   set_env MONGO_URL "mongodb://127.0.0.1:$port/${MONGO_DATABASE:-trading_meta}"
 }
@@ -289,7 +286,7 @@ install_hint() {
     postgres) echo "apt-get install postgresql, or run Docker" ;;
     redis) echo "apt-get install redis-server, or run Docker" ;;
     clickhouse) echo "pip install chdb (in requirements.txt), or run Docker" ;;
-    mongodb) echo "set MONGO_URL to a MongoDB server, install mongod, or run Docker" ;;
+    mongodb) echo "set MONGO_URL to a MongoDB server, install mongod, pip install -r requirements-dev.txt (SecantusDB), or run Docker" ;;
     *) echo "see README.md" ;;
   esac
 }
@@ -319,7 +316,7 @@ docker_engine() {
 start_servers() {
   READY=()
   STARTED=()
-  local store var answers url
+  local store name var answers url
   if docker_engine; then
     local before
     before=$("${COMPOSE[@]}" ps --status running --quiet 2>/dev/null | wc -l)
@@ -335,11 +332,26 @@ start_servers() {
     done < <(dbt stores /nonexistent)
     return
   fi
-  while read -r store var answers url; do
-    if local_store "$store" "$var" "$answers" "$url"; then READY+=("$store"); fi
-  done < <(dbt stores "$SANDBOX")
-  for store in "${STARTED[@]}"; do
-    wait_reachable "$store" 60 || die "$store did not become ready" "see its log in $SANDBOX/$store"
+  local probed=() line ready=" " handled=" "
+  mapfile -t probed < <(dbt stores "$SANDBOX")
+  # the slowest servers to boot first (SecantusDB, then PostgreSQL's initdb), so their waits overlap
+  for store in mongodb postgres ""; do
+    for line in "${probed[@]}"; do
+      read -r name var answers url <<<"$line"
+      if [[ $handled == *" $name "* ]] || [[ -n $store && $name != "$store" ]]; then continue; fi
+      handled+="$name "
+      if local_store "$name" "$var" "$answers" "$url"; then ready+="$name "; fi
+    done
+  done
+  for line in "${probed[@]}"; do # the stores' own order for what follows (audit sinks first)
+    read -r store _ <<<"$line"
+    if [[ $ready == *" $store "* ]]; then READY+=("$store"); fi
+  done
+  local started port
+  for started in "${STARTED[@]}"; do
+    read -r store port <<<"$started"
+    wait_port "$port" 60 || die "$store did not become ready on port $port" "see its log in $SANDBOX/$store"
+    log "$store: ready"
   done
 }
 
@@ -425,7 +437,7 @@ stop_own_servers() {
     as_user postgres "$bin/pg_ctl" -D "$SANDBOX/postgres/data" -m fast stop >/dev/null 2>&1 && say "postgres: stopped"
   fi
   stop_pid "$SANDBOX/redis/redis.pid" redis
-  stop_pid "$SANDBOX/mongodb/mongod.pid" mongodb
+  stop_pid "$SANDBOX/mongodb/server.pid" mongodb
   if docker_engine; then "${COMPOSE[@]}" stop; fi
   say "data kept in $SANDBOX (and the compose volumes); run $0 to start again"
 }

@@ -63,6 +63,8 @@ class Backend(Protocol):
     name: ClassVar[str]  # "postgres": folder, --db value, registry key
     defaults: ClassVar[StoreDefaults]  # env names, defaults and URL schemes
     extensions: ClassVar[tuple[str, ...]]  # file extensions it runs: ("sql",)
+    packages: ClassVar[tuple[str, ...]]  # PyPI names only this store needs (its driver, a sandbox server), as pinned
+    # in requirements*.txt: `nox -s migration_tests(store=...)` installs these and the core, nothing else
     max_version: ClassVar[int]  # the largest version its history column holds (files above it are refused)
     transactional_ddl: ClassVar[bool]  # a migration and its history row commit together
     new_template: ClassVar[str]  # body of a file made by `dbtools new` ({description})

@@ -528,6 +528,7 @@ class ClickHouseBackend:
         },
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
+    packages: ClassVar[tuple[str, ...]] = ("clickhouse-driver", "chdb", "pyarrow")
     max_version: ClassVar[int] = INT64_MAX  # migration_history.version is Int64
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (

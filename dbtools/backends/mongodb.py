@@ -195,6 +195,7 @@ class MongoBackend:
         kinds={"lock_ttl": LEASE},
     )
     extensions: ClassVar[tuple[str, ...]] = ("py", "js")
+    packages: ClassVar[tuple[str, ...]] = ("pymongo", "secantusdb")  # SecantusDB: the sandbox server, run apart
     max_version: ClassVar[int] = INT64_MAX  # BSON int64
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (

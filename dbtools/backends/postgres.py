@@ -123,7 +123,7 @@ def local_recipe(workdir: Path, port: int, *, password: str = "", durable: bool 
         "-p",
         str(port),
         "-k",
-        str(workdir),
+        "",  # TCP only: a socket under a long folder (nox's TMPDIR in a deep checkout) exceeds 107 bytes
         "-c",
         "listen_addresses=127.0.0.1",
         "-c",
@@ -168,6 +168,7 @@ class PostgresBackend:
         kinds={"lock_timeout": POSTGRES_DURATION, "statement_timeout": POSTGRES_DURATION},
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
+    packages: ClassVar[tuple[str, ...]] = ("psycopg2-binary",)
     max_version: ClassVar[int] = INT64_MAX  # migration_history.version is bigint
     transactional_ddl: ClassVar[bool] = True
     new_template: ClassVar[str] = (

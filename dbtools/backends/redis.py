@@ -136,6 +136,7 @@ class RedisBackend:
         kinds={"lock_ttl": LEASE, "database": Number(0, 2**31 - 1, whole=True)},  # database: the DB index
     )
     extensions: ClassVar[tuple[str, ...]] = ("py",)
+    packages: ClassVar[tuple[str, ...]] = ("redis",)
     max_version: ClassVar[int] = INT64_MAX  # the same bound as the other stores, so a version means the same everywhere
     transactional_ddl: ClassVar[bool] = False
     new_template: ClassVar[str] = (

@@ -93,7 +93,8 @@ def test_own_server_starts_once_then_is_left_alone_and_stops(
     if shutil.which(binary) is None and store == "redis":
         pytest.skip("no redis-server here")
     calls = (
-        f'{start}; wait_reachable {store} 30 && echo REACHABLE; {start}; printf "%s\\n" "${{NOTES[@]}}"; '
+        f'{start}; read -r _ port <<<"${{STARTED[0]}}"; wait_port "$port" 30 && echo REACHABLE; {start}; '
+        'printf "%s\\n" "${NOTES[@]}"; '
         'echo "CHANGES=${#CHANGES[@]}"'
     )
     try:
