@@ -1,6 +1,6 @@
 """PostgreSQL benchmark: dbtools against psql floors and dbmate on one durable throwaway server.
 
-    .venv/bin/python bench/bench_postgres.py [--n 500] [--rounds 3]
+    .venv/bin/python bench/bench_postgres.py [--n 500] [--rounds 3] [--baseline DIR]
 
 Generates N trivial dbmate-style migrations, starts one PostgreSQL server with real fsync
 (dbtools.sandbox, durable=True) and, for several interleaved rounds on fresh databases, measures
@@ -9,7 +9,9 @@ Generates N trivial dbmate-style migrations, starts one PostgreSQL server with r
 * (a) psql: every up statement in one transaction (`psql -1`);
 * (b) psql: one session, each migration as BEGIN; stmt; INSERT history row; COMMIT (the honest
   floor), and the same for rollback (BEGIN; DROP; DELETE; COMMIT);
-* (c) dbmate's Go binary called directly (`--no-dump-schema migrate`, then again as a no-op).
+* (c) dbmate's Go binary called directly (`--no-dump-schema migrate`, then again as a no-op);
+* with `--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base main`): that tree's
+  dbtools the same way, in the same rounds, so a change is measured against what it replaces.
 
 For each: wall time, client CPU (user+sys of the child, from RUSAGE_CHILDREN), transactions
 committed in the database (pg_stat_database.xact_commit) and WAL flushes (pg_stat_wal.wal_sync,
@@ -216,8 +218,9 @@ class Tools:
     """The command lines of every tool measured."""
 
     def __init__(self, probe: Probe, migrations_dir: Path, scripts: dict[str, Path], dbmate: Path | None,
-                 bytecode_cache: bool = True):
+                 bytecode_cache: bool = True, baseline: Path | None = None):
         self.probe = probe
+        self.baseline = baseline
         self.bytecode_cache = bytecode_cache
         self.dir = migrations_dir
         self.scripts = scripts
@@ -227,6 +230,11 @@ class Tools:
     def dbtools(self, database: str, *args: str) -> tuple[list[str], dict[str, str]]:
         env = {**python_env(self.bytecode_cache), "POSTGRES_URL": self.probe.url(database)}
         return [PY, "-m", "dbtools", "--migrations-dir", str(self.dir), *args, "--db", "postgres"], env
+
+    def baseline_run(self, database: str, *args: str) -> tuple[list[str], dict[str, str]]:
+        """The baseline tree's dbtools: -P keeps the current folder off sys.path, PYTHONPATH puts the tree first."""
+        argv, env = self.dbtools(database, *args)
+        return [PY, "-P", *argv[1:]], {**env, "PYTHONPATH": str(self.baseline)}
 
     def psql_run(self, database: str, script: Path, *extra: str) -> tuple[list[str], dict[str, str]]:
         argv = [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", *extra, "-f", str(script), self.probe.url(database)]
@@ -282,9 +290,19 @@ def one_round(tools: Tools, rows: dict[str, Row], index: int, n: int) -> None:
             raise SystemExit(f"dbmate applied {count} of {n} migrations")
         probe.drop(db)
 
+    def baseline_suite() -> None:
+        db = f"bench_baseline_{index}"
+        probe.fresh(db)
+        measure("baseline apply", db, tools.baseline_run(db, "migrate"))
+        measure("baseline no-op", db, tools.baseline_run(db, "migrate"))
+        measure("baseline rollback", db, tools.baseline_run(db, "rollback", "--to", "0"))
+        probe.drop(db)
+
     suites: list[Callable[[], None]] = [dbtools_suite, psql_floor, psql_one_tx]
     if tools.dbmate:
         suites.insert(1, dbmate_suite)
+    if tools.baseline:
+        suites.insert(1, baseline_suite)
     shift = index % len(suites)
     for suite in suites[shift:] + suites[:shift]:
         suite()
@@ -408,7 +426,9 @@ def ratios(rows: dict[str, Row]) -> list[str]:
                   if getattr(y, attr)]
         return statistics.median(values) if values else None
 
-    pairs = [("dbtools apply", "(c) dbmate apply"), ("dbtools no-op", "(c) dbmate no-op"),
+    pairs = [("dbtools apply", "baseline apply"), ("dbtools no-op", "baseline no-op"),
+             ("dbtools rollback", "baseline rollback"),
+             ("dbtools apply", "(c) dbmate apply"), ("dbtools no-op", "(c) dbmate no-op"),
              ("dbtools apply", "(b) floor apply"), ("dbtools rollback", "(b) floor rollback"),
              ("dbtools no-op", "(b) floor no-op"), ("(c) dbmate apply", "(b) floor apply")]
     lines.append("ratios (median of per-round ratios; same round, so machine noise mostly cancels):")
@@ -496,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run dbtools with the inherited environment (here PYTHONDONTWRITEBYTECODE=1: "
                         "every run compiles dbtools from source)")
     parser.add_argument("--no-query-count", action="store_true", help="skip the log_statement query count")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose dbtools is measured in the same rounds")
     args = parser.parse_args(argv)
 
     from dbtools.sandbox import start
@@ -517,12 +538,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings_line = ", ".join(f"{k}={v}" for k, v in probe.sql(
                 "SELECT name, setting FROM pg_settings WHERE name IN "
                 "('fsync', 'synchronous_commit', 'wal_sync_method', 'full_page_writes', 'autovacuum') ORDER BY name"))
-            tools = Tools(probe, folder, scripts, dbmate, bytecode_cache=not args.no_bytecode_cache)
+            tools = Tools(probe, folder, scripts, dbmate, bytecode_cache=not args.no_bytecode_cache,
+                          baseline=args.baseline.resolve() if args.baseline else None)
             warm, env = tools.dbtools("postgres", "--version")  # fills the bytecode cache
             subprocess.run([*warm[:3], "--version"], env=env, capture_output=True, cwd=ROOT)
             keys = ["dbtools apply", "(c) dbmate apply", "(b) floor apply", "(a) psql one tx",
                     "dbtools no-op", "(c) dbmate no-op", "(b) floor no-op",
-                    "dbtools rollback", "(b) floor rollback"]
+                    "dbtools rollback", "(b) floor rollback", "baseline apply", "baseline no-op", "baseline rollback"]
             rows = {k: Row(k) for k in keys}
             cache = "off (inherited env)" if args.no_bytecode_cache else "on (bench/.work/pycache)"
             print(f"{args.n} migrations, {args.rounds} interleaved rounds; {version.split(',')[0]}; {settings_line}; "

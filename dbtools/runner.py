@@ -150,6 +150,9 @@ def migrate(
         with _locked(ctx, lock_timeout):
             plan = ctx.plan(target=target)
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
+            # every pending file is read and split before the first one runs: a file no server can
+            # run (a psql meta-command, an unterminated string, ...) stops the run before it starts
+            split = [(m, ctx.backend.split(m)) for m in plan.pending]
             if backup_dir is not None and plan.pending:
                 from dbtools import backup
 
@@ -157,8 +160,7 @@ def migrate(
                 ctx.report(Event(store, "backup", "saved", detail=str(folder)))
             unfinished = {row.version: row for row in plan.failed}
             done: list[AppliedMigration] = []
-            for m in plan.pending:
-                statements = ctx.backend.split(m)
+            for m, statements in split:
                 start_at = _resume_point(store, m, statements, unfinished.get(m.version)) if resume else 0
                 started = time.monotonic()
                 try:

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One statement to send: its text and the file line where it starts."""
 
     sql: str
     line: int
-    head: str = ""  # its first keywords, upper-cased and space-joined, for classification
+    head: str = ""  # its first keywords, upper-cased and space-joined (a script step: its function name)
+    kind: str = ""  # what the store's dialect says about it ("" ordinary; e.g. "no-transaction", "copy-in")
+    data: str | None = None  # input that travels with it (COPY ... FROM STDIN: the rows after it in the file)
 
     def excerpt(self, width: int = 80) -> str:
         """The statement on one line, shortened for messages."""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dbtools.backends import postgres_dialect as dialect
 from dbtools.backends.base import (
     HISTORY_NAME,
     ForeignTable,
@@ -30,7 +31,7 @@ from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
-from dbtools.sqltext import Statement, split
+from dbtools.sqltext import Statement
 from dbtools.values import POSTGRES_DURATION
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
@@ -38,14 +39,6 @@ if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it of
     from dbtools.sandbox import DockerRecipe, ServerSpec
     from dbtools.seed.table import Table
 
-# Statements PostgreSQL refuses inside a transaction block, or that manage transactions themselves.
-# A migration holding one runs statement by statement in autocommit, recording its progress.
-NON_TRANSACTIONAL = re.compile(
-    r"^(?:CREATE (?:UNIQUE )?INDEX CONCURRENTLY\b|DROP INDEX CONCURRENTLY\b|REINDEX\b.*\bCONCURRENTLY\b"
-    r"|VACUUM\b|(?:CREATE|DROP) (?:DATABASE|TABLESPACE|SUBSCRIPTION)\b|ALTER SYSTEM\b"
-    r"|ALTER DATABASE\b.*\bSET TABLESPACE\b|ALTER TABLE\b.*\bDETACH PARTITION\b.*\bCONCURRENTLY\b"
-    r"|BEGIN\b|START TRANSACTION\b|COMMIT\b|END\b|ROLLBACK\b)"
-)
 LOCK_KEY = 0x6462746F6F6C73  # "dbtools": advisory locks are per database, so one constant key
 # Session options: libpq URL query parameters we handle ourselves rather than pass to libpq.
 SESSION_OPTIONS = ("lock_timeout", "statement_timeout")
@@ -302,19 +295,26 @@ class PostgresBackend:
 
     # -- files --------------------------------------------------------------------------------
 
-    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
-        """Statements of the up (or down) section with their file lines."""
+    @classmethod
+    def split(cls, migration: Migration, *, down: bool = False) -> dialect.Script:
+        """Statements of the up (or down) section with their file lines (see postgres_dialect)."""
         if down:
+            path = migration.down_path or migration.path
             first_line = 1 if migration.down_path else migration.down_line
-            return split(migration.down or "", first_line=first_line, dialect="postgres")
-        return split(migration.up, first_line=migration.up_line, dialect="postgres")
+            return dialect.split(migration.down or "", first_line=first_line, source=path.name)
+        return dialect.split(migration.up, first_line=migration.up_line, source=migration.path.name)
 
     @staticmethod
-    def runs_in_transaction(migration: Migration, statements: Sequence[Statement]) -> bool:
-        """False when a directive says so or a statement cannot run inside a transaction."""
+    def runs_in_transaction(
+        migration: Migration, statements: Sequence[Statement], server_version: int | None = None
+    ) -> bool:
+        """False when a directive says so, or a statement cannot run inside the transaction dbtools
+        opens (it must run outside one, or the file controls its own transactions)."""
         if migration.transactional is not None:
             return migration.transactional
-        return not any(NON_TRANSACTIONAL.match(s.head) for s in statements)
+        if not isinstance(statements, dialect.Script):
+            statements = dialect.Script.of(statements)
+        return not statements.needs_autocommit(server_version)
 
     # -- history ------------------------------------------------------------------------------
 
@@ -638,7 +638,7 @@ class PostgresBackend:
     # -- apply / revert -----------------------------------------------------------------------
 
     def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
-        if self.runs_in_transaction(migration, statements):
+        if self.runs_in_transaction(migration, statements, self._conn.server_version):
             return self._apply_in_transaction(migration, statements)
         return self._apply_statement_by_statement(migration, statements, start_at)
 
@@ -651,7 +651,7 @@ class PostgresBackend:
         try:
             for index in range(len(statements)):
                 # BEGIN rides with the first statement: one round trip less per migration
-                cur.execute(("BEGIN;\n" if index == 0 else "") + statements[index].sql)
+                _execute(cur, statements[index], begin=index == 0)
             if not statements:
                 cur.execute("BEGIN")
             row = history_row(
@@ -685,13 +685,27 @@ class PostgresBackend:
         started = time.monotonic()
         committed = start_at
         self.record(history_row(m, status="running", started=started, statements_done=committed, statements=statements))
+        opened = 0  # the statement that opened the file's own transaction, if one is open
         with self._conn.cursor() as cur:
             for index in range(start_at, len(statements)):
+                statement = statements[index]
+                was_idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
                 try:
-                    cur.execute(statements[index].sql)
+                    _execute(cur, statement)
                 except psycopg2.Error as exc:
                     raise self._stopped(m, statements, index, _server_message(exc), committed, started) from None
-                if self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE:
+                idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+                if was_idle and not idle:
+                    opened = index
+                if idle and not was_idle and statement.kind == dialect.ROLLBACK:
+                    # the file rolled its own transaction back: what ran in it did not stay
+                    word = statement.sql.split(None, 1)[0].rstrip(";").upper()
+                    message = (
+                        f"the file's own {word} (line {statement.line}) rolled back statements "
+                        f"{opened + 1}-{index + 1}, so nothing of them stayed"
+                    )
+                    raise self._stopped(m, statements, index, message, committed, started)
+                if idle:
                     committed = index + 1
                     if committed < len(statements):
                         self.record(
@@ -731,18 +745,14 @@ class PostgresBackend:
         import psycopg2
 
         delete = f"DELETE FROM {self._history} WHERE version = %s"
-        in_tx = (
-            self.runs_in_transaction(migration, statements)
-            if migration.transactional is None
-            else migration.transactional
-        )
+        in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version)
         with self._conn.cursor() as cur:
             index = -1
             try:
                 if in_tx:
                     cur.execute("BEGIN")
                 for index in range(len(statements)):
-                    cur.execute(statements[index].sql)
+                    _execute(cur, statements[index])
                 cur.execute(delete + ("; COMMIT" if in_tx else ""), (migration.version,))
             except psycopg2.Error as exc:
                 if in_tx:
@@ -969,6 +979,17 @@ def _copy_value(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value).translate(_COPY_ESCAPES)
+
+
+def _execute(cur: Any, statement: Statement, *, begin: bool = False) -> None:
+    """Run one statement (`begin`: open the transaction in the same round trip); COPY ... FROM STDIN
+    streams the data block that followed it in the file."""
+    if statement.data is None:
+        cur.execute(("BEGIN;\n" if begin else "") + statement.sql)
+        return
+    if begin:
+        cur.execute("BEGIN")
+    cur.copy_expert(statement.sql, io.StringIO(statement.data))
 
 
 def _row_params(row: AppliedMigration) -> tuple[Any, ...]:

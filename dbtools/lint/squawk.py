@@ -85,10 +85,10 @@ def _in_transaction(m: Migration) -> bool:
     """Whether the store's backend runs this migration in one transaction (squawk then knows a table
     created earlier in the file is not visible to anyone, so indexing it needs no CONCURRENTLY)."""
     from dbtools import backends
-    from dbtools.sqltext import split
 
-    decide = getattr(backends.load(m.store), "runs_in_transaction", None)
-    return True if decide is None else bool(decide(m, split(m.up, first_line=m.up_line)))
+    backend = backends.load(m.store)
+    decide = getattr(backend, "runs_in_transaction", None)
+    return True if decide is None else bool(decide(m, backend.split(m)))
 
 
 def check(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:

@@ -7,7 +7,6 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dbtools.backends.postgres import NON_TRANSACTIONAL
 from dbtools.sqltext import progress_checksum, split
 
 
@@ -29,18 +28,6 @@ def test_semicolons_inside_literals_comments_and_bodies() -> None:
 
 def test_comment_only_text_has_no_statements() -> None:
     assert split("-- nothing here\n/* nor; here */\n") == []
-
-
-def test_non_transactional_statements_are_recognised() -> None:
-    heads = [
-        s.head
-        for s in split(
-            "create index concurrently i on t(x);\nCREATE UNIQUE INDEX CONCURRENTLY j ON t(y);\n"
-            "REINDEX (VERBOSE) TABLE CONCURRENTLY t;\nVACUUM t;\nCREATE INDEX k ON t(z);\n"
-            "SELECT 'CREATE INDEX CONCURRENTLY';\n"
-        )
-    ]
-    assert [bool(NON_TRANSACTIONAL.match(h)) for h in heads] == [True, True, True, True, False, False]
 
 
 def test_progress_checksum_depends_on_the_statements_done() -> None:
@@ -85,9 +72,6 @@ def test_plain_fast_path_agrees_with_the_tokenizer(parts: list[str], trailing: b
     text = ";\n".join(parts) + (";\n" if trailing else "")
     fast, slow = split(text, first_line=3), _split_tokenized(text, 3, 12)
     assert [(s.sql, s.line) for s in fast] == [(s.sql, s.line) for s in slow]
-    assert [bool(NON_TRANSACTIONAL.match(s.head)) for s in fast] == [
-        bool(NON_TRANSACTIONAL.match(s.head)) for s in slow
-    ]
 
 
 def test_postgres_strings_take_no_backslash_escapes_but_e_strings_do() -> None:
