@@ -273,7 +273,7 @@ def test_status_starts_without_importing_other_drivers(pg: Settings, mdir: Path)
     code = (
         "import sys; from dbtools.cli import main; main(['--migrations-dir', sys.argv[1], 'status', '--db', "
         "'postgres']); print(sorted(m for m in ('chdb', 'clickhouse_driver', 'pymongo', 'redis', 'sqlparse', "
-        "'testcontainers') if m in sys.modules))"
+        "'testcontainers', 'pglast') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(mdir)],
@@ -283,3 +283,16 @@ def test_status_starts_without_importing_other_drivers(pg: Settings, mdir: Path)
         cwd=ROOT,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+def test_a_no_op_migrate_reads_and_hashes_files_but_never_loads_a_lexer(pg: Settings, mdir: Path) -> None:
+    (mdir / "postgres" / "002_more.sql").write_text("CREATE TABLE more (id int);\nCREATE INDEX more_i ON more (id);\n")
+    assert run("--migrations-dir", str(mdir), "migrate", "--db", "postgres", env=url_env(pg)).returncode == 0
+    code = (
+        "import sys; from dbtools.cli import main; code = main(['--migrations-dir', sys.argv[1], 'migrate', "
+        "'--db', 'postgres']); print(code, sorted(m for m in ('pglast', 'sqlparse') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(mdir)], env={**os.environ, **url_env(pg)}, capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
