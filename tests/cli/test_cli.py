@@ -293,6 +293,10 @@ def test_a_no_op_migrate_reads_and_hashes_files_but_never_loads_a_lexer(pg: Sett
         "'--db', 'postgres']); print(code, sorted(m for m in ('pglast', 'sqlparse') if m in sys.modules))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(mdir)], env={**os.environ, **url_env(pg)}, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", code, str(mdir)],
+        env={**os.environ, **url_env(pg)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr

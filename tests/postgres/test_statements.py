@@ -178,7 +178,7 @@ def test_a_psql_meta_command_is_refused_before_anything_runs(pg: Settings, mdir:
 
 def test_an_unterminated_string_is_refused_naming_its_line(pg: Settings, mdir: Path) -> None:
     write(mdir, "001_a.sql", "CREATE TABLE a (x text);\nINSERT INTO a VALUES ('oops);\nCREATE TABLE b (x int);\n")
-    with pytest.raises(MigrationFileError, match="001_a.sql:2: unterminated quoted string"):
+    with pytest.raises(MigrationFileError, match=r"001_a\.sql:2: unterminated quoted string"):
         runner.migrate("postgres", migrations_dir=mdir, settings=pg)
     assert query(pg, "SELECT to_regclass('a')") == [(None,)]
 

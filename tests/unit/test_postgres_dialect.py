@@ -42,7 +42,7 @@ def test_lexical_rules_are_the_servers() -> None:
         "SELECT 1 /* a /* nested ; */ still a comment ; */;\n"
         "SELECT $д$ a; b $д$, $_x1$;$_x1$;\n"
         "SELECT E'it\\'s;', 'C:\\';\n"
-        "SELECT U&\"d\\0061t;a\" FROM t;\n"
+        'SELECT U&"d\\0061t;a" FROM t;\n'
         "SELECT 'a' -- a comment between the parts of one string\n'b;c';\n"
         "SELECT 5 # 3;\n"
         "-- trailing comment only\n"
@@ -187,7 +187,7 @@ def test_runs_as_one_is_conservative() -> None:
 
 # -- the fast path against the token reader --------------------------------------------------
 
-_STRING_CHARS = st.sampled_from(list("ab ;()'\n\\-*/$\"") + ["copy", "atomic", "д"])
+_STRING_CHARS = st.sampled_from([*list("ab ;()'\n\\-*/$\""), "copy", "atomic", "д"])
 
 
 def _quoted(chars: list[str]) -> str:
@@ -209,10 +209,14 @@ _statement = st.one_of(
     st.tuples(st.lists(_STRING_CHARS, max_size=8), st.sampled_from(["", "x", "д", "_1"])).map(
         lambda a: f"DO {_dollar(a[0], a[1])};"
     ),
-    st.lists(_STRING_CHARS, min_size=1, max_size=6).map(lambda c: f'SELECT "{"".join(c).replace(chr(34), chr(34) * 2)}" FROM t;'),
+    st.lists(_STRING_CHARS, min_size=1, max_size=6).map(
+        lambda c: f'SELECT "{"".join(c).replace(chr(34), chr(34) * 2)}" FROM t;'
+    ),
     st.just("SELECT 1 /* c ; /* nested ; */ */;"),
     st.just("CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (';'); INSERT INTO b VALUES (2));"),
-    st.just("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 1 END; END;"),
+    st.just(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 1 END; END;"
+    ),
     st.integers(0, 10**6).map(lambda i: f"INSERT INTO t (a, b) VALUES ({i}, 'row {i}');"),
     st.just("INSERT INTO t VALUES ('copy that', 'atomic');"),
     st.just("foo bar;"),
