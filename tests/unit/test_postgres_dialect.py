@@ -261,3 +261,37 @@ def test_big_files_split_in_chunks_with_the_right_lines() -> None:
     assert len(statements) == 3001
     assert statements[1000].line == 1003 and statements[1000].sql.startswith("CREATE FUNCTION")
     assert statements[-1].line == 3003 and statements[-1].sql == rows[-1].strip()
+
+
+# Parentheses balance: text whose parentheses close before they open is a syntax error on every
+# server, and libpg_query's splitter and psql may cut it differently (the server refuses it either way).
+_plain_statement = st.lists(
+    st.sampled_from(["CREATE", "TABLE", "t1", "(id int)", "INDEX", "ON", "x", "1", "\n", "  ", "DROP", "VALUES"]),
+    min_size=1,
+    max_size=8,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_plain_statement, min_size=1, max_size=6), st.sampled_from(["", ";", ";\n", "\n;;"]))
+def test_plain_text_is_cut_at_its_semicolons_exactly_as_the_lexer_cuts_it(parts: list[str], tail: str) -> None:
+    """Text without quotes, comments or dollars takes a path that never loads pglast; it must agree."""
+    text = ";\n".join(parts) + tail
+    reader = dialect._Reader(text, 3, "x.sql", fast=False)
+    reader.run()
+    assert [(s.sql, s.line, s.kind) for s in split(text, first_line=3)] == [
+        (s.sql, s.line, s.kind) for s in reader.script
+    ]
+
+
+def test_plain_migrations_never_load_pglast() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from dbtools.backends.postgres_dialect import split; "
+        "s = split('CREATE TABLE t (id bigint PRIMARY KEY);\\nCREATE INDEX i ON t (id);\\nDROP TABLE old;'); "
+        "print(len(s), 'pglast' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["3", "False"]
