@@ -60,6 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from dbtools.backends import clickhouse_dialect as dialect
 from dbtools.backends.base import HISTORY_NAME, ForeignTable, history_row, owner_tag, statement_failed
 from dbtools.errors import (
     ConfigError,
@@ -73,7 +74,7 @@ from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
-from dbtools.sqltext import Statement, split
+from dbtools.sqltext import Statement
 from dbtools.values import LEASE, Number
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
@@ -190,28 +191,24 @@ def inline_insert_as_select(sql: str) -> str | None:
     Old servers (before 20.x) wait for the rows as data blocks after an INSERT over the native
     protocol even when they are inline, so clickhouse-driver hangs; INSERT ... SELECT has no data
     part. None when the statement is not an INSERT with inline VALUES."""
-    from sqlparse import lexer
-    from sqlparse import tokens as T
-
     if not re.match(r"\s*INSERT\b", sql, re.IGNORECASE):
         return None
-    depth, position, prefix_end = 0, 0, None
+    depth, prefix_end = 0, None
     rows: list[str] = []
     start = 0
-    for ttype, value in lexer.tokenize(sql):
+    for token in dialect.tokens(sql):
         if prefix_end is None:
-            if ttype in T.Keyword and value.upper() == "VALUES" and depth == 0:
-                prefix_end = position
-            depth += value.count("(") - value.count(")") if ttype in T.Punctuation else 0
-        elif ttype in T.Punctuation and value == "(":
+            if token.kind == dialect.WORD and token.text.upper() == "VALUES" and depth == 0:
+                prefix_end = token.start
+            depth += (token.text == "(") - (token.text == ")") if token.kind == dialect.PUNCT else 0
+        elif token.kind == dialect.PUNCT and token.text == "(":
             depth += 1
             if depth == 1:
-                start = position + 1
-        elif ttype in T.Punctuation and value == ")":
+                start = token.start + 1
+        elif token.kind == dialect.PUNCT and token.text == ")":
             depth -= 1
             if depth == 0:
-                rows.append(sql[start:position])
-        position += len(value)
+                rows.append(sql[start : token.start])
     if prefix_end is None or not rows:
         return None
     return sql[:prefix_end] + " UNION ALL ".join(f"SELECT {row}" for row in rows)
@@ -728,12 +725,14 @@ class ClickHouseBackend:
 
     # -- files --------------------------------------------------------------------------------
 
-    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
-        """Statements of the up (or down) section with their file lines."""
+    @classmethod
+    def split(cls, migration: Migration, *, down: bool = False) -> list[Statement]:
+        """Statements of the up (or down) section with their file lines (see clickhouse_dialect)."""
         if down:
+            path = migration.down_path or migration.path
             first_line = 1 if migration.down_path else migration.down_line
-            return split(migration.down or "", first_line=first_line, dialect="clickhouse")
-        return split(migration.up, first_line=migration.up_line, dialect="clickhouse")
+            return dialect.split(migration.down or "", first_line=first_line, source=path.name)
+        return dialect.split(migration.up, first_line=migration.up_line, source=migration.path.name)
 
     # -- history ------------------------------------------------------------------------------
 
@@ -1331,15 +1330,12 @@ def retarget(sql: str, source: str, target: str) -> str:
     Works on the ClickHouse lexer's tokens: string literals, comments and column names that merely
     look like `source.` are kept byte for byte; only a name token followed by a dot, and not itself
     after a dot (`t.source.c` is a column path), is a database qualifier."""
-    from sqlparse import tokens as T
-
-    from dbtools.sqltext import tokens
-
-    pieces = list(tokens(sql, "clickhouse"))
+    pieces = list(dialect.tokens(sql))
     out = []
-    for index, (kind, value) in enumerate(pieces):
+    for index, token in enumerate(pieces):
+        value = token.text
         if (
-            (kind in T.Name or kind in T.Keyword or kind in T.String.Symbol)
+            token.kind in (dialect.WORD, dialect.QUOTED)
             and _unquoted(value) == source
             and _neighbour(pieces, index, -1) != "."
             and _neighbour(pieces, index, 1) == "."
@@ -1349,15 +1345,12 @@ def retarget(sql: str, source: str, target: str) -> str:
     return "".join(out)
 
 
-def _neighbour(pieces: list[tuple[Any, str]], index: int, step: int) -> str:
+def _neighbour(pieces: list[dialect.Token], index: int, step: int) -> str:
     """The text of the nearest token before (step -1) or after (+1) `index` that is not whitespace or a comment."""
-    from sqlparse import tokens as T
-
     index += step
     while 0 <= index < len(pieces):
-        kind, value = pieces[index]
-        if not (kind in T.Whitespace or kind in T.Comment or kind in T.Newline or value.isspace()):
-            return value
+        if pieces[index].significant:
+            return pieces[index].text
         index += step
     return ""
 

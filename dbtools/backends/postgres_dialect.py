@@ -21,6 +21,7 @@ token. A 20 MB file of 200,000 INSERTs splits in about 2 s (bench/bench_split.py
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from array import array
@@ -48,30 +49,35 @@ _CANDIDATES = frozenset(
 )
 # ...and for the common ones, words that must appear somewhere for the statement to be special.
 _NEEDS_WORD = {
-    "CREATE": re.compile(r"concurrently|database|tablespace|subscription", re.IGNORECASE),
-    "DROP": re.compile(r"concurrently|database|tablespace|subscription", re.IGNORECASE),
-    "ALTER": re.compile(r"system|tablespace|concurrently|subscription|value", re.IGNORECASE),
+    "CREATE": r"concurrently|database|tablespace|subscription",
+    "DROP": r"concurrently|database|tablespace|subscription",
+    "ALTER": r"system|tablespace|concurrently|subscription|value",
 }
-_FIRST_WORD = re.compile(r"[A-Za-z_]+")
+_FIRST_WORD = r"[A-Za-z_]+"
 _CANDIDATE_INITIALS = frozenset(w[0] for w in _CANDIDATES) | frozenset(w[0].lower() for w in _CANDIDATES)
 _PG_SPACE = " \t\n\r\f\v"
 # Pieces the C splitter may have cut wrongly: a semicolon inside (a body, a string, or one it took
 # for the end after a stray `)`), a backslash (E'' string or a psql meta-command), BEGIN ATOMIC, COPY.
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_DATA_END = re.compile(r"^\\\.$", re.MULTILINE)
+_DATA_END = r"(?m)^\\\.$"
 # Cheap and conservative: text without any of these needs no client-side split at all.
-_SPECIAL_ANYWHERE = re.compile(
+_SPECIAL_ANYWHERE = (
     r"\\|\b(?:copy|concurrently|vacuum|database|tablespace|subscription|system|reindex|cluster|discard"
-    r"|begin|start|commit|end|rollback|abort|savepoint|release|prepare|atomic|type)\b",
-    re.IGNORECASE,
+    r"|begin|start|commit|end|rollback|abort|savepoint|release|prepare|atomic|type)\b"
 )
+
+
+@functools.cache
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """A compiled pattern, compiled on first use: importing this module costs nothing on the no-op path."""
+    return re.compile(pattern, flags)
 
 
 def runs_as_one(text: str) -> bool:
     """True when `text` can go to the server as one multi-statement string inside one transaction:
     no COPY data, no psql meta-command, nothing that must run outside a transaction, no transaction
     control. Decided by a keyword search without lexing: True is always right, False means "split it"."""
-    return _SPECIAL_ANYWHERE.search(text) is None
+    return _rx(_SPECIAL_ANYWHERE, re.IGNORECASE).search(text) is None
 
 
 class Script(Sequence[Statement]):
@@ -369,7 +375,7 @@ class _Reader:
             message = "text after COPY ... FROM STDIN; on its line (the data starts on the next line)"
             self._refuse(stop, message, _COPY_HINT)
         data_start = min(eol + 1, len(text))
-        terminator = _DATA_END.search(text, data_start)
+        terminator = _rx(_DATA_END).search(text, data_start)
         if terminator is None:
             self._refuse(start, "COPY ... FROM STDIN without its end-of-data line `\\.`", _COPY_HINT)
         self._statement(start, stop, kind=COPY_IN, data=(data_start, terminator.start()))
@@ -398,20 +404,23 @@ class _Reader:
         self.script._add(start, stop, self.line(start), kind, data)
 
     def _refuse(self, offset: int, message: str, hint: str) -> Any:
-        raise MigrationFileError(f"{self.source}:{self.line(offset)}: {message}", hint=hint)
+        line = self.line(offset)
+        error = MigrationFileError(f"{self.source}:{line}: {message}", hint=hint)
+        error.line = line  # type: ignore[attr-defined]
+        raise error
 
 
 _UNTERMINATED_HINT = "close the string, quoted identifier, dollar quote or comment that starts there"
 _COPY_HINT = "write COPY t FROM STDIN; at the end of a line, the rows on the lines after it, then a line \\."
 
 
-_PAREN = re.compile(r"[()]")
+_PAREN = r"[()]"
 
 
 def _parens_close(text: str, start: int, stop: int) -> bool:
     """True when the parentheses of text[start:stop] balance and never close before they open."""
     depth = 0
-    for match in _PAREN.finditer(text, start, stop):
+    for match in _rx(_PAREN).finditer(text, start, stop):
         depth += 1 if match.group() == "(" else -1
         if depth < 0:
             return False
@@ -421,12 +430,12 @@ def _parens_close(text: str, start: int, stop: int) -> bool:
 def _kind(text: str, start: int, stop: int) -> str:
     """The kind of the statement text[start:stop], parsing it only when its first word (and for the
     common ones, a telling word somewhere in it) says it may be special."""
-    word = _FIRST_WORD.match(text, start)
+    word = _rx(_FIRST_WORD).match(text, start)
     head = word.group(0).upper() if word else ""
     if head not in _CANDIDATES:
         return ""
     needs = _NEEDS_WORD.get(head)
-    if needs is not None and not needs.search(text, start, stop):
+    if needs is not None and not _rx(needs, re.IGNORECASE).search(text, start, stop):
         return ""
     return classify(text[start:stop])
 
@@ -608,23 +617,23 @@ def _option_on(options: Sequence[Any] | None, name: str) -> bool:
 
 
 _WORD_RULES = [
-    (re.compile(r"^(?:BEGIN|START TRANSACTION)\b"), BEGIN),
-    (re.compile(r"^(?:COMMIT|END|ROLLBACK|ABORT) PREPARED\b"), NO_TRANSACTION),
-    (re.compile(r"^(?:COMMIT|END)\b"), COMMIT),
-    (re.compile(r"^ROLLBACK (?:WORK |TRANSACTION )?TO\b"), ROLLBACK_TO),
-    (re.compile(r"^(?:ROLLBACK|ABORT)\b"), ROLLBACK),
-    (re.compile(r"^SAVEPOINT\b"), SAVEPOINT),
-    (re.compile(r"^RELEASE\b"), RELEASE),
-    (re.compile(r"^PREPARE TRANSACTION\b"), NO_TRANSACTION),
+    (r"^(?:BEGIN|START TRANSACTION)\b", BEGIN),
+    (r"^(?:COMMIT|END|ROLLBACK|ABORT) PREPARED\b", NO_TRANSACTION),
+    (r"^(?:COMMIT|END)\b", COMMIT),
+    (r"^ROLLBACK (?:WORK |TRANSACTION )?TO\b", ROLLBACK_TO),
+    (r"^(?:ROLLBACK|ABORT)\b", ROLLBACK),
+    (r"^SAVEPOINT\b", SAVEPOINT),
+    (r"^RELEASE\b", RELEASE),
+    (r"^PREPARE TRANSACTION\b", NO_TRANSACTION),
     (
-        re.compile(
+        (
             r"^(?:(?:CREATE|DROP) (?:UNIQUE )?INDEX CONCURRENTLY|REINDEX\b.*\b(?:CONCURRENTLY|SCHEMA|DATABASE|SYSTEM)"
             r"|VACUUM|CLUSTER$|DISCARD ALL|(?:CREATE|DROP) (?:DATABASE|TABLESPACE)|(?:CREATE|ALTER|DROP) SUBSCRIPTION"
             r"|ALTER SYSTEM|ALTER DATABASE\b.*\bSET TABLESPACE|ALTER TABLE\b.*\bDETACH PARTITION\b.*\bCONCURRENTLY)\b"
         ),
         NO_TRANSACTION,
     ),
-    (re.compile(r"^ALTER TYPE\b.*\bADD VALUE\b"), ADD_ENUM_VALUE),
+    (r"^ALTER TYPE\b.*\bADD VALUE\b", ADD_ENUM_VALUE),
 ]
 
 
@@ -640,6 +649,56 @@ def _classify_words(sql: str) -> str:
         sql[t.start : t.end + 1].upper() for t in tokens if not _is_comment(t) and t.name not in ("SCONST", "ASCII_59")
     )
     for pattern, kind in _WORD_RULES:
-        if pattern.search(words):
+        if _rx(pattern).search(words):
             return kind
     return ""
+
+
+# -- words, for rules that read statements (lint) ----------------------------------------------
+
+_PUNCT = {"ASCII_40": "(", "ASCII_41": ")", "ASCII_44": ",", "ASCII_46": ".", "ASCII_59": ";", "ASCII_91": "[",
+          "ASCII_93": "]"}  # fmt: skip
+
+
+def words(sql: str) -> Iterator[tuple[str, str, int, bool]]:
+    """The significant tokens of one statement as (kind, text, offset, quoted), for rules that read
+    words: kind is "word" (a keyword or name; quoted names unquoted), "string" (a literal's value),
+    "punct" (one character) or "other" (numbers, operators), by PostgreSQL's lexer."""
+    from pglast import parser
+
+    for token in parser.scan(sql):
+        text = sql[token.start : token.end + 1]
+        if token.name in ("SQL_COMMENT", "C_COMMENT"):
+            continue
+        if token.name == "IDENT" and text.startswith('"'):
+            yield "word", text[1:-1].replace('""', '"'), token.start, True
+        elif token.name == "UIDENT":
+            yield "word", text, token.start, True
+        elif token.name == "IDENT" or token.kind != "NO_KEYWORD":
+            yield "word", text, token.start, False
+        elif token.name in ("SCONST", "USCONST"):
+            yield "string", _string_value(text), token.start, False
+        elif token.name in _PUNCT:
+            yield "punct", _PUNCT[token.name], token.start, False
+        else:
+            yield "other", text, token.start, False
+
+
+_SEGMENT = r"(?s)[eE]'((?:[^'\\]|''|\\.)*)'|'((?:[^']|'')*)'"
+_E_ESCAPE = r"(?s)\\(.)"
+
+
+def _string_value(text: str) -> str:
+    """The value of a string constant as the lexer gave it: '...' (segments joined across lines),
+    E'...' with backslash escapes, or $tag$...$tag$."""
+    if text.startswith("$"):
+        tag = text[: text.index("$", 1) + 1]
+        return text[len(tag) : -len(tag)]
+    escapes = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+    parts = []
+    for match in _rx(_SEGMENT).finditer(text):
+        if match[1] is not None:
+            parts.append(_rx(_E_ESCAPE).sub(lambda m: escapes.get(m[1], m[1]), match[1].replace("''", "'")))
+        else:
+            parts.append(match[2].replace("''", "'"))
+    return "".join(parts)

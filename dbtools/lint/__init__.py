@@ -29,7 +29,7 @@ __all__ = ["RULES", "STORE_CHECKS", "Finding", "Rule", "lint", "run"]
 
 Check = Callable[[Migration, Sequence[Migration]], Iterable[Finding]]
 
-COMMON_CHECKS: tuple[Check, ...] = (rules.missing_down, rules.file_name)
+COMMON_CHECKS: tuple[Check, ...] = (rules.unreadable, rules.missing_down, rules.file_name)
 STORE_CHECKS: dict[str, tuple[Check, ...]] = {
     "postgres": (rules.drop_without_deprecation, rules.schema_and_data, squawk.check),
     "clickhouse": (

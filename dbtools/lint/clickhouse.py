@@ -32,11 +32,11 @@ def _sections(m: Migration, *, down: bool) -> Iterator[tuple[tuple[Tok, ...], st
     """(tokens, file path, "up" | "down") per statement of the up section, and of the down one if asked."""
     if m.kind != "sql":
         return
-    for _, toks in parsed(m.up, m.up_line):
+    for _, toks in parsed(m):
         if toks:
             yield toks, str(m.path), "up"
     if down and m.down is not None and (m.down_path or m.path).suffix == ".sql":
-        for _, toks in parsed(m.down, m.down_line):
+        for _, toks in parsed(m, down=True):
             if toks:
                 yield toks, str(m.down_path or m.path), "down"
 

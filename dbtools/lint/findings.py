@@ -50,6 +50,12 @@ _CATALOGUE = (
     Rule("schema-and-data", "warning", "one migration both changes the schema and rewrites existing tables' data"),
     Rule("missing-down", "warning", "no down section: rollback cannot revert the migration"),
     Rule("file-name", "warning", "the description in NNN_description.ext is not short lower-case snake_case"),
+    Rule(
+        "unreadable",
+        "error",
+        "SQL the store cannot read: a psql meta-command, an unterminated string or comment, COPY data without \\.",
+        ignorable=False,
+    ),
     Rule("squawk-unavailable", "warning", "squawk is not installed or failed: PostgreSQL lock checks did not run"),
     # About the ignores themselves: not ignorable, or one comment could silence its own mistake.
     Rule("invalid-ignore", "error", "a lint-ignore comment without a rule id or without a reason", ignorable=False),

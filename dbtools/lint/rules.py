@@ -21,8 +21,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from dbtools.errors import MigrationFileError
 from dbtools.lint.findings import Finding, finding
-from dbtools.lint.tokens import Tok, alter_table, created_table, dropped_column, dropped_tables, qualified_name, skip
+from dbtools.lint.tokens import (
+    Tok,
+    alter_table,
+    created_table,
+    dialect,
+    dropped_column,
+    dropped_tables,
+    qualified_name,
+    skip,
+)
 from dbtools.lint.tokens import statements as parsed
 from dbtools.migrations import Migration
 from dbtools.sqltext import Statement
@@ -51,6 +61,23 @@ def missing_down(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding
         )
 
 
+def unreadable(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:
+    """unreadable: a section the store's lexer refuses, as `migrate` would refuse it before running anything."""
+    module = dialect(m.store)
+    if module is None or m.kind != "sql":
+        return
+    sections = [(m.up, m.path, m.up_line)]
+    if m.down is not None and (m.down_path or m.path).suffix == ".sql":
+        sections.append((m.down, m.down_path or m.path, 1 if m.down_path else m.down_line))
+    for text, path, first_line in sections:
+        try:
+            module.split(text, first_line=first_line, source=path.name)
+        except MigrationFileError as exc:
+            line = getattr(exc, "line", first_line)
+            message = exc.message.removeprefix(f"{path.name}:{line}: ")
+            yield finding("unreadable", m.store, path, line, message, exc.hint or "fix the text at that line")
+
+
 def file_name(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:
     """file-name: descriptions are short lower-case snake_case, so listings and history read alike."""
     problems = []
@@ -72,7 +99,7 @@ def file_name(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:
 
 
 def _up(m: Migration) -> tuple[tuple[Statement, tuple[Tok, ...]], ...]:
-    return parsed(m.up, m.up_line) if m.kind == "sql" else ()
+    return parsed(m) if m.kind == "sql" else ()
 
 
 def _deprecations(m: Migration) -> set[tuple[str, str | None]]:

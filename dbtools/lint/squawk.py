@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from dbtools.errors import MigrationFileError
 from dbtools.lint.findings import SQUAWK_PREFIX, Finding, Severity, finding
 from dbtools.migrations import Migration
 
@@ -88,7 +89,10 @@ def _in_transaction(m: Migration) -> bool:
 
     backend = backends.load(m.store)
     decide = getattr(backend, "runs_in_transaction", None)
-    return True if decide is None else bool(decide(m, backend.split(m)))
+    try:
+        return True if decide is None else bool(decide(m, backend.split(m)))
+    except MigrationFileError:  # the unreadable rule reports the file
+        return True
 
 
 def check(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:

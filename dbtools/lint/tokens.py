@@ -1,16 +1,22 @@
 """SQL statements as word tokens with line numbers, and the few parses the lint rules share.
 
-Built on sqlparse's lexer (as dbtools.sqltext is), so comments are dropped and a keyword inside a
-string literal or a quoted identifier never looks like a keyword.
+Each store's dialect module (`dbtools.backends.<store>_dialect`: its split() and words()) reads the
+text exactly as migrate does, so comments are dropped and a keyword inside a string literal or a
+quoted identifier never looks like a keyword. A store without a dialect module has no SQL statements
+to lint.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
 
-from dbtools.sqltext import Statement, split
+from dbtools.errors import MigrationFileError
+from dbtools.migrations import Migration
+from dbtools.sqltext import Statement
 
 
 @dataclass(frozen=True)
@@ -33,34 +39,44 @@ class Tok:
         return self.text if self.quoted else self.text.lower()
 
 
-def tokens(sql: str, first_line: int = 1) -> list[Tok]:
-    """The tokens of `sql` minus whitespace and comments; multi-word keywords become one Tok per word."""
-    from sqlparse import lexer
-    from sqlparse import tokens as T
+def dialect(store: str) -> ModuleType | None:
+    """The store's dialect module, None for a store without SQL."""
+    try:
+        return importlib.import_module(f"dbtools.backends.{store}_dialect")
+    except ModuleNotFoundError:
+        return None
 
-    out: list[Tok] = []
-    line = first_line
-    for ttype, value in lexer.tokenize(sql):
-        if ttype in T.Comment or value.isspace() or ttype in T.Whitespace:
-            pass
-        elif ttype in T.String.Single:
-            out.append(Tok("string", value[1:-1].replace("''", "'"), line))
-        elif ttype in T.String.Symbol or (ttype in T.Name and value[:1] in '`"'):
-            out.append(Tok("word", value[1:-1], line, quoted=True))
-        elif ttype in T.Keyword or ttype in T.Name:
-            out += [Tok("word", word, line) for word in value.split()]  # "IF NOT EXISTS" is one lexer token
-        elif ttype in T.Punctuation:
-            out.append(Tok("punct", value, line))
-        else:
-            out.append(Tok("other", value, line))
-        line += value.count("\n")
+
+def tokens(store: str, sql: str, first_line: int = 1) -> list[Tok]:
+    """The tokens of one statement of `store` minus whitespace and comments, with their lines."""
+    module = dialect(store)
+    if module is None:
+        return []
+    out = []
+    line, counted = first_line, 0
+    for kind, text, offset, quoted in module.words(sql):
+        line += sql.count("\n", counted, offset)
+        counted = offset
+        out.append(Tok(kind, text, line, quoted))
     return out
 
 
 @lru_cache(maxsize=512)
-def statements(text: str, first_line: int) -> tuple[tuple[Statement, tuple[Tok, ...]], ...]:
-    """Statements of a section with their tokens (cached: the drop rule rereads earlier files)."""
-    return tuple((s, tuple(tokens(s.sql, s.line))) for s in split(text, first_line=first_line))
+def statements(m: Migration, *, down: bool = False) -> tuple[tuple[Statement, tuple[Tok, ...]], ...]:
+    """The statements of a migration's up (or down) section with their tokens; () when the section is
+    not SQL or cannot be read (the `unreadable` rule reports that). Cached: the drop rule rereads
+    earlier files."""
+    path = (m.down_path or m.path) if down else m.path
+    text = m.down if down else m.up
+    module = dialect(m.store)
+    if module is None or text is None or path.suffix != ".sql":
+        return ()
+    first_line = (1 if m.down_path else m.down_line) if down else m.up_line
+    try:
+        split = module.split(text, first_line=first_line, source=path.name)
+    except MigrationFileError:
+        return ()
+    return tuple((s, tuple(tokens(m.store, s.sql, s.line))) for s in split)
 
 
 def kws(toks: Sequence[Tok], start: int = 0, count: int = 8) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from dbtools.adopt.flyway import checksum as flyway_checksum
 from dbtools.migrations import discover
 from dbtools.settings import Settings
-from dbtools.sqltext import split
+from dbtools.backends.postgres_dialect import split
 from tests.adopt.conftest import CORPUS, assert_refused, cli, invoke, pg_connection, pg_env, sql, table_exists, write
 
 # -- golang-migrate ------------------------------------------------------------------------------
@@ -113,10 +113,10 @@ def test_goose_openfga_history_is_adopted_latest_row_deciding(pg: Settings, tmp_
             f"BEGIN; {GOOSE_TABLE}; INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true); COMMIT"
         )
         for m in files:
-            for statement in split(m.up, dialect="postgres"):  # one at a time: 006 has CREATE INDEX CONCURRENTLY
+            for statement in split(m.up):  # one at a time: 006 has CREATE INDEX CONCURRENTLY
                 cur.execute(statement.sql)
             cur.execute("INSERT INTO goose_db_version (version_id, is_applied) VALUES (%s, true)", (m.version,))
-        for statement in split(files[-1].down or "", dialect="postgres"):
+        for statement in split(files[-1].down or ""):
             cur.execute(statement.sql)
         cur.execute("INSERT INTO goose_db_version (version_id, is_applied) VALUES (6, false)")
     migrations, env = tmp_path / "migrations", pg_env(pg)

@@ -479,3 +479,31 @@ def test_clickhouse_table_comment_and_modify_column_comment_count_as_deprecation
         "DROP TABLE IF EXISTS old_events;\n",
     )
     assert at(run_lint("clickhouse"), "drop-without-deprecation") == [("004_drop.sql", 3)]
+
+
+def test_what_the_store_cannot_read_is_an_unreadable_error_at_its_line(write: Write, run_lint: Lint) -> None:
+    write("postgres", "001_psql.sql", "-- migrate:up\nCREATE TABLE a (x int);\n\\set x 1\n-- migrate:down\nDROP TABLE a;\n")
+    write("postgres", "002_copy.sql", "-- migrate:up\nCOPY a FROM stdin;\n1\n-- migrate:down\nSELECT 1;\n")
+    write("clickhouse", "001_open.sql", "-- migrate:up\nSELECT 1;\n\nSELECT 'open;\n")
+    found = run_lint("postgres") + run_lint("clickhouse")
+    assert at(found, "unreadable") == [("001_psql.sql", 3), ("002_copy.sql", 2), ("001_open.sql", 4)]
+    messages = [f.message for f in found if f.rule == "unreadable"]
+    assert "psql meta-command \\set" in messages[0] and "end-of-data line" in messages[1]
+    assert "not closed" in messages[2]
+    assert all(f.severity == "error" for f in found if f.rule == "unreadable")
+
+
+def test_keywords_inside_comments_literals_and_heredocs_are_not_statements(write: Write, run_lint: Lint) -> None:
+    write(
+        "clickhouse",
+        "001_a.sql",
+        """
+        -- migrate:up
+        CREATE TABLE IF NOT EXISTS t (s String DEFAULT $$DROP TABLE x; ALTER TABLE t DELETE WHERE 1$$)
+        ENGINE = MergeTree ORDER BY s; # DROP TABLE t;
+        /* DROP TABLE t; /* nested */ ALTER TABLE t DELETE WHERE 1; */
+        -- migrate:down
+        DROP TABLE IF EXISTS t;
+        """,
+    )
+    assert rules(run_lint("clickhouse"), "001_a.sql") == []
