@@ -3,12 +3,15 @@
 Pure: reads files, talks to no store. Forms understood, so other tools' histories read as-is:
 
 * `NNN_name.sql` - up only, or up and down in one file after `-- migrate:up` / `-- migrate:down`
-  markers (dbmate) or `-- +goose Up` / `-- +goose Down` markers (goose);
-* `NNN_name.up.sql` + `NNN_name.down.sql` (golang-migrate);
+  markers (dbmate, options `transaction:false|true` on either) or `-- +goose Up` / `-- +goose Down`
+  annotations (goose, with `StatementBegin`/`StatementEnd`, `NO TRANSACTION`, `ENVSUB ON`/`OFF`);
+* `NNN_name.up.sql` + `NNN_name.down.sql` (golang-migrate; an empty up file is allowed there);
 * `NNN_name.py` / `NNN_name.js` scripts defining `up` and optionally `down` (MongoDB, Redis).
 
-Directives are comments: `-- dbtools:no-transaction` (`# dbtools:...` in scripts), dbmate's
-`transaction:false` on the up marker and goose's `-- +goose NO TRANSACTION` mean the same.
+Markers are strict: a line that looks like one (`-- migrate:...`, `-- +goose ...`) but is not one
+this reader knows is an error naming the file and line, never a comment - otherwise the statements
+after a misspelt down marker would run as part of the up. Directives are comments:
+`-- dbtools:no-transaction` (`# dbtools:...` in scripts) in the section it governs.
 """
 
 from __future__ import annotations
@@ -29,17 +32,17 @@ INT64_MAX = 2**63 - 1  # the widest version every store's history column holds (
 KNOWN_DIRECTIVES = ("no-transaction", "transaction", "lint-ignore")
 
 _NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$")
-# Marker lines are found by one search over the whole text, not line by line in Python: the pattern
-# starts with the literal `--`, which the regex engine scans for at C speed however long the file;
-# `_markers` then checks that only whitespace precedes it on its line. `[^\S\n]` is whitespace that
-# does not end the line.
-_MARKER = re.compile(
-    r"--[^\S\n]*(?:(?P<up>migrate:up|\+goose[^\S\n]+up)|migrate:down|\+goose[^\S\n]+down)\b(?P<opts>[^\n]*)$",
-    re.IGNORECASE | re.MULTILINE,
-)
+# Marker-like lines (`-- migrate:...`, `-- +goose ...`) are found by one search over the whole text, not
+# line by line in Python: the pattern starts with the literal `--`, which the regex engine scans for at
+# C speed however long the file; `_marker_lines` then checks that only whitespace precedes it on its
+# line, and `_Markers` reads each one strictly. `[^\S\n]` is whitespace that does not end the line.
+_MARKER_LIKE = re.compile(r"--[^\S\n]*(?:migrate:|\+goose)[^\n]*$", re.IGNORECASE | re.MULTILINE)
+_DBMATE = re.compile(r"^--\s*migrate:(?P<word>\S*)(?P<options>.*)$", re.IGNORECASE)
+_GOOSE_LINE = re.compile(r"^--\s*\+goose(?P<command>.*)$", re.IGNORECASE)
+GOOSE_ANNOTATIONS = ("Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF")
+# A line with something other than whitespace or a `--` comment on it (a statement line).
+_STATEMENT_LINE = re.compile(r"^[^\S\n]*(?:[^-\s]|-(?!-))", re.MULTILINE)
 _DIRECTIVE = re.compile(r"^\s*(?:--|#|//)\s*dbtools:(?P<name>[a-z-]+)(?P<arg>.*)$", re.MULTILINE)
-_GOOSE_NO_TX = re.compile(r"^--\s*\+goose\s+no\s+transaction\s*$", re.IGNORECASE | re.MULTILINE)
-_GOOSE = re.compile(r"\+goose", re.IGNORECASE)  # cheap first look (a literal `+` to scan for) before _GOOSE_NO_TX
 _SCRIPT_DOWN = {
     "py": re.compile(r"^(?:async\s+)?def\s+down\s*\(", re.MULTILINE),
     "js": re.compile(r"\bdown\s*(?::|\(|=)", re.MULTILINE),
@@ -62,6 +65,10 @@ class Migration:
     down_path: Path | None = None
     down_line: int = 1
     directives: tuple[tuple[str, str], ...] = ()
+    down_transactional: bool | None = None  # the down section's own directive or marker option
+    blocks: tuple[tuple[int, int], ...] = ()  # file lines (first, last) of goose StatementBegin/End bodies
+    envsub: tuple[tuple[int, int], ...] = ()  # file lines (first, last) of goose ENVSUB ON regions
+    empty_ok: bool = False  # golang-migrate's empty .up.sql: recorded as applied, nothing run
 
     @property
     def kind(self) -> str:
@@ -72,6 +79,12 @@ class Migration:
     def label(self) -> str:
         """`version_name` as used in messages."""
         return f"{self.version:03d}_{self.name}"
+
+    def section(self, *, down: bool = False) -> tuple[str, int, Path]:
+        """(text, first file line, file) of the up or down section."""
+        if down:
+            return self.down or "", 1 if self.down_path else self.down_line, self.down_path or self.path
+        return self.up, self.up_line, self.path
 
 
 def normalise(text: str) -> str:
@@ -231,119 +244,278 @@ def _read_text(path: Path, fspath: str | None = None) -> str:
     return text
 
 
-def _read(store: str, version: int, found: _Entry, down: _Entry | None) -> Migration:
+def _read(store: str, version: int, found: _Entry, down_entry: _Entry | None) -> Migration:
     path, name = found.path, found.name
     text = _read_text(path, found.fspath)
-    if not text or text.isspace():
+    ext = found.fspath.rpartition(".")[2].lower()
+    golang_up = found.fspath.endswith(f".up.{ext}") or found.fspath.endswith(f".UP.{ext}")
+    if (not text or text.isspace()) and not golang_up:
         raise MigrationFileError(
             f"{store}: {path.name} is empty",
             hint="write the migration, or delete the file if it was created by mistake",
         )
-    ext = found.fspath.rpartition(".")[2].lower()
     if ext in SCRIPT_KINDS:
-        up, down_text, up_line, down_line, marker_tx = text, None, 1, 1, None
-        if _SCRIPT_DOWN[ext].search(text):
-            down_text = text
+        up = Section(text, 1, None)
+        down = Section(text, 1, None) if _SCRIPT_DOWN[ext].search(text) else None
+        parsed = Parsed(up, down)
     else:
-        up, down_text, up_line, down_line, marker_tx = _sections(path, text)
-    down_path = down.path if down is not None else None
-    if down is not None:
-        if down_text is not None:
+        parsed = _sections(path, text)
+        up, down = parsed.up, parsed.down
+    down_path = down_entry.path if down_entry is not None else None
+    if down_entry is not None:
+        if down is not None:
             raise MigrationFileError(
-                f"{store}: {path.name} has a down section and a separate {down.path.name}",
+                f"{store}: {path.name} has a down section and a separate {down_entry.path.name}",
                 hint="keep one of the two",
             )
-        down_text, down_line = _read_text(down.path, down.fspath), 1
-    directives = _directives(path, up)
-    transactional = marker_tx
-    names = {d for d, _ in directives}
-    if "no-transaction" in names or (_GOOSE.search(text) and _GOOSE_NO_TX.search(text)):
-        transactional = False
-    elif "transaction" in names:
-        transactional = True
+        down = Section(_read_text(down_entry.path, down_entry.fspath), 1, None)
+    if ext not in SCRIPT_KINDS and not golang_up and not up.has_statement:
+        marked = "only markers and comments" if up.line > 1 else "only comments"
+        raise MigrationFileError(
+            f"{store}: {path.name} has no statements in its up section ({marked})",
+            hint="write the migration below the up marker, or delete the file if it was created by mistake",
+        )
+    directives = _directives(path, up.text, up.line)
+    down_directives = _directives(down_path or path, down.text, down.line) if down and ext not in SCRIPT_KINDS else ()
     return Migration(
         store=store,
         version=version,
         name=name,
         path=path,
-        up=up,
-        down=down_text,
-        checksum=hashlib.sha256(up.encode()).hexdigest(),
-        transactional=transactional,
-        up_line=up_line,
+        up=up.text,
+        down=down.text if down else None,
+        checksum=hashlib.sha256(up.text.encode()).hexdigest(),
+        transactional=_transactional(directives, up.transactional, parsed.no_transaction),
+        up_line=up.line,
         down_path=down_path,
-        down_line=down_line,
+        down_line=down.line if down else 1,
         directives=directives,
+        down_transactional=(
+            _transactional(down_directives, down.transactional, parsed.no_transaction) if down else None
+        ),
+        blocks=parsed.blocks,
+        envsub=parsed.envsub,
+        empty_ok=golang_up,
     )
 
 
-def _sections(path: Path, text: str) -> tuple[str, str | None, int, int, bool | None]:
-    """Split a SQL file at its markers: (up, down, up_line, down_line, transactional).
-
-    The first up marker line and the first down marker line count; the up section is the text between
-    them (without the marker lines), the down section what follows the down marker."""
-    up_marker, down_marker = _markers(text)
-    down_at = text.count("\n", 0, down_marker.start()) if down_marker else None
-    if up_marker is None:
-        if down_at is not None:
-            raise MigrationFileError(
-                f"{path.name}:{down_at + 1}: a down marker without an up marker",
-                hint="put `-- migrate:up` before the up statements",
-            )
-        return text, None, 1, 1, None
-    up_at = text.count("\n", 0, up_marker.start())
-    marker_tx = None
-    dbmate_options = up_marker["opts"] if up_marker["up"][0] in "mM" else ""  # goose's marker takes none
-    if dbmate_options and "transaction:false" in dbmate_options.replace(" ", "").lower():
-        marker_tx = False
-    if down_at is not None and down_at < up_at:
-        raise MigrationFileError(
-            f"{path.name}:{down_at + 1}: the down marker comes before the up marker",
-            hint="put the up section first, then `-- migrate:down`",
-        )
-    if up_at:
-        for i, line in enumerate(text[: up_marker.start()].split("\n")[:up_at]):
-            if line.strip() and not line.strip().startswith("--"):
-                raise MigrationFileError(
-                    f"{path.name}:{i + 1}: statements before the up marker",
-                    hint="move them below `-- migrate:up`",
-                )
-    if down_marker is None:
-        return text[up_marker.end() + 1 :], None, up_at + 2, 1, marker_tx
-    down_line_start = text.rfind("\n", 0, down_marker.start()) + 1
-    up = text[up_marker.end() + 1 : max(down_line_start - 1, up_marker.end() + 1)]
-    down = text[down_marker.end() + 1 :]
-    return up, down, up_at + 2, down_at + 2, marker_tx  # type: ignore[operator]
+def _transactional(directives: tuple[tuple[str, str], ...], marker: bool | None, no_tx: bool) -> bool | None:
+    """A section's transaction mode: its directive, else its marker option or goose's NO TRANSACTION."""
+    names = {d for d, _ in directives}
+    if "no-transaction" in names:
+        return False
+    if "transaction" in names:
+        return True
+    return False if no_tx else marker
 
 
-def _markers(text: str) -> tuple[re.Match[str] | None, re.Match[str] | None]:
-    """The first up marker and the first down marker: matches of `_MARKER` with nothing but whitespace
-    before them on their line."""
-    up = down = None
-    for match in _MARKER.finditer(text):
-        start = match.start()
-        if start and text[start - 1] != "\n":
-            before = text[text.rfind("\n", 0, start) + 1 : start]
-            if not before.isspace():
-                continue
-        if match["up"] is not None:
-            up = up or match
+class Section(NamedTuple):
+    """One section of a file: its text, the file line it starts on, its marker's transaction option."""
+
+    text: str
+    line: int
+    transactional: bool | None
+    has_statement: bool = True  # some line is neither blank nor a `--` comment (a /* */-only one passes)
+
+
+class Parsed(NamedTuple):
+    """A SQL file read at its markers."""
+
+    up: Section
+    down: Section | None = None
+    no_transaction: bool = False  # goose's NO TRANSACTION: both directions
+    blocks: tuple[tuple[int, int], ...] = ()
+    envsub: tuple[tuple[int, int], ...] = ()
+
+
+class _Markers:
+    """The marker lines of one SQL file, read in one pass (dbmate's or goose's, never both)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.style: str | None = None
+        self.up_at: int | None = None
+        self.down_at: int | None = None
+        self.up_tx: bool | None = None
+        self.down_tx: bool | None = None
+        self.no_transaction = False
+        self.blocks: list[tuple[int, int]] = []
+        self.block_at: int | None = None
+        self.envsub: list[tuple[int, int]] = []
+        self.envsub_at: int | None = None
+
+    def fail(self, index: int, message: str, hint: str) -> None:
+        raise MigrationFileError(f"{self.path.name}:{index + 1}: {message}", hint=hint)
+
+    def read(self, index: int, line: str) -> bool:
+        """Take one marker-like line (0-based `index`); True when it was a marker."""
+        stripped = line.strip()
+        dbmate, goose = _DBMATE.match(stripped), _GOOSE_LINE.match(stripped)
+        if dbmate is None and goose is None:
+            return False
+        style = "dbmate" if dbmate else "goose"
+        if self.style not in (None, style):
+            self.fail(index, f"a {style} marker in a file that uses {self.style} markers", "use one tool's markers")
+        self.style = style
+        if dbmate:
+            self._dbmate(index, dbmate["word"].lower(), dbmate["options"])
         else:
-            down = down or match
-        if up and down:
-            break
-    return up, down
+            self._goose(index, " ".join(goose["command"].split()))  # type: ignore[index]
+        return True
+
+    def _dbmate(self, index: int, word: str, options: str) -> None:
+        if word not in ("up", "down"):
+            self.fail(
+                index,
+                f"unknown marker `-- migrate:{word}`",
+                "the markers are `-- migrate:up` and `-- migrate:down` (a misspelt one would make the down "
+                "statements part of the up)",
+            )
+        transactional = None
+        for option in options.split():
+            key, _, value = option.partition(":")
+            if key.lower() != "transaction" or value.lower() not in ("true", "false"):
+                self.fail(
+                    index,
+                    f"unknown option {option!r} on `-- migrate:{word}`",
+                    f"the one option is transaction:false (or transaction:true): `-- migrate:{word} transaction:false`",
+                )
+            transactional = value.lower() == "true"
+        self._direction(index, word, transactional, f"-- migrate:{word}")
+
+    def _goose(self, index: int, command: str) -> None:
+        known = {a.lower(): a for a in GOOSE_ANNOTATIONS}
+        annotation = known.get(command.lower())
+        if annotation is None:
+            self.fail(
+                index,
+                f"unknown goose annotation `-- +goose {command}`",
+                f"goose's annotations: {', '.join(GOOSE_ANNOTATIONS)}",
+            )
+        if annotation in ("Up", "Down"):
+            self._direction(index, annotation.lower(), None, f"-- +goose {annotation}")
+        elif annotation == "NO TRANSACTION":
+            self.no_transaction = True
+        elif annotation == "StatementBegin":
+            if self.up_at is None:
+                self.fail(index, "StatementBegin before `-- +goose Up`", "put it inside the Up or Down section")
+            if self.block_at is not None:
+                self.fail(index, "StatementBegin inside another StatementBegin", "close the first with StatementEnd")
+            self.block_at = index
+        elif annotation == "StatementEnd":
+            if self.block_at is None:
+                self.fail(index, "StatementEnd without a StatementBegin", "add `-- +goose StatementBegin` before it")
+            self.blocks.append((self.block_at + 2, index))  # file lines of the body
+            self.block_at = None
+        elif annotation == "ENVSUB ON":
+            if self.envsub_at is None:
+                self.envsub_at = index
+        elif self.envsub_at is not None:  # ENVSUB OFF
+            self.envsub.append((self.envsub_at + 2, index))
+            self.envsub_at = None
+
+    def _direction(self, index: int, direction: str, transactional: bool | None, marker: str) -> None:
+        if self.block_at is not None:
+            self.fail(index, f"{marker} inside a StatementBegin block", "close the block with StatementEnd first")
+        if direction == "up":
+            if self.up_at is not None:
+                self.fail(
+                    index,
+                    f"a second up marker (the first is on line {self.up_at + 1})",
+                    "dbtools reads one up and one down section per file: split it into one migration per section",
+                )
+            self.up_at, self.up_tx = index, transactional
+            return
+        if self.up_at is None:
+            self.fail(
+                index,
+                f"a down marker without an up marker above it ({marker})",
+                "put the up section first, then the down marker",
+            )
+        if self.down_at is not None:
+            self.fail(
+                index,
+                f"a second down marker (the first is on line {self.down_at + 1})",
+                "dbtools reads one up and one down section per file: split it into one migration per section",
+            )
+        self.down_at, self.down_tx = index, transactional
+
+    def finish(self, lines: int) -> None:
+        if self.block_at is not None:
+            self.fail(self.block_at, "StatementBegin without its StatementEnd", "add `-- +goose StatementEnd`")
+        if self.envsub_at is not None:
+            self.envsub.append((self.envsub_at + 2, lines))
 
 
-def _directives(path: Path, text: str) -> tuple[tuple[str, str], ...]:
+def _sections(path: Path, text: str) -> Parsed:
+    """Read a SQL file at its markers: one search finds the marker-like lines, each is read strictly."""
+    markers = _Markers(path)
+    lines_before, counted = 0, 0
+    for start, line in _marker_lines(text):
+        lines_before += text.count("\n", counted, start)
+        counted = start
+        markers.read(lines_before, line)
+    line_count = text.count("\n") + 1
+    markers.finish(line_count)
+    if markers.up_at is None:
+        up = Section(text, 1, None, _STATEMENT_LINE.search(text) is not None)
+        return Parsed(up, no_transaction=markers.no_transaction, envsub=tuple(markers.envsub))
+    up_at, down_at = markers.up_at, markers.down_at
+    up_start = _line_start(text, up_at)
+    if up_at:
+        statement = _STATEMENT_LINE.search(text, 0, up_start)
+        if statement is not None:
+            raise MigrationFileError(
+                f"{path.name}:{text.count(chr(10), 0, statement.start()) + 1}: statements before the up marker",
+                hint="move them below the up marker",
+            )
+    up_begin = _line_start(text, up_at + 1, up_start)
+    if down_at is None:
+        up_text, down = text[up_begin:] if up_begin <= len(text) else "", None
+    else:
+        down_start = _line_start(text, down_at, up_begin)
+        up_text = text[up_begin : max(down_start - 1, up_begin)]
+        down_begin = _line_start(text, down_at + 1, down_start)
+        down = Section(text[down_begin:] if down_begin <= len(text) else "", down_at + 2, markers.down_tx)
+    up = Section(up_text, up_at + 2, markers.up_tx, _STATEMENT_LINE.search(up_text) is not None)
+    return Parsed(up, down, markers.no_transaction, tuple(markers.blocks), tuple(markers.envsub))
+
+
+def _line_start(text: str, index: int, hint: int = 0) -> int:
+    """The offset where 0-based line `index` starts (len(text) + 1 past the last line); `hint` is the
+    start of an earlier line, to count from."""
+    line = text.count("\n", 0, hint)
+    at = hint
+    while line < index:
+        newline = text.find("\n", at)
+        if newline < 0:
+            return len(text) + 1
+        at, line = newline + 1, line + 1
+    return at
+
+
+def _marker_lines(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of every line that looks like a marker: `--` then `migrate:` or `+goose`, with only
+    whitespace before the `--` on its line."""
+    found = []
+    for match in _MARKER_LIKE.finditer(text):
+        start = match.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        if line_start < start and not text[line_start:start].isspace():
+            continue
+        found.append((line_start, text[line_start : match.end()]))
+    return found
+
+
+def _directives(path: Path, text: str, first_line: int = 1) -> tuple[tuple[str, str], ...]:
     if "dbtools:" not in text:  # a substring test is far cheaper than the line-anchored pattern
         return ()
     found = []
     for match in _DIRECTIVE.finditer(text):
         if match["name"] not in KNOWN_DIRECTIVES:
-            line = text.count("\n", 0, match.start()) + 1
+            line = first_line + text.count("\n", 0, match.start())
             raise MigrationFileError(
-                f"{path.name}: unknown directive dbtools:{match['name']} (line {line} of the up section)",
+                f"{path.name}:{line}: unknown directive dbtools:{match['name']}",
                 hint=f"known directives: {', '.join(KNOWN_DIRECTIVES)}",
             )
         found.append((match["name"], match["arg"].strip()))

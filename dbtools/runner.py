@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 
 from dbtools import backends
 from dbtools.audit import AuditTrail, Event, Reporter, discard
-from dbtools.errors import DbtoolsError, HistoryMismatch, MigrationFailed, UsageError
+from dbtools.errors import DbtoolsError, HistoryMismatch, MigrationFailed, MigrationFileError, UsageError
 from dbtools.migrations import Migration, discover, new_file
 from dbtools.plan import AppliedMigration, Plan, build
 from dbtools.settings import Settings, from_env
@@ -142,7 +142,7 @@ def migrate(
             plan = ctx.plan(target=target)
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
             for m in plan.pending:
-                statements = ctx.backend.split(m)
+                statements = _statements(m, ctx.backend.split(m))
                 ctx.report(
                     Event(store, "dry-run", "would-apply", m.version, m.name, detail=f"{len(statements)} statement(s)")
                 )
@@ -152,7 +152,7 @@ def migrate(
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
             # every pending file is read and split before the first one runs: a file no server can
             # run (a psql meta-command, an unterminated string, ...) stops the run before it starts
-            split = [(m, ctx.backend.split(m)) for m in plan.pending]
+            split = [(m, _statements(m, ctx.backend.split(m))) for m in plan.pending]
             if backup_dir is not None and plan.pending:
                 from dbtools import backup
 
@@ -186,13 +186,35 @@ def migrate(
                         m.version,
                         m.name,
                         duration_ms=row.execution_ms,
-                        detail=f"resumed at statement {start_at + 1}" if start_at else "",
+                        detail=_applied_detail(m, statements, start_at),
                     )
                 )
                 done.append(row)
             if not plan.pending:
                 ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
             return done
+
+
+def _applied_detail(m: Migration, statements: Sequence[Any], start_at: int) -> str:
+    if start_at:
+        return f"resumed at statement {start_at + 1}"
+    if not statements:
+        return f"warning: {m.path.name} has no statements; recorded as applied, nothing ran"
+    return ""
+
+
+def _statements(m: Migration, statements: Sequence[Any], *, down: bool = False) -> Sequence[Any]:
+    """A section's statements ready to run: ENVSUB regions filled from the environment (an unset
+    variable refuses the run before it starts); an up section without statements is refused unless
+    golang-migrate's form allows it (then it is recorded as applied with a warning)."""
+    from dbtools import envsub
+
+    if not statements and not down and m.kind == "sql" and not m.empty_ok:
+        raise MigrationFileError(
+            f"{m.store}: {m.path.name} has no statements in its up section",
+            hint="write the migration, or delete the file if it was created by mistake",
+        )
+    return envsub.resolve(m, statements, os.environ, down=down)
 
 
 def _resume_point(store: str, m: Migration, statements: list[Any], row: AppliedMigration | None) -> int:
@@ -251,7 +273,7 @@ def rollback(
                 )
             for row in chosen:
                 m = files[row.version]
-                statements = ctx.backend.split(m, down=True)
+                statements = _statements(m, ctx.backend.split(m, down=True), down=True)
                 if dry_run:
                     ctx.report(
                         Event(
@@ -341,7 +363,9 @@ def validate(
                 hint=f"fix the file and run `migrate --db {store}`",
             )
         for m in plan.files:  # every file must split into statements (parse rules)
-            ctx.backend.split(m)
+            statements = ctx.backend.split(m)
+            if not statements and m.kind == "sql" and not m.empty_ok:
+                _statements(m, statements)  # refuses
         return plan
 
 

@@ -203,6 +203,7 @@ def statement_failed(
     path = migration.down_path if down and migration.down_path else migration.path
     section = "down section of " if down and not migration.down_path else ""
     server = " ".join(server_message.strip().split())
+    server = statement.mask(server)  # values substituted from the environment (ENVSUB) never reach a message
     where = f"{section}{path.name} line {statement.line}, statement {index + 1} of {len(statements)}"
     message = f"{store}: migration {migration.label} failed at {where}: {server} [{statement.excerpt(60)}]"
     if down:

@@ -74,7 +74,7 @@ from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
-from dbtools.sqltext import Statement
+from dbtools.sqltext import Statement, split_blocks
 from dbtools.values import LEASE, Number
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
@@ -726,13 +726,12 @@ class ClickHouseBackend:
     # -- files --------------------------------------------------------------------------------
 
     @classmethod
-    def split(cls, migration: Migration, *, down: bool = False) -> list[Statement]:
-        """Statements of the up (or down) section with their file lines (see clickhouse_dialect)."""
-        if down:
-            path = migration.down_path or migration.path
-            first_line = 1 if migration.down_path else migration.down_line
-            return dialect.split(migration.down or "", first_line=first_line, source=path.name)
-        return dialect.split(migration.up, first_line=migration.up_line, source=migration.path.name)
+    def split(cls, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
+        """Statements of the up (or down) section with their file lines (see clickhouse_dialect); goose's
+        StatementBegin/End bodies are one statement each."""
+        text, first_line, path = migration.section(down=down)
+        blocks = migration.blocks if path == migration.path else ()
+        return split_blocks(text, first_line, path.name, blocks, dialect.split)
 
     # -- history ------------------------------------------------------------------------------
 

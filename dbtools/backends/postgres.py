@@ -31,7 +31,7 @@ from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults, mask
-from dbtools.sqltext import Statement
+from dbtools.sqltext import Statement, split_blocks
 from dbtools.values import POSTGRES_DURATION
 
 if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it off the migrate path
@@ -296,22 +296,22 @@ class PostgresBackend:
     # -- files --------------------------------------------------------------------------------
 
     @classmethod
-    def split(cls, migration: Migration, *, down: bool = False) -> dialect.Script:
-        """Statements of the up (or down) section with their file lines (see postgres_dialect)."""
-        if down:
-            path = migration.down_path or migration.path
-            first_line = 1 if migration.down_path else migration.down_line
-            return dialect.split(migration.down or "", first_line=first_line, source=path.name)
-        return dialect.split(migration.up, first_line=migration.up_line, source=migration.path.name)
+    def split(cls, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
+        """Statements of the up (or down) section with their file lines (see postgres_dialect); goose's
+        StatementBegin/End bodies are one statement each."""
+        text, first_line, path = migration.section(down=down)
+        blocks = migration.blocks if path == migration.path else ()
+        return split_blocks(text, first_line, path.name, blocks, dialect.split)
 
     @staticmethod
     def runs_in_transaction(
-        migration: Migration, statements: Sequence[Statement], server_version: int | None = None
+        migration: Migration, statements: Sequence[Statement], server_version: int | None = None, *, down: bool = False
     ) -> bool:
-        """False when a directive says so, or a statement cannot run inside the transaction dbtools
-        opens (it must run outside one, or the file controls its own transactions)."""
-        if migration.transactional is not None:
-            return migration.transactional
+        """False when the section's directive or marker says so, or a statement cannot run inside the
+        transaction dbtools opens (it must run outside one, or the file controls its own transactions)."""
+        declared = migration.down_transactional if down else migration.transactional
+        if declared is not None:
+            return declared
         if not isinstance(statements, dialect.Script):
             statements = dialect.Script.of(statements)
         return not statements.needs_autocommit(server_version)
@@ -745,7 +745,7 @@ class PostgresBackend:
         import psycopg2
 
         delete = f"DELETE FROM {self._history} WHERE version = %s"
-        in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version)
+        in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version, down=True)
         with self._conn.cursor() as cur:
             index = -1
             try:

@@ -13,10 +13,9 @@ from dbtools import runner
 from dbtools.backends.clickhouse import ClickHouseBackend
 from dbtools.errors import HistoryMismatch, MigrationFailed
 from dbtools.settings import Settings
+from tests import corpus
 
 from .conftest import clickhouse_env
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "langfuse"
 
 MODERN = """-- migrate:up
 CREATE TABLE ticks (
@@ -78,18 +77,18 @@ def test_modern_ddl_applies_rolls_back_and_reapplies_the_same(embedded: Settings
     assert snapshot(embedded) == applied
 
 
-def test_langfuse_history_applies_and_rolls_back_fully(embedded: Settings) -> None:
-    if not (CORPUS / "clickhouse").is_dir():
-        pytest.skip(f"corpus not found at {CORPUS}")
+def test_langfuse_history_applies_and_rolls_back_fully(embedded: Settings, tmp_path: Path) -> None:
+    expected = corpus.entry("langfuse/clickhouse")
+    folder = corpus.lay_out("langfuse/clickhouse", tmp_path, "clickhouse")
     empty = snapshot(embedded)
-    done = runner.migrate("clickhouse", migrations_dir=CORPUS, settings=embedded)
-    assert len(done) == 46 and all(row.status == "applied" for row in done)
+    done = runner.migrate("clickhouse", migrations_dir=folder, settings=embedded)
+    assert len(done) == expected["versions"] == 46 and all(row.status == "applied" for row in done)
     tables = {t[0] for t in snapshot(embedded)["tables"]}
     assert {"traces", "observations", "scores"} <= tables
-    reverted = runner.rollback("clickhouse", to=0, migrations_dir=CORPUS, settings=embedded)
+    reverted = runner.rollback("clickhouse", to=0, migrations_dir=folder, settings=embedded)
     assert len(reverted) == 46
     assert snapshot(embedded) == empty
-    assert runner.status("clickhouse", migrations_dir=CORPUS, settings=embedded)["applied"] == []
+    assert runner.status("clickhouse", migrations_dir=folder, settings=embedded)["applied"] == []
 
 
 def test_failure_resume_and_down_failure_on_chdb(embedded: Settings, tmp_path: Path) -> None:

@@ -482,7 +482,11 @@ def test_clickhouse_table_comment_and_modify_column_comment_count_as_deprecation
 
 
 def test_what_the_store_cannot_read_is_an_unreadable_error_at_its_line(write: Write, run_lint: Lint) -> None:
-    write("postgres", "001_psql.sql", "-- migrate:up\nCREATE TABLE a (x int);\n\\set x 1\n-- migrate:down\nDROP TABLE a;\n")
+    write(
+        "postgres",
+        "001_psql.sql",
+        "-- migrate:up\nCREATE TABLE a (x int);\n\\set x 1\n-- migrate:down\nDROP TABLE a;\n",
+    )
     write("postgres", "002_copy.sql", "-- migrate:up\nCOPY a FROM stdin;\n1\n-- migrate:down\nSELECT 1;\n")
     write("clickhouse", "001_open.sql", "-- migrate:up\nSELECT 1;\n\nSELECT 'open;\n")
     found = run_lint("postgres") + run_lint("clickhouse")

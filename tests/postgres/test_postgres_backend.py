@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,9 +16,8 @@ from dbtools import runner
 from dbtools.backends.postgres import PostgresBackend
 from dbtools.errors import HistoryMismatch, MigrationFailed
 from dbtools.settings import Settings
+from tests import corpus
 from tests.conftest import Servers, fresh_settings
-
-CORPUS = Path(os.environ.get("DBTOOLS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
 
 
 @pytest.fixture
@@ -153,43 +151,49 @@ def test_kill_9_inside_a_long_migration_leaves_a_clean_state(pg: Settings, mdir:
         assert rows(pg) == {1: ("applied", 3)}
 
 
-def _corpus(name: str) -> Path:
-    path = CORPUS / name
-    if not path.is_dir():
-        pytest.skip(f"corpus {name} not found at {path} (set DBTOOLS_CORPUS)")
-    return path
-
-
 def test_langfuse_history_applies_from_scratch(pg: Settings, tmp_path: Path) -> None:
-    (tmp_path / "postgres").symlink_to(_corpus("langfuse/postgres"))
-    expected = json.loads((CORPUS / "MANIFEST.json").read_text())
-    entry = next(s for s in expected["sets"] if s["path"] == "langfuse/postgres")
+    expected = corpus.entry("langfuse/postgres")
+    corpus.lay_out("langfuse/postgres", tmp_path, "postgres")
     done = runner.migrate("postgres", migrations_dir=tmp_path, settings=pg)
-    assert len(done) == entry["versions"] == 434
+    assert len(done) == expected["versions"] == 434
     tables = query(
         pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration_history'"
     )
-    assert tables == [(entry["objects"]["tables"],)]
+    assert tables == [(expected["objects"]["tables"],)]
     assert runner.migrate("postgres", migrations_dir=tmp_path, settings=pg) == []
     state = runner.validate("postgres", migrations_dir=tmp_path, settings=pg)
     assert len(state.applied) == 434 and not state.pending
 
 
+def test_umami_history_applies_from_scratch(pg: Settings, tmp_path: Path) -> None:
+    expected = corpus.entry("umami/postgres")
+    corpus.lay_out("umami/postgres", tmp_path, "postgres")
+    done = runner.migrate("postgres", migrations_dir=tmp_path, settings=pg)
+    assert len(done) == expected["versions"]
+    tables = query(
+        pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration_history'"
+    )
+    assert tables == [(expected["objects"]["tables"],)]
+
+
 @pytest.mark.parametrize("name", ["authelia/postgres", "openfga/postgres"])
 def test_corpus_round_trip_restores_the_empty_schema(pg: Settings, tmp_path: Path, name: str) -> None:
-    source = _corpus(name)
-    folder = tmp_path / "postgres"
-    folder.mkdir()
-    for path in source.iterdir():  # authelia names files V0001.Name.up.sql: present them as NNNN_Name
-        target = folder / (path.name[1:].replace(".", "_", 1) if path.name.startswith("V") else path.name)
-        if path.stat().st_size or ".down." in path.name:
-            target.symlink_to(path)
-        else:  # an empty up file is refused by design; authelia has MySQL-only versions that are empty here
-            target.write_text("-- nothing to do on PostgreSQL\n")
+    """Every file as it is: authelia's empty up files (versions that only touch MySQL) are recorded as
+    applied with a warning, and its downs restore the empty schema."""
+    expected = corpus.entry(name)
+    corpus.lay_out(name, tmp_path, "postgres")
     backend = PostgresBackend(pg)
     backend.connect()
     empty = backend.snapshot()
-    runner.migrate("postgres", migrations_dir=tmp_path, settings=pg)
+    events = []
+    done = runner.migrate("postgres", migrations_dir=tmp_path, settings=pg, report=events.append)
+    assert len(done) == expected["versions"] and all(row.status == "applied" for row in done)
+    warned = [e.version for e in events if e.detail.startswith("warning:")]
+    assert warned == ([21, 25, 26] if name.startswith("authelia") else [])
+    tables = query(
+        pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration_history'"
+    )
+    assert tables == [(expected["objects"]["tables"],)]
     assert backend.snapshot() != empty
     runner.rollback("postgres", to=0, migrations_dir=tmp_path, settings=pg)
     assert backend.snapshot() == empty

@@ -206,3 +206,105 @@ def test_versions_beyond_the_history_column_are_refused_when_read(tmp_path: Path
         with pytest.raises(MigrationFileError, match=r"larger than .* history can hold"):
             discover(big, store, ("sql", "py"), max_version=cls.max_version)
     assert load("postgres").max_version == load("clickhouse").max_version == INT64_MAX
+
+
+# -- markers are strict ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "needle", "line"),
+    [
+        (
+            "-- migrate:up\nCREATE TABLE x (id int);\n-- migrate:dwon\nDROP TABLE x;\n",
+            "unknown marker `-- migrate:dwon`",
+            3,
+        ),
+        ("-- +goose Up\nCREATE TABLE x (id int);\n-- +goose Dwon\nDROP TABLE x;\n", "unknown goose annotation", 3),
+        ("-- migrate:up extra-junk-option\nCREATE TABLE x (id int);\n", "unknown option 'extra-junk-option'", 1),
+        ("-- migrate:up transaction:maybe\nSELECT 1;\n", "unknown option 'transaction:maybe'", 1),
+        ("-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n-- migrate:up\nSELECT 3;\n", "a second up marker", 5),
+        ("-- +goose Up\nSELECT 1;\n-- +goose Up\nSELECT 3;\n", "a second up marker (the first is on line 1)", 3),
+        ("-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n-- migrate:down\nSELECT 3;\n", "a second down", 5),
+        ("-- migrate:up\nSELECT 1;\n-- +goose Down\nSELECT 2;\n", "a goose marker in a file that uses dbmate", 3),
+        ("-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\n", "inside a StatementBegin block", 4),
+        ("-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n", "StatementBegin without its StatementEnd", 2),
+        ("-- +goose Up\nSELECT 1;\n-- +goose StatementEnd\n", "StatementEnd without a StatementBegin", 3),
+        ("-- +goose StatementBegin\nSELECT 1;\n-- +goose StatementEnd\n", "StatementBegin before `-- +goose Up`", 1),
+    ],
+)
+def test_a_line_that_looks_like_a_marker_must_be_one(tmp_path: Path, text: str, needle: str, line: int) -> None:
+    folder = make(tmp_path, {"001_x.sql": text})
+    with pytest.raises(MigrationFileError) as error:
+        discover(folder, "postgres", SQL)
+    assert error.value.message.startswith(f"001_x.sql:{line}: ") and needle in error.value.message
+    assert error.value.hint
+
+
+def test_markers_are_read_case_insensitively_and_comments_mentioning_them_are_comments(tmp_path: Path) -> None:
+    folder = make(
+        tmp_path,
+        {
+            "001_a.sql": "-- we migrate the users table here\n-- +GOOSE UP\nSELECT 1;\n-- +goose down\nSELECT 2;\n",
+            "002_b.sql": "-- Migrate:Up\nSELECT 1; -- not -- migrate:down\n-- MIGRATE:DOWN\nSELECT 2;\n",
+        },
+    )
+    first, second = discover(folder, "postgres", SQL)
+    assert (first.up.strip(), first.down.strip()) == ("SELECT 1;", "SELECT 2;")
+    assert second.down.strip() == "SELECT 2;"
+
+
+def test_marker_options_govern_their_own_section(tmp_path: Path) -> None:
+    folder = make(
+        tmp_path,
+        {
+            "1_a.sql": "-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down transaction:false\nDROP TABLE a;\n",
+            "2_b.sql": "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\nSELECT 1;\n",
+            "3_c.sql": "-- migrate:up\nSELECT 1;\n-- migrate:down\n-- dbtools:no-transaction\nVACUUM;\n",
+            "4_d.sql": "-- +goose Up\n-- +goose NO TRANSACTION\nVACUUM;\n-- +goose Down\nVACUUM;\n",
+        },
+    )
+    a, b, c, d = discover(folder, "postgres", SQL)
+    assert (a.transactional, a.down_transactional) == (None, False)
+    assert (b.transactional, b.down_transactional) == (False, None)
+    assert (c.transactional, c.down_transactional) == (None, False)
+    assert (d.transactional, d.down_transactional) == (False, False)
+
+
+def test_goose_statement_blocks_and_envsub_regions_are_recorded_by_file_line(tmp_path: Path) -> None:
+    folder = make(
+        tmp_path,
+        {
+            "001_x.sql": "-- +goose ENVSUB ON\n-- +goose Up\nCREATE TABLE ${T} (x int);\n"
+            "-- +goose ENVSUB OFF\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int\nAS 'SELECT 1'\n"
+            "LANGUAGE sql\n-- +goose StatementEnd\n-- +goose Down\nDROP TABLE ${T};\n"
+        },
+    )
+    (m,) = discover(folder, "postgres", SQL)
+    assert m.envsub == ((2, 3),) and m.blocks == ((6, 8),)
+    assert m.checksum == checksum(m.up) and "${T}" in m.up
+
+
+# -- empty migrations -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t\n",
+        "-- migrate:up\n-- migrate:down\n",
+        "-- add orders\n-- migrate:up\n\n\n-- migrate:down\n\n",  # `new`'s template, never filled in
+        "-- +goose Up\n-- +goose Down\nDROP TABLE x;\n",
+        "-- nothing here yet\n",
+    ],
+)
+def test_a_dbtools_file_without_statements_is_an_error(tmp_path: Path, text: str) -> None:
+    folder = make(tmp_path, {"001_x.sql": text})
+    with pytest.raises(MigrationFileError, match=r"001_x\.sql (is empty|has no statements)"):
+        discover(folder, "postgres", SQL)
+
+
+def test_golang_migrate_allows_an_empty_up_file(tmp_path: Path) -> None:
+    folder = make(tmp_path, {"0021_other_engine.up.sql": "", "0021_other_engine.down.sql": ""})
+    (m,) = discover(folder, "postgres", SQL)
+    assert m.empty_ok and m.up == "" and m.down == ""

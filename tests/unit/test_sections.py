@@ -1,9 +1,13 @@
 """Up/down sections are found by a search over the whole text; they must be what reading the file line by
-line gives (the rule as written in the README), for any arrangement of marker-like lines."""
+line gives (the rule as written in the README), for any arrangement of marker-like lines.
+
+The reference below reads every line in Python; `_sections` finds the marker-like lines with one
+regex search. Both read each marker with the same strict reader (`_Markers`), so this checks which
+lines count as markers, where sections start and end, and the statement checks around them.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,44 +15,57 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dbtools.errors import MigrationFileError
-from dbtools.migrations import _sections, discover
+from dbtools.migrations import _Markers, _sections, discover
 
-UP = re.compile(r"^--\s*(?:migrate:up\b(?P<opts>.*)|\+goose\s+up\b.*)$", re.IGNORECASE)
-DOWN = re.compile(r"^--\s*(?:migrate:down\b.*|\+goose\s+down\b.*)$", re.IGNORECASE)
+Result = tuple[object, ...] | str
 
 
-def line_by_line(text: str) -> tuple[str, str | None, int, int, bool | None] | str:
-    """The reference reading: the first line that is an up marker once stripped, the first down marker,
-    text between them; an error as its message."""
+def line_by_line(text: str) -> Result:
+    """The reference reading: each line whose stripped text is `--` then `migrate:` or `+goose` is a
+    marker line; the up section is the text between the up and down marker lines."""
     lines = text.split("\n")
-    up_at = down_at = tx = None
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        up = UP.match(stripped)
-        if up and up_at is None:
-            up_at = i
-            if "transaction:false" in (up["opts"] or "").replace(" ", "").lower():
-                tx = False
-        elif DOWN.match(stripped) and down_at is None:
-            down_at = i
+    markers = _Markers(Path("f.sql"))
+    try:
+        for i, line in enumerate(lines):
+            stripped = line.strip()
+            if stripped.startswith("--") and stripped[2:].lstrip().lower().startswith(("migrate:", "+goose")):
+                markers.read(i, line)
+        markers.finish(len(lines))
+    except MigrationFileError as exc:
+        return exc.message
+
+    def has_statement(chunk: list[str]) -> bool:
+        return any(line.strip() and not line.strip().startswith("--") for line in chunk)
+
+    up_at, down_at = markers.up_at, markers.down_at
     if up_at is None:
-        return f"f.sql:{down_at + 1}: a down marker without an up marker" if down_at is not None else (
-            text, None, 1, 1, None)
-    if down_at is not None and down_at < up_at:
-        return f"f.sql:{down_at + 1}: the down marker comes before the up marker"
+        return text, 1, None, has_statement(lines), None, tuple(markers.envsub), ()
     for i, line in enumerate(lines[:up_at]):
         if line.strip() and not line.strip().startswith("--"):
             return f"f.sql:{i + 1}: statements before the up marker"
-    if down_at is None:
-        return "\n".join(lines[up_at + 1 :]), None, up_at + 2, 1, tx
-    return "\n".join(lines[up_at + 1 : down_at]), "\n".join(lines[down_at + 1 :]), up_at + 2, down_at + 2, tx
+    end = len(lines) if down_at is None else down_at
+    up = lines[up_at + 1 : end]
+    down = None if down_at is None else ("\n".join(lines[down_at + 1 :]), down_at + 2, markers.down_tx)
+    return "\n".join(up), up_at + 2, markers.up_tx, has_statement(up), down, tuple(markers.envsub), tuple(
+        markers.blocks
+    )
 
 
-def sections(text: str) -> tuple[str, str | None, int, int, bool | None] | str:
+def sections(text: str) -> Result:
     try:
-        return _sections(Path("f.sql"), text)
+        parsed = _sections(Path("f.sql"), text)
     except MigrationFileError as exc:
         return exc.message
+    up, down = parsed.up, parsed.down
+    return (
+        up.text,
+        up.line,
+        up.transactional,
+        up.has_statement,
+        None if down is None else (down.text, down.line, down.transactional),
+        parsed.envsub,
+        parsed.blocks,
+    )
 
 
 LINES = st.sampled_from(
@@ -58,13 +75,15 @@ LINES = st.sampled_from(
         "--MIGRATE:UP", "-- migrate:upx", "-- migrate:up\u00a0", "\u00a0-- migrate:down", "x -- migrate:up",
         "--- migrate:up", "-- -- migrate:down", "  --x -- migrate:up", "-- migrate:up transaction : false",
         "\x0b-- migrate:up", "-- +goose\u00a0down", "--+goose up", "SELECT 1;", "", " ", "-- comment", "--",
-        "CREATE TABLE t (a int); -- migrate:down", "'-- migrate:up'",
+        "CREATE TABLE t (a int); -- migrate:down", "'-- migrate:up'", "-- +goose StatementBegin",
+        "-- +goose StatementEnd", "-- +goose ENVSUB ON", "-- +goose envsub off", "-- +goose NO TRANSACTION",
+        "-- migrate:down transaction:false", "-- +goose Dwon", "- SELECT", "/* block */",
     ]
-)
+)  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(LINES, max_size=8), st.booleans())
+@settings(max_examples=600, deadline=None)
+@given(st.lists(LINES, max_size=9), st.booleans())
 def test_sections_are_what_a_line_by_line_reading_finds(lines: list[str], newline_at_end: bool) -> None:
     text = "\n".join(lines) + ("\n" if newline_at_end else "")
     assert sections(text) == line_by_line(text)
@@ -73,14 +92,15 @@ def test_sections_are_what_a_line_by_line_reading_finds(lines: list[str], newlin
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("-- migrate:up\nA;\n-- migrate:down\nB;\n", ("A;", "B;\n", 2, 4, None)),
-        ("-- migrate:up\n-- migrate:down\n", ("", "", 2, 3, None)),
-        ("-- migrate:up", ("", None, 2, 1, None)),
-        ("-- note\n\n  -- migrate:up transaction:false\nA;", ("A;", None, 4, 1, False)),
-        ("-- +goose Up transaction:false\nA;\n-- +goose Down\nB;", ("A;", "B;", 2, 4, None)),
+        ("-- migrate:up\nA;\n-- migrate:down\nB;\n", ("A;", 2, None, True, ("B;\n", 4, None), (), ())),
+        ("-- migrate:up\n-- migrate:down\n", ("", 2, None, False, ("", 3, None), (), ())),
+        ("-- migrate:up", ("", 2, None, False, None, (), ())),
+        ("-- note\n\n  -- migrate:up transaction:false\nA;", ("A;", 4, False, True, None, (), ())),
+        ("-- +goose Up\nA;\n-- +goose Down\nB;", ("A;", 2, None, True, ("B;", 4, None), (), ())),
+        ("-- +goose Up transaction:false\nA;\n", "f.sql:1: unknown goose annotation `-- +goose Up transaction:false`"),
     ],
 )
-def test_sections_examples(text: str, expected: tuple[str, str | None, int, int, bool | None]) -> None:
+def test_sections_examples(text: str, expected: Result) -> None:
     assert sections(text) == expected
 
 
