@@ -27,8 +27,7 @@ SPACE, COMMENT, STRING, QUOTED, HEREDOC, WORD, NUMBER, PUNCT, SEMICOLON, ERROR =
     "space", "comment", "string", "quoted", "heredoc", "word", "number", "punct", "semicolon", "error",
 )  # fmt: skip
 
-_SIMPLE = (
-    r"""(?x)(?s)(?P<space>[ \t\n\r\f\v]+)
+_SIMPLE = r"""(?x)(?s)(?P<space>[ \t\n\r\f\v]+)
       | (?P<comment>(?:--|//|\#[ !])[^\n]*)
       | (?P<string>[xX]'[0-9A-Fa-f]*'|[bB]'[01]*'|'(?:[^'\\]|\\.|'')*')
       | (?P<quoted>"(?:[^"\\]|\\.|"")*"|`(?:[^`\\]|\\.|``)*`)
@@ -36,7 +35,6 @@ _SIMPLE = (
       | (?P<word>[A-Za-z_$][A-Za-z0-9_$]*)
       | (?P<semicolon>;)
     """
-)
 _UNCLOSED = {"'": "a single-quoted string", '"': "a double-quoted identifier", "`": "a back-quoted identifier"}
 
 

@@ -46,8 +46,14 @@ def line_by_line(text: str) -> Result:
     end = len(lines) if down_at is None else down_at
     up = lines[up_at + 1 : end]
     down = None if down_at is None else ("\n".join(lines[down_at + 1 :]), down_at + 2, markers.down_tx)
-    return "\n".join(up), up_at + 2, markers.up_tx, has_statement(up), down, tuple(markers.envsub), tuple(
-        markers.blocks
+    return (
+        "\n".join(up),
+        up_at + 2,
+        markers.up_tx,
+        has_statement(up),
+        down,
+        tuple(markers.envsub),
+        tuple(markers.blocks),
     )
 
 
