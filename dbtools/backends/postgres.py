@@ -161,7 +161,7 @@ class PostgresBackend:
         kinds={"lock_timeout": POSTGRES_DURATION, "statement_timeout": POSTGRES_DURATION},
     )
     extensions: ClassVar[tuple[str, ...]] = ("sql",)
-    packages: ClassVar[tuple[str, ...]] = ("psycopg2-binary",)
+    packages: ClassVar[tuple[str, ...]] = ("psycopg2-binary", "pglast")  # pglast: the file reader (postgres_dialect)
     max_version: ClassVar[int] = INT64_MAX  # migration_history.version is bigint
     transactional_ddl: ClassVar[bool] = True
     new_template: ClassVar[str] = (
