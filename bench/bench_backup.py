@@ -103,8 +103,10 @@ def bench_postgres(rounds: int, work: Path, extra: int) -> None:
                 "CREATE TABLE bench_extra AS SELECT g AS id, md5(g::text) AS a, now() - g * interval '1 s' AS at, "
                 f"g * 1.5 AS v FROM generate_series(1, {extra}) g"
             )
-        pg_dump, _ = backend._pg_tool("pg_dump")
-        pg_restore, _ = backend._pg_tool("pg_restore")
+        from dbtools.backends.postgres_backup import tool
+
+        pg_dump, _ = tool(backend, "pg_dump")
+        pg_restore, _ = tool(backend, "pg_restore")
         backend.close()
         folders: list[Path] = []
         conn = [f"--host={base.host}", f"--port={base.port}", f"--username={base.user}", "--no-password"]

@@ -7,9 +7,12 @@ Store-agnostic: each backend offers the optional capabilities below (looked up b
                                          {"files": {relative path or folder: purpose}, "tool": str,
                                           "method": str, "details": {...}, optionally "sha256":
                                           {relative path: digest computed while writing}} (no secrets)
-    restore_from(folder: Path, manifest: dict) -> None   load them into the connected database
-    is_empty() -> bool                   the target holds nothing (no tables / keys / collections)
-    clear() -> None                      drop everything in the target (`restore --force`)
+    restore_from(folder: Path, manifest: dict, *, replace: bool) -> None
+                                         load them into the connected database; with `replace`,
+                                         everything the target held is replaced ALL OR NOTHING (one
+                                         transaction, or a scratch namespace switched in at the end)
+    is_empty() -> bool                   the target holds nothing a user could lose (the lock aside)
+    contents() -> dict[str, int]         optional: what it holds, by kind, for the refusal message
     rehearsal_cost() -> ContextManager[dict]   optional: what one migration cost (locks, mutations)
     restore_provider(manifest) -> str | None   optional: which sandbox kind can restore this backup
 
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dbtools import __version__
+from dbtools.audit import Event, Reporter
 from dbtools.errors import DbtoolsError, HistoryMismatch, UsageError
 from dbtools.settings import Settings
 
@@ -57,12 +61,32 @@ def backup(
     *,
     settings: Settings | None = None,
     migrations_dir: str | os.PathLike[str] | None = None,
+    lock_timeout: float | None = None,
+    report: Reporter | None = None,
 ) -> Path:
-    """Back `store` up into a new folder under `to_dir`; return the folder (complete, checksummed)."""
+    """Back `store` up into a new folder under `to_dir`; return the folder (complete, checksummed).
+
+    Taken under the migration lock: no migration runs while the backup reads, so the version in the
+    manifest is the history inside the backup, and no backup holds half a migration."""
     from dbtools.runner import open_store
 
-    with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
-        return take(ctx.backend, store, to_dir, version=ctx.plan().current)
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+        with _migration_lock(ctx, lock_timeout):
+            folder = take(ctx.backend, store, to_dir, version=ctx.plan().current)
+        ctx.report(Event(store, "backup", "saved", detail=str(folder)))
+        return folder
+
+
+@contextmanager
+def _migration_lock(ctx: Any, timeout: float | None) -> Iterator[None]:
+    """The store's migration lock, as `migrate` takes it (writing nothing else: no history table)."""
+    from dbtools.runner import DEFAULT_LOCK_TIMEOUT
+
+    def waiting(detail: str) -> None:
+        ctx.report(Event(ctx.store, "lock", "waiting", name="migration lock", detail=detail))
+
+    with ctx.backend.lock(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout, waiting):
+        yield
 
 
 def take(backend: Any, store: str, to_dir: str | os.PathLike[str], *, version: int | None) -> Path:
@@ -309,34 +333,44 @@ def restore(
     force: bool = False,
     settings: Settings | None = None,
     migrations_dir: str | os.PathLike[str] | None = None,
+    lock_timeout: float | None = None,
+    report: Reporter | None = None,
 ) -> dict[str, Any]:
     """Restore a backup into the database `settings` point at (created if missing); return the manifest.
 
-    Checks first (checksums, version, empty target), so a refused restore leaves the target untouched."""
+    Checks first (checksums, version, empty target), so a refused restore leaves the target untouched;
+    holds the migration lock throughout, so a concurrent `migrate` waits for it instead of running on
+    a database being replaced."""
     from dbtools.runner import open_store
 
     manifest = read_manifest(from_dir, store)
     check_version(manifest, store, migrations_dir)
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=True) as ctx:
-        restore_into(ctx.backend, store, Path(from_dir), manifest, force=force)
+    with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=True, report=report) as ctx:
+        with _migration_lock(ctx, lock_timeout):
+            restore_into(ctx.backend, store, Path(from_dir), manifest, force=force)
     return manifest
 
 
 def restore_into(backend: Any, store: str, folder: Path, manifest: dict[str, Any], *, force: bool) -> None:
-    """Load a checked backup through a connected `backend` (refusing a non-empty target unless `force`)."""
+    """Load a checked backup through a connected `backend`, refusing a non-empty target unless `force`.
+
+    With `force` the backend replaces what the target holds all or nothing (`restore_from(...,
+    replace=True)`): a restore that fails leaves the target as it was."""
     loader = getattr(backend, "restore_from", None)
     if loader is None:
         raise UsageError(f"restore is not available for {store}", hint="restore this store with its own tools")
-    if not backend.is_empty():
-        if not force:
-            where = getattr(backend.settings, "display_url", store)
-            raise UsageError(
-                f"{store}: the target {where} is not empty; restore refuses to mix a backup into existing data",
-                hint="restore into an empty database (set the URL to a new one), or add --force to replace "
-                "everything in it",
-            )
-        backend.clear()
-    loader(folder, manifest)
+    replace = not backend.is_empty()
+    if replace and not force:
+        where = getattr(backend.settings, "display_url", store)
+        held = getattr(backend, "contents", None)
+        what = ", ".join(f"{n} {kind}" for kind, n in held().items()) if held else ""
+        raise UsageError(
+            f"{store}: the target {where} is not empty{f' ({what})' if what else ''}; "
+            "restore refuses to mix a backup into existing data",
+            hint="restore into an empty database (set the URL to a new one), or add --force to replace "
+            "everything in it",
+        )
+    loader(folder, manifest, replace=replace)
 
 
 # -- rehearse -------------------------------------------------------------------------------------

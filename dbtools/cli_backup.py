@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -17,10 +18,14 @@ def add_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Register the three commands on the CLI's subparsers."""
     p = sub.add_parser("backup", parents=parents, help="back a store up (schema, data, history) into a folder")
     p.add_argument("--to", required=True, metavar="DIR", help="folder to create the backup folder in")
+    _lock_timeout(p, "a backup waits for a running migration and holds the migration lock while it reads")
 
     p = sub.add_parser("restore", parents=parents, help="restore a backup into the database the settings point at")
     p.add_argument("--from", required=True, metavar="FOLDER", dest="source", help="a folder `backup` printed")
-    p.add_argument("--force", action="store_true", help="replace everything in a non-empty target")
+    p.add_argument(
+        "--force", action="store_true", help="replace everything in a non-empty target (all or nothing)"
+    )
+    _lock_timeout(p, "a restore holds the migration lock: migrations wait for it, it waits for them")
 
     p = sub.add_parser(
         "rehearse", parents=parents, help="apply pending migrations to a backup in a throwaway sandbox, timed"
@@ -35,6 +40,27 @@ def add_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object (for CI)")
 
 
+def _lock_timeout(parser: argparse.ArgumentParser, why: str) -> None:
+    from dbtools.runner import DEFAULT_LOCK_TIMEOUT
+    from dbtools.values import SECONDS_TO_WAIT, argument
+
+    parser.add_argument(
+        "--lock-timeout",
+        type=argument(SECONDS_TO_WAIT),
+        default=DEFAULT_LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the migration lock; {why}",
+    )
+
+
+def _lock_lines(event: Any) -> None:
+    """Print only the 'waiting for the lock' line: the command prints its own result."""
+    from dbtools.audit import stdout_reporter
+
+    if event.action == "lock":
+        stdout_reporter(sys.stderr)(event)
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch one of the three commands; return the exit code."""
     from dbtools import backup
@@ -42,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "backup":
         for store in _stores(args, None):
             started = time.monotonic()
-            folder = backup.backup(store, args.to, migrations_dir=args.migrations_dir)
+            folder = backup.backup(
+                store, args.to, migrations_dir=args.migrations_dir, lock_timeout=args.lock_timeout, report=_lock_lines
+            )
             manifest = json.loads((folder / backup.MANIFEST).read_text())
             size = sum(f["size"] for f in manifest["files"])
             print(
@@ -55,7 +83,14 @@ def run(args: argparse.Namespace) -> int:
     store = _stores(args, args.source)[0]
     if args.command == "restore":
         started = time.monotonic()
-        manifest = backup.restore(store, args.source, force=args.force, migrations_dir=args.migrations_dir)
+        manifest = backup.restore(
+            store,
+            args.source,
+            force=args.force,
+            migrations_dir=args.migrations_dir,
+            lock_timeout=args.lock_timeout,
+            report=_lock_lines,
+        )
         print(
             f"{store}: restored {args.source} (version {manifest['version'] or 0}, {manifest['method']}) "
             f"in {time.monotonic() - started:.1f} s; `status --db {store}` shows version {manifest['version'] or 0}"

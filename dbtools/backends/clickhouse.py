@@ -1140,7 +1140,8 @@ class ClickHouseBackend:
         reason = "the server has no BACKUP statement (before 22.x)"
         if self._major >= 23 and (self.embedded or self.settings.host in ("127.0.0.1", "localhost", "::1")):
             try:
-                self._backup_statement(f"BACKUP DATABASE {identifier(self.database)}", "TO", folder)
+                db = identifier(self.database)  # the lock this backup holds is not part of it
+                self._backup_statement(f"BACKUP DATABASE {db} EXCEPT TABLES {db}.{LOCK_NAME}", "TO", folder)
                 return {
                     "files": {"clickhouse": "ClickHouse BACKUP of the database (schema, data, migration_history)"},
                     "tool": f"ClickHouse {self._client.version} BACKUP",
@@ -1240,44 +1241,21 @@ class ClickHouseBackend:
             raise DbtoolsError(f"{self._where}: clickhouse-client failed: {server_message(text)[:300]}")
         return digest
 
-    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
-        """RESTORE ... AS this database for a BACKUP; else the DDL, the rows, then the views (a view
-        created before the rows would feed its target table a second time)."""
-        source = manifest.get("details", {}).get("database") or manifest.get("database") or self.database
-        if manifest["method"] == "BACKUP DATABASE":
-            head = f"RESTORE DATABASE {identifier(source)} AS {identifier(self.database)}"
-            try:
-                self._backup_statement(head, "FROM", folder, "SETTINGS allow_different_database_def = 1")
-            except ServerError as exc:
-                raise DbtoolsError(
-                    f"{self._where}: RESTORE failed: {exc.message[:300]}",
-                    hint="restore a BACKUP with chdb or a current server that can read this folder",
-                ) from None
-            return
-        schema = json.loads((folder / "schema.json").read_text())
-        tables = schema["tables"]
-        views = [t for t in tables if t["data"] is None]
-        try:
-            for entry in [t for t in tables if t["data"] is not None]:
-                self._ddl(self._retarget(entry["create"], schema["database"]))
-                self._import(entry["name"], folder / entry["data"])
-            for entry in views:
-                self._ddl(self._retarget(entry["create"], schema["database"]))
-        except ServerError as exc:
-            raise DbtoolsError(
-                f"{self._where}: restore failed: {exc.message[:300]}",
-                hint="the DDL or data of the backup does not fit this server (an older release?); "
-                "`restore --force` into an empty database once the cause is fixed",
-            ) from None
+    def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
+        """Restore into a scratch database, then switch it in: all or nothing (dbtools.backends.clickhouse_restore)."""
+        from dbtools.backends import clickhouse_restore
+
+        clickhouse_restore.restore(self, folder, manifest, replace=replace)
 
     def _retarget(self, create: str, source: str) -> str:
         """A SHOW CREATE statement of database `source` rewritten for this database."""
         return retarget(create, source, self.database)
 
-    def _import(self, table: str, path: Path) -> None:
+    def _import(self, table: str, path: Path, *, database: str | None = None) -> None:
+        """Load a Native-format file into `table` of `database` (this one by default)."""
         if path.stat().st_size == 0:
             return
-        target = f"{identifier(self.database)}.{identifier(table)}"
+        target = f"{identifier(database or self.database)}.{identifier(table)}"
         if self.embedded:
             self._ddl(f"INSERT INTO {target} FROM INFILE {quote(str(path))} FORMAT Native")
         else:
@@ -1298,12 +1276,6 @@ class ClickHouseBackend:
     def is_empty(self) -> bool:
         """No table or view in the database."""
         return not self._user_tables()
-
-    def clear(self) -> None:
-        """Drop every table and view of the database, views first (restore --force)."""
-        found = [*self._user_tables(), (LOCK_NAME, "")]
-        for name, _ in sorted(found, key=lambda t: t[1] not in ("View", "MaterializedView")):
-            self._ddl(f"DROP TABLE IF EXISTS {identifier(self.database)}.{identifier(name)}")
 
     @contextmanager
     def rehearsal_cost(self) -> Iterator[dict[str, Any]]:

@@ -740,8 +740,11 @@ class MongoBackend:
             "details": {"database": self.settings.database},
         }
 
-    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
-        """`mongorestore` of the archive, renamed from the source database to this one."""
+    def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
+        """`mongorestore` of the archive, renamed from the source database to this one (with `replace`,
+        the collections are dropped first: NOT yet all or nothing)."""
+        if replace:
+            self.clear()
         tool = self._tool("mongorestore")
         source = manifest.get("details", {}).get("database") or self.settings.database
         self._run_tool(
@@ -755,13 +758,13 @@ class MongoBackend:
         )
 
     def is_empty(self) -> bool:
-        """No collection in the database."""
-        return not self._db.list_collection_names()
+        """No collection in the database but the migration lock's (a restore holds it while it checks)."""
+        return not [name for name in self._db.list_collection_names() if name != LOCKS]
 
     def clear(self) -> None:
-        """Drop every collection (restore --force)."""
+        """Drop every collection but the lock's (restore --force, which holds the lock)."""
         for name in self._db.list_collection_names():
-            if not name.startswith("system."):
+            if not name.startswith("system.") and name != LOCKS:
                 self._db.drop_collection(name)
 
 

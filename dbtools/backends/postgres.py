@@ -765,112 +765,30 @@ class PostgresBackend:
 
     # -- backup / restore / rehearse (capabilities used by dbtools.backup) ----------------------
 
-    def _pg_tool(self, tool: str) -> tuple[str, int]:
-        """The newest installed pg_dump / pg_restore and its major version; refuse one older than the server."""
-        import shutil
-        import subprocess
-
-        # Debian keeps one folder per major version (the folder names it: no process to start);
-        # elsewhere ask the one on PATH
-        versions = {
-            str(p): int(p.parent.parent.name)
-            for p in Path("/usr/lib/postgresql").glob(f"*/bin/{tool}")
-            if p.parent.parent.name.isdigit()
-        }
-        on_path = shutil.which(tool)
-        if not versions and on_path:
-            done = subprocess.run([on_path, "--version"], capture_output=True, text=True)
-            match = re.search(r"(\d+)(?:\.\d+)?", done.stdout)
-            if done.returncode == 0 and match:
-                versions[on_path] = int(match[1])
-        if not versions:
-            raise MissingDependency(
-                f"postgres: {tool} is not installed", hint="apt-get install postgresql-client (matching the server)"
-            )
-        path = max(versions, key=lambda p: versions[p])
-        client, server = versions[path], self._conn.server_version // 10000
-        if client < server:
-            raise MissingDependency(
-                f"postgres: {tool} is version {client} but the server is PostgreSQL {server}; "
-                f"{tool} must be at least the server's major version",
-                hint=f"install postgresql-client-{server} (or newer) and retry",
-            )
-        return path, client
-
-    def _pg_run(self, argv: list[str], tool: str) -> None:
-        """Run a client tool with the password in its environment (never on the command line)."""
-        import errno
-        import os
-        import subprocess
-
-        s = self.settings
-        env = {**os.environ, "PGAPPNAME": owner_tag()[:63], "PGCONNECT_TIMEOUT": "5"}
-        env.pop("PGPASSWORD", None)
-        if s.password:
-            env["PGPASSWORD"] = s.password
-        for key in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
-            if key in s.query:
-                env[f"PG{key.upper()}"] = s.query[key]
-        # --dbname is read as a connection string when it holds `=` or a URI prefix: give it one whose
-        # only keyword is dbname, the name quoted, so "x port=5433" stays a name and points nowhere else
-        conn = [f"--host={s.host}", f"--port={s.port}", f"--username={s.user}"]
-        conn.append(f"--dbname={conninfo_dbname(s.database)}")
-        conn.append("--no-password")  # never prompt: the password is in the environment or absent
-        done = subprocess.run([*argv, *conn], env=env, capture_output=True, text=True)
-        if done.returncode == 0:
-            return
-        text = mask(done.stderr, s).strip()
-        if "No space left on device" in text:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        lines = [ln for ln in text.splitlines() if "error" in ln.lower()] or text.splitlines() or ["no output"]
-        raise DbtoolsError(
-            f"postgres: {tool} failed: {lines[0].removeprefix(f'{tool}: ').removeprefix('error: ')}",
-            hint="nothing was kept of this step; see the message (the target database is as it was)",
-        )
-
     def backup_to(self, folder: Path) -> dict[str, Any]:
-        """`pg_dump -Fc` of the database (schema, data, migration_history) into folder/postgres.dump."""
-        tool, major = self._pg_tool("pg_dump")
-        self._pg_run([tool, "--format=custom", f"--file={folder / 'postgres.dump'}"], "pg_dump")
-        return {
-            "files": {"postgres.dump": "pg_dump custom-format archive: schema, data and migration_history"},
-            "tool": f"pg_dump {major}",
-            "method": "pg_dump --format=custom",
-            "details": {"server_version": self._conn.server_version, "pg_dump_major": major},
-        }
+        """`pg_dump -Fc` of the database into folder/postgres.dump (see dbtools.backends.postgres_backup)."""
+        from dbtools.backends import postgres_backup
 
-    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
-        """`pg_restore` in one transaction (a failure leaves the target as it was); owners and grants of
-        the source are left out so the copy restores under any role."""
-        tool, _ = self._pg_tool("pg_restore")
-        argv = [tool, "--exit-on-error", "--single-transaction", "--no-owner", "--no-acl"]
-        self._pg_run([*argv, str(folder / "postgres.dump")], "pg_restore")
+        return postgres_backup.dump(self, folder)
+
+    def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
+        """Restore in one transaction; with `replace`, everything the target held is dropped in that same
+        transaction first, so a failure anywhere leaves the target exactly as it was."""
+        from dbtools.backends import postgres_backup
+
+        postgres_backup.restore(self, folder, replace=replace)
 
     def is_empty(self) -> bool:
-        """No tables, views or sequences in any user schema."""
-        rows = self._query(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', "
-            "'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
-        )
-        return rows[0][0] == 0
+        """Nothing a user could lose: no table, view, sequence, type, function, schema other than an
+        empty `public`, extension, publication, subscription, event trigger, foreign server, cast or
+        large object."""
+        return not self.contents()
 
-    def clear(self) -> None:
-        """Drop every user schema with what is in it and give back an empty `public` (restore --force)."""
-        from psycopg2 import sql
+    def contents(self) -> dict[str, int]:
+        """What a restore would replace, counted by kind."""
+        from dbtools.backends import postgres_backup
 
-        schemas = self._query(
-            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND nspname NOT LIKE 'pg\\_%%'"
-        )
-        with self._conn.cursor() as cur:
-            cur.execute("BEGIN")
-            for (schema,) in schemas:
-                cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-            cur.execute("CREATE SCHEMA public; GRANT USAGE ON SCHEMA public TO PUBLIC")
-            if self._conn.server_version >= 150000:
-                cur.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
-            cur.execute("COMMIT")
+        return postgres_backup.contents(self)
 
     rehearsal_lock_timeout_ms: ClassVar[int] = 5000
     _STRONG_LOCKS: ClassVar[tuple[str, ...]] = (
@@ -938,11 +856,6 @@ class PostgresBackend:
 def _qualified(schema: str, name: str) -> str:
     """"schema"."name", each part quoted as an identifier."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
-
-
-def conninfo_dbname(name: str) -> str:
-    """A libpq connection string naming database `name` and nothing else (quotes and backslashes escaped)."""
-    return "dbname='" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _copy_chunks(table: Table, size: int) -> Iterator[io.StringIO]:

@@ -27,7 +27,6 @@ from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
     DatabaseMissing,
-    DbtoolsError,
     HistoryMismatch,
     MissingDependency,
     UsageError,
@@ -597,93 +596,28 @@ class RedisBackend:
             "keys": dict(sorted(keys.items())),
         }
 
-    # -- backup / restore (capabilities used by dbtools.backup) ---------------------------------
-
-    # the dump file: this header, then per key >IqI (key length, pttl, value length), key, DUMP payload
-    _DUMP_HEADER: ClassVar[bytes] = b"dbtools redis dump 1\n"
+    # -- backup / restore (capabilities used by dbtools.backup; see dbtools.backends.redis_backup) -------
 
     @_mapped
     def backup_to(self, folder: Path) -> dict[str, Any]:
-        """Every key as DUMP + PTTL, SCAN-batched and pipelined (the server is never blocked); the lock is left out."""
-        import hashlib
-        import struct
+        """Every key as DUMP + PTTL into folder/redis.dump (the lock left out)."""
+        from dbtools.backends import redis_backup
 
-        raw = self._client(decode=False)
-        seen: set[bytes] = set()
-        digest = hashlib.sha256(self._DUMP_HEADER)  # hashed as written: no second read of the file
-        try:
-            with open(folder / "redis.dump", "wb") as out:
-                out.write(self._DUMP_HEADER)
-                cursor = 0
-                while True:
-                    cursor, batch = raw.scan(cursor, count=self.scan_count)
-                    batch = [k for k in batch if k not in seen and k != LOCK_KEY.encode()]  # SCAN may repeat keys
-                    pipe = raw.pipeline(transaction=False)
-                    for key in batch:
-                        pipe.pttl(key)
-                        pipe.dump(key)
-                    answers = pipe.execute()
-                    records = []
-                    for key, pttl, value in zip(batch, answers[::2], answers[1::2], strict=True):
-                        if value is None:  # expired or deleted since SCAN saw it
-                            continue
-                        seen.add(key)
-                        records.append(struct.pack(">IqI", len(key), pttl, len(value)) + key + value)
-                    chunk = b"".join(records)
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if cursor == 0:
-                        break
-            version = raw.info("server").get("redis_version", "?")
-        finally:
-            raw.close()
-        return {
-            "files": {"redis.dump": "every key: DUMP payload and remaining TTL (PTTL), history hash included"},
-            "tool": f"redis-py DUMP/PTTL (Redis {version})",
-            "method": "SCAN + DUMP + PTTL",
-            "details": {"keys": len(seen), "db": self.settings.database, "redis_version": version},
-            "sha256": {"redis.dump": digest.hexdigest()},
-        }
+        return redis_backup.dump(self, folder)
 
     @_mapped
-    def restore_from(self, folder: Path, manifest: dict[str, Any]) -> None:
-        """RESTORE ... REPLACE each key with its remaining TTL, 1,000 keys per pipeline."""
-        import struct
+    def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
+        """RESTORE every key into a spare DB index, then SWAPDB it with this one: all or nothing."""
+        from dbtools.backends import redis_backup
 
-        raw = self._client(decode=False)
-        try:
-            with open(folder / "redis.dump", "rb") as dump:
-                if dump.read(len(self._DUMP_HEADER)) != self._DUMP_HEADER:
-                    raise DbtoolsError(f"redis: {folder / 'redis.dump'} is not a dbtools Redis dump")
-                pipe = raw.pipeline(transaction=False)
-                while head := dump.read(16):
-                    key_len, pttl, value_len = struct.unpack(">IqI", head)
-                    key, value = dump.read(key_len), dump.read(value_len)
-                    pipe.restore(key, max(pttl, 0), value, replace=True)  # -1 (no TTL) restores as 0: none
-                    if len(pipe) >= 1000:
-                        pipe.execute()
-                pipe.execute()
-        except Exception as exc:
-            import redis.exceptions as rx
-
-            if isinstance(exc, rx.ResponseError):
-                raise DbtoolsError(
-                    f"redis: RESTORE refused a key: {exc}",
-                    hint="a DUMP payload restores only on the same or a newer Redis release; see the manifest",
-                ) from None
-            raise
-        finally:
-            raw.close()
+        redis_backup.restore(self, folder, replace=replace)
 
     @_mapped
     def is_empty(self) -> bool:
-        """No key in this DB index."""
-        return self._r.dbsize() == 0
+        """No key in this DB index but the migration lock."""
+        from dbtools.backends import redis_backup
 
-    @_mapped
-    def clear(self) -> None:
-        """FLUSHDB this DB index (restore --force)."""
-        self._r.flushdb()
+        return redis_backup.is_empty(self)
 
 
 def _row_json(row: AppliedMigration) -> str:
