@@ -31,6 +31,12 @@ SEED = Number(0, 2**32 - 1, whole=True)
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Help lines that always say what an option defaults to, and which options are required."""
 
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        # argparse makes a formatter for every add_argument; its own default width imports shutil (and the
+        # compression modules shutil imports) on every run, for help text that is rarely printed
+        width = _terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if action.required and action.option_strings and "required" not in text:
@@ -39,6 +45,20 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         if shown and action.option_strings and action.nargs != 0:
             return f"{text} (default: %(default)s)"
         return text
+
+
+def _terminal_columns() -> int:
+    """`shutil.get_terminal_size().columns`, without importing shutil: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +81,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser (also used to render `--help`). With `command`, only that command's subparser is
     built: all a run needs (building every one, and importing what `adopt --from` lists, costs about as much
     as a no-op run's own work)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--migrations-dir",
         default=argparse.SUPPRESS,
@@ -78,7 +98,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     common.add_argument(
         "--no-env-file", action="store_true", default=argparse.SUPPRESS, help="read no settings file at all"
     )
-    stores = argparse.ArgumentParser(add_help=False)
+    stores = _Parser(add_help=False)
     stores.add_argument(
         "--db",
         action="append",
@@ -87,9 +107,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="clickhouse, postgres, mongodb or redis; repeatable or comma-separated "
         "(default: every store with a folder under the migrations folder)",
     )
-    events = argparse.ArgumentParser(add_help=False)
+    events = _Parser(add_help=False)
     events.add_argument("--json", action="store_true", help="one JSON object per event instead of text (for CI logs)")
-    locking = argparse.ArgumentParser(add_help=False, parents=[events])
+    locking = _Parser(add_help=False, parents=[events])
     locking.add_argument(
         "--lock-timeout",
         type=argument(SECONDS_TO_WAIT),
