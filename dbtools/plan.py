@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from operator import attrgetter
 
 from dbtools.migrations import Migration
 
 APPLIED_STATES = ("applied", "baseline")  # rows that count as done
+_version = attrgetter("version")
 UNFINISHED_STATES = ("failed", "running")  # a run stopped inside the migration
 
 
@@ -122,26 +124,23 @@ class Plan:
 def build(
     files: Iterable[Migration], history: Iterable[AppliedMigration], *, store: str = "", target: int | None = None
 ) -> Plan:
-    """Compare files with history rows. `target` limits pending to versions <= target."""
-    files = sorted(files, key=lambda m: m.version)
-    rows = {row.version: row for row in history}
-    on_disk = {m.version: m for m in files}
-    applied = tuple(row for v, row in sorted(rows.items()) if row.is_applied)
-    top = max((row.version for row in applied), default=None)
-    pending = tuple(
-        m
-        for m in files
-        if not (m.version in rows and rows[m.version].is_applied) and (target is None or m.version <= target)
-    )
+    """Compare files with history rows. `target` limits pending to versions <= target.
+
+    Linear in files and rows (both usually arrive sorted, which sorting checks in one pass)."""
+    files = sorted(files, key=_version)
+    rows = sorted({row.version: row for row in history}.values(), key=_version)
+    applied = tuple(row for row in rows if row.status in APPLIED_STATES)
+    done = {row.version: row.checksum for row in applied}
+    on_disk = {m.version: m.checksum for m in files}
+    top = applied[-1].version if applied else None
+    pending = tuple(m for m in files if m.version not in done and (target is None or m.version <= target))
     return Plan(
         store=store or (files[0].store if files else ""),
         applied=applied,
         pending=pending,
-        changed=tuple(
-            row.version for row in applied if row.version in on_disk and on_disk[row.version].checksum != row.checksum
-        ),
-        missing=tuple(v for v in sorted(rows) if v not in on_disk),
+        changed=tuple(v for v, checksum in done.items() if v in on_disk and on_disk[v] != checksum),
+        missing=tuple(row.version for row in rows if row.version not in on_disk),
         out_of_order=tuple(m.version for m in pending if top is not None and m.version < top),
-        failed=tuple(row for _, row in sorted(rows.items()) if not row.is_applied),
+        failed=tuple(row for row in rows if row.status not in APPLIED_STATES),
         files=tuple(files),
     )
