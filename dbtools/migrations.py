@@ -301,6 +301,8 @@ def _read(store: str, version: int, found: _Entry, down_entry: _Entry | None) ->
 
 def _transactional(directives: tuple[tuple[str, str], ...], marker: bool | None, no_tx: bool) -> bool | None:
     """A section's transaction mode: its directive, else its marker option or goose's NO TRANSACTION."""
+    if not directives:
+        return False if no_tx else marker
     names = {d for d, _ in directives}
     if "no-transaction" in names:
         return False
@@ -449,9 +451,12 @@ class _Markers:
 
 def _sections(path: Path, text: str) -> Parsed:
     """Read a SQL file at its markers: one search finds the marker-like lines, each is read strictly."""
+    marker_lines = _marker_lines(text)
+    if len(marker_lines) == 2 and marker_lines[0] == (0, "-- migrate:up") and marker_lines[1][1] == "-- migrate:down":
+        return _plain_dbmate(text, marker_lines[1][0])
     markers = _Markers(path)
     lines_before, counted = 0, 0
-    for start, line in _marker_lines(text):
+    for start, line in marker_lines:
         lines_before += text.count("\n", counted, start)
         counted = start
         markers.read(lines_before, line)
@@ -479,6 +484,18 @@ def _sections(path: Path, text: str) -> Parsed:
         down = Section(text[down_begin:] if down_begin <= len(text) else "", down_at + 2, markers.down_tx)
     up = Section(up_text, up_at + 2, markers.up_tx, _STATEMENT_LINE.search(up_text) is not None)
     return Parsed(up, down, markers.no_transaction, tuple(markers.blocks), tuple(markers.envsub))
+
+
+def _plain_dbmate(text: str, down_start: int) -> Parsed:
+    """The sections of the commonest file (what `_sections` reads from it, without the general reader):
+    `-- migrate:up` as its first line and one plain `-- migrate:down` line starting at `down_start`."""
+    up_begin = text.find("\n") + 1
+    up_text = text[up_begin : max(down_start - 1, up_begin)]
+    down_end = text.find("\n", down_start)
+    down_text = text[down_end + 1 :] if down_end >= 0 else ""
+    down_line = text.count("\n", 0, down_start) + 2
+    up = Section(up_text, 2, None, _STATEMENT_LINE.search(up_text) is not None)
+    return Parsed(up, Section(down_text, down_line, None))
 
 
 def _line_start(text: str, index: int, hint: int = 0) -> int:
