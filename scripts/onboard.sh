@@ -243,27 +243,38 @@ local_redis() {
   set_env REDIS_URL "redis://127.0.0.1:$port/${REDIS_DB:-0}"
 }
 
-# MongoDB: mongod when it is installed, else SecantusDB (a MongoDB-compatible development server,
-# GPL-2.0, installed by requirements-dev.txt and run as a separate process: never imported).
+# MongoDB: mongod when installed; else SecantusDB, the MongoDB-compatible development server that
+# requirements-dev.txt brings (GPL-2.0, run as its own process). The kind is kept in .sandbox/mongodb/kind:
+# a data folder is only ever reopened by the server that wrote it.
 local_mongodb() {
-  local dir=$SANDBOX/mongodb port server
-  if command -v mongod >/dev/null; then server=mongod; elif [ -x "$VENV/bin/secantusd-py" ]; then server=secantusdb; else return 1; fi
+  local dir=$SANDBOX/mongodb port kind
+  kind=$(cat "$dir/kind" 2>/dev/null || true)
+  if [ -z "$kind" ]; then
+    if command -v mongod >/dev/null; then kind=mongod; elif [ -x "$VENV/bin/secantusd-py" ]; then kind=secantusdb; else return 1; fi
+  fi
   [ -d "$dir" ] || rm -f "$SANDBOX/seeded-mongodb" "$SANDBOX/migrated" # a new, empty server
   mkdir -p "$dir/data"
+  echo "$kind" >"$dir/kind"
+  if [ -f "$dir/mongod.pid" ]; then mv "$dir/mongod.pid" "$dir/server.pid"; fi # written by older versions
   if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 27018); fi
   echo "$port" >"$dir/port"
+  local what="mongod"
+  [ "$kind" = mongod ] || what="SecantusDB, a MongoDB-compatible development server, not mongod"
   if [ -f "$dir/server.pid" ] && kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then
-    note "mongodb: own server running on 127.0.0.1:$port"
-  elif [ $server = mongod ]; then
+    note "mongodb: own server running on 127.0.0.1:$port ($what)"
+  elif [ "$kind" = mongod ]; then
     mongod --dbpath "$dir/data" --port "$port" --bind_ip 127.0.0.1 --fork --logpath "$dir/server.log" \
       --pidfilepath "$dir/server.pid" >/dev/null || die "mongod did not start (see $dir/server.log)"
-    changed "mongodb: started its own mongod on 127.0.0.1:$port"
+    changed "mongodb: started its own server on 127.0.0.1:$port (mongod)"
     STARTED+=("mongodb $port")
   else
-    nohup "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$dir/data" --standalone \
-      --log-level WARNING >"$dir/server.log" 2>&1 </dev/null &
+    [ -x "$VENV/bin/secantusd-py" ] || die "$dir holds SecantusDB data but $VENV has no secantusd-py" \
+      "install the dev requirements (rerun $0 after deleting $VENV/.dbtools-requirements), or remove $dir"
+    # its own session: it outlives this script (stopped by `$0 down`), like the other servers here
+    setsid "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$dir/data" --standalone \
+      --cache-size 256M --log-level WARNING </dev/null >>"$dir/server.log" 2>&1 &
     echo $! >"$dir/server.pid"
-    changed "mongodb: started its own SecantusDB (MongoDB-compatible) on 127.0.0.1:$port"
+    changed "mongodb: started its own server on 127.0.0.1:$port ($what)"
     STARTED+=("mongodb $port")
   fi
   set_env MONGO_URL "mongodb://127.0.0.1:$port/${MONGO_DATABASE:-trading_meta}"
@@ -286,7 +297,7 @@ install_hint() {
     postgres) echo "apt-get install postgresql, or run Docker" ;;
     redis) echo "apt-get install redis-server, or run Docker" ;;
     clickhouse) echo "pip install chdb (in requirements.txt), or run Docker" ;;
-    mongodb) echo "set MONGO_URL to a MongoDB server, install mongod, pip install -r requirements-dev.txt (SecantusDB), or run Docker" ;;
+    mongodb) echo "set MONGO_URL to a MongoDB server, install mongod, run Docker, or install requirements-dev.txt (SecantusDB)" ;;
     *) echo "see README.md" ;;
   esac
 }
@@ -423,9 +434,10 @@ report() {
   say "in a new shell, first: source ${VENV#"$ROOT"/}/bin/activate"
 }
 
-# stop_pid PIDFILE NAME: TERM the process and wait until it is gone (redis saves on the way out)
+# stop_pid PIDFILE NAME [SECONDS]: TERM the process and wait until it is gone (redis saves on the way out,
+# SecantusDB checkpoints WiredTiger: seconds after heavy use)
 stop_pid() {
-  local pid tries=100
+  local pid tries=$((${3:-10} * 10))
   [ -f "$1" ] && pid=$(cat "$1") && kill "$pid" 2>/dev/null || return 0
   while kill -0 "$pid" 2>/dev/null && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
   say "$2: stopped"
@@ -437,7 +449,7 @@ stop_own_servers() {
     as_user postgres "$bin/pg_ctl" -D "$SANDBOX/postgres/data" -m fast stop >/dev/null 2>&1 && say "postgres: stopped"
   fi
   stop_pid "$SANDBOX/redis/redis.pid" redis
-  stop_pid "$SANDBOX/mongodb/server.pid" mongodb
+  stop_pid "$SANDBOX/mongodb/server.pid" mongodb 30
   if docker_engine; then "${COMPOSE[@]}" stop; fi
   say "data kept in $SANDBOX (and the compose volumes); run $0 to start again"
 }

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode
 
 from dbtools import scripts
 from dbtools.backends.base import ForeignTable, applied_by, owner_tag
+from dbtools.backends.mongodb_backup import TRANSIENT
 from dbtools.errors import (
     ConfigError,
     ConnectionFailed,
@@ -55,6 +56,8 @@ OWN_OPTIONS = ("lock_ttl", "auth_source")  # read here, never passed to the driv
 DEFAULT_LOCK_TTL = 30.0  # seconds; renewed every third of it while held
 DEFAULT_TIMEOUT_MS = 5000  # server selection and connect: fail in seconds, not pymongo's 30 s
 DOCKER_IMAGE = "mongo:8"
+# sandboxes are throwaway test servers: failpoints (configureFailPoint) let tests inject server faults
+TEST_COMMANDS = ("--setParameter", "enableTestCommands=1")
 SECANTUSD = "secantusd-py"  # SecantusDB's server launcher (console script of the secantusdb package)
 
 _ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
@@ -72,7 +75,7 @@ def local_recipe(workdir: Path, port: int) -> ServerSpec:
         )
     (workdir / "db").mkdir(parents=True, exist_ok=True)
     argv = [binary, "--dbpath", str(workdir / "db"), "--port", str(port), "--bind_ip", "127.0.0.1"]
-    argv += ["--nounixsocket", "--quiet", "--wiredTigerCacheSizeGB", "0.25"]
+    argv += ["--nounixsocket", "--quiet", "--wiredTigerCacheSizeGB", "0.25", *TEST_COMMANDS]
     return ServerSpec(argv=argv, settings=_sandbox_settings("127.0.0.1", port), label="mongod")
 
 
@@ -109,8 +112,8 @@ def secantusdb_label() -> str:
 def secantusdb_recipe(workdir: Path, port: int) -> ServerSpec:
     """A throwaway SecantusDB server (PyPI `secantusdb`, GPL-2.0: a separate process, never imported here)
     with its WiredTiger files in the sandbox folder. `--standalone` gives the same topology as the mongod
-    and Docker sandboxes. Its data is thrown away, so it is stopped with SIGKILL: after heavy use its
-    clean shutdown takes seconds."""
+    and Docker sandboxes; test commands are on, as there (failpoints for fault tests). Its data is thrown
+    away, so it is stopped with SIGKILL: after heavy use its clean shutdown takes seconds."""
     import signal
 
     from dbtools.sandbox import ServerSpec
@@ -122,7 +125,7 @@ def secantusdb_recipe(workdir: Path, port: int) -> ServerSpec:
             hint="pip install -r requirements-dev.txt (it brings secantusdb for tests and development)",
         )
     argv = [launcher, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(workdir / "data")]
-    argv += ["--standalone", "--cache-size", "256M", "--log-level", "WARNING"]
+    argv += ["--standalone", "--cache-size", "256M", "--log-level", "WARNING", "--enable-test-commands"]
     return ServerSpec(
         argv=argv,
         settings=_sandbox_settings("127.0.0.1", port),
@@ -138,7 +141,7 @@ def docker_recipe() -> DockerRecipe:
     return DockerRecipe(
         image=DOCKER_IMAGE,
         port=27017,
-        command=["mongod", "--bind_ip_all", "--wiredTigerCacheSizeGB", "0.25"],
+        command=["mongod", "--bind_ip_all", "--wiredTigerCacheSizeGB", "0.25", *TEST_COMMANDS],
         settings=_sandbox_settings,
     )
 
@@ -587,7 +590,7 @@ class MongoBackend:
         described = []
         for info in sorted(self._db.list_collections(), key=lambda i: i["name"]):
             name = info["name"]
-            if name in (HISTORY, LOCKS) or name.startswith("system."):
+            if name in (HISTORY, LOCKS) or name.startswith(("system.", *TRANSIENT)):
                 continue
             schema = info.get("options", {}).get("validator", {}).get("$jsonSchema", {})
             required = set(schema.get("required", []))
@@ -689,7 +692,7 @@ class MongoBackend:
         collections: dict[str, Any] = {}
         for info in self._db.list_collections():
             name = info["name"]
-            if name in (HISTORY, LOCKS) or name.startswith("system."):
+            if name in (HISTORY, LOCKS) or name.startswith(("system.", *TRANSIENT)):
                 continue
             kind = info.get("type", "collection")  # collection | view | timeseries
             entry: dict[str, Any] = {"type": kind, "options": _plain(info.get("options", {}))}
@@ -701,71 +704,74 @@ class MongoBackend:
             collections[name] = entry
         return {"collections": dict(sorted(collections.items()))}
 
-    # -- backup / restore (capabilities used by dbtools.backup; untested here: no MongoDB server) --
-
-    def _tool(self, name: str) -> str:
-        path = shutil.which(name)
-        if path is None:
-            raise MissingDependency(
-                f"mongodb: backup and restore need {name}, which is not installed",
-                hint="install MongoDB Database Tools (package mongodb-database-tools from MongoDB's repository)",
-            )
-        return path
-
-    def _run_tool(self, argv: list[str]) -> None:
-        """Run mongodump / mongorestore; the URI with the password goes in a private --config file."""
-        import errno
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="dbtools-mongo-") as private:
-            config = Path(private) / "config.yaml"
-            config.write_text(f"uri: {json.dumps(self.uri(credentials=True))}\n")
-            done = subprocess.run([*argv, f"--config={config}"], capture_output=True, text=True)
-        if done.returncode:
-            text = mask(done.stderr, self.settings).strip() or f"exit code {done.returncode}"
-            if "no space left" in text.lower():
-                raise OSError(errno.ENOSPC, "No space left on device")
-            last = [ln for ln in text.splitlines() if ln.strip()][-1]
-            raise DbtoolsError(f"mongodb: {Path(argv[0]).name} failed: {last[:300]}")
+    # -- backup / restore (capabilities used by dbtools.backup; the format is in mongodb_backup) ------
 
     def backup_to(self, folder: Path) -> dict[str, Any]:
-        """`mongodump --archive --gzip` of the database, the lock collection left out."""
-        tool = self._tool("mongodump")
+        """mongodump (`--archive --gzip`) when it is installed, else dbtools' own driver format; the lock
+        collection left out either way. The manifest's `tool` says which."""
+        from dbtools.backends import mongodb_backup as mb
+
+        tool = mb.dump_tool("mongodump")
+        if tool is None:
+            return mb.backup(self._db, folder, skip=(LOCKS,))
         archive = "--archive=" + str(folder / "mongodb.archive.gz")
-        self._run_tool([tool, archive, "--gzip", f"--excludeCollection={LOCKS}"])
+        excluded = [f"--excludeCollection={LOCKS}"]
+        excluded += [f"--excludeCollectionsWithPrefix={prefix}" for prefix in mb.TRANSIENT]
+        mb.run_tool([tool, archive, "--gzip", *excluded], *self._tool_access())
         return {
             "files": {"mongodb.archive.gz": "mongodump archive (gzip): collections, indexes, migrations history"},
-            "tool": "mongodump",
+            "tool": mb.DUMP_TOOL,
             "method": "mongodump --archive --gzip",
             "details": {"database": self.settings.database},
         }
 
     def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
-        """`mongorestore` of the archive, renamed from the source database to this one (with `replace`,
-        the collections are dropped first: NOT yet all or nothing)."""
-        if replace:
-            self.clear()
-        tool = self._tool("mongorestore")
+        """Load a backup all or nothing: into scratch collections first, then switched in (replacing what
+        the target held when `replace`). A mongodump backup goes through mongorestore, renamed into the
+        scratch collections; dbtools' own format through the driver."""
+        from dbtools.backends import mongodb_backup as mb
+
+        if manifest.get("tool") != mb.DUMP_TOOL:
+            mb.restore(self._db, folder, replace=replace, skip=(LOCKS,))
+            return
+        tool = mb.need_tool("mongorestore")
+        token = uuid.uuid4().hex[:8]
+        prefix = f"{mb.SCRATCH}{token}."
         source = manifest.get("details", {}).get("database") or self.settings.database
-        self._run_tool(
-            [
-                tool,
-                "--archive=" + str(folder / "mongodb.archive.gz"),
-                "--gzip",
-                f"--nsFrom={source}.*",
-                f"--nsTo={self.settings.database}.*",
-            ]
-        )
+        argv = [tool, "--archive=" + str(folder / "mongodb.archive.gz"), "--gzip", "--bypassDocumentValidation"]
+        argv += [f"--nsFrom={source}.*", f"--nsTo={self.settings.database}.{prefix}*"]
+        try:
+            mb.run_tool(argv, *self._tool_access())
+        except BaseException:
+            mb._drop_prefixed(self._db, prefix)
+            raise
+        loaded = [
+            {"name": info["name"][len(prefix) :], "type": info.get("type", "collection"), "options": info["options"]}
+            for info in self._db.list_collections(filter={"name": {"$regex": f"^{prefix}"}})
+        ]
+        mb.switch(self._db, loaded, prefix, token, replace=replace, skip=(LOCKS,))
 
+    def _tool_access(self) -> tuple[str, Callable[[str], str]]:
+        return self.uri(credentials=True), lambda text: mask(text, self.settings)
+
+    @_mapped
     def is_empty(self) -> bool:
-        """No collection in the database but the migration lock's (a restore holds it while it checks)."""
-        return not [name for name in self._db.list_collection_names() if name != LOCKS]
+        """Nothing a user could lose: no collection but the lock and an empty history."""
+        return not self.contents()
 
-    def clear(self) -> None:
-        """Drop every collection but the lock's (restore --force, which holds the lock)."""
-        for name in self._db.list_collection_names():
-            if not name.startswith("system.") and name != LOCKS:
-                self._db.drop_collection(name)
+    @_mapped
+    def contents(self) -> dict[str, int]:
+        """What the database holds, for restore's refusal: collections, views and documents."""
+        from dbtools.backends import mongodb_backup as mb
+
+        infos = mb.user_collections(self._db, (LOCKS,))
+        views = sum(1 for i in infos if i.get("type") == "view")
+        tables = [i["name"] for i in infos if i.get("type", "collection") != "view"]
+        documents = sum(self._db[name].estimated_document_count() for name in tables)
+        if tables == [HISTORY] and not documents and not views:
+            return {}  # what `--create-db` makes: an empty history
+        held = {"collections": len(tables), "views": views, "documents": documents}
+        return {kind: n for kind, n in held.items() if n}
 
 
 def _aware(value: Any) -> datetime | None:

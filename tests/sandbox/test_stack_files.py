@@ -83,7 +83,12 @@ def _onboard(function_calls: str, sandbox: Path) -> subprocess.CompletedProcess[
 
 
 @pytest.mark.parametrize(
-    ("store", "start", "binary"), [("postgres", "local_postgres", "pg_ctl"), ("redis", "local_redis", "redis-server")]
+    ("store", "start", "binary"),
+    [
+        ("postgres", "local_postgres", "pg_ctl"),
+        ("redis", "local_redis", "redis-server"),
+        ("mongodb", "local_mongodb", "secantusd-py"),
+    ],
 )
 def test_own_server_starts_once_then_is_left_alone_and_stops(
     store: str, start: str, binary: str, sandbox_dir: Path
@@ -92,6 +97,8 @@ def test_own_server_starts_once_then_is_left_alone_and_stops(
         pytest.skip("no PostgreSQL server binaries here")
     if shutil.which(binary) is None and store == "redis":
         pytest.skip("no redis-server here")
+    if store == "mongodb" and shutil.which("mongod") is None:  # then SecantusDB from the dev requirements
+        assert (Path(sys.prefix) / "bin" / binary).exists(), "requirements-dev.txt brings secantusd-py"
     calls = (
         f'{start}; read -r _ port <<<"${{STARTED[0]}}"; wait_port "$port" 30 && echo REACHABLE; {start}; '
         'printf "%s\\n" "${NOTES[@]}"; '
@@ -104,8 +111,10 @@ def test_own_server_starts_once_then_is_left_alone_and_stops(
         assert f"{store}: started its own server" in out
         assert "REACHABLE" in out
         assert f"{store}: own server running" in out and "CHANGES=1" in out  # the second call changed nothing
+        if store == "mongodb" and shutil.which("mongod") is None:
+            assert "SecantusDB (a MongoDB-compatible development server, not mongod)" in out
         lines = (sandbox_dir / ".env").read_text().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(("POSTGRES_URL=", "REDIS_URL="))
+        assert len(lines) == 1 and lines[0].startswith(("POSTGRES_URL=", "REDIS_URL=", "MONGO_URL="))
         assert envfile.read(sandbox_dir / ".env")  # what it wrote reads back as every front reads it
     finally:
         stopped = _onboard("stop_own_servers", sandbox_dir)
