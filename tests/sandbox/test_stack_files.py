@@ -112,7 +112,7 @@ def test_own_server_starts_once_then_is_left_alone_and_stops(
         assert "REACHABLE" in out
         assert f"{store}: own server running" in out and "CHANGES=1" in out  # the second call changed nothing
         if store == "mongodb" and shutil.which("mongod") is None:
-            assert "SecantusDB (a MongoDB-compatible development server, not mongod)" in out
+            assert "SecantusDB, a MongoDB-compatible development server, not mongod" in out
         lines = (sandbox_dir / ".env").read_text().splitlines()
         assert len(lines) == 1 and lines[0].startswith(("POSTGRES_URL=", "REDIS_URL=", "MONGO_URL="))
         assert envfile.read(sandbox_dir / ".env")  # what it wrote reads back as every front reads it
