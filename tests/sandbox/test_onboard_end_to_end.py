@@ -50,12 +50,13 @@ def test_onboarding_without_docker_or_mongod_migrates_and_seeds_all_four(sandbox
         pytest.skip("the script installs into the test venv with uv; without it pip would take minutes")
     try:
         done = _run(str(ONBOARD), sandbox=sandbox_dir, timeout=600)
-        assert done.returncode == 0, done.stdout + done.stderr
+        log = (sandbox_dir / "onboard.log").read_text() if (sandbox_dir / "onboard.log").exists() else ""
+        assert done.returncode == 0, done.stdout + done.stderr + log
         out = done.stdout
         assert "mongodb: started its own server" in out
         assert "SecantusDB, a MongoDB-compatible development server, not mongod" in out
         for store in ("postgres", "clickhouse", "mongodb", "redis"):
-            assert f"{store} seeded" in out, out
+            assert f"{store} seeded" in out, out + log
             assert (sandbox_dir / f"seeded-{store}").exists()
         env_file = sandbox_dir / ".env"
         status = subprocess.run(
