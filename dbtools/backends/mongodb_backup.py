@@ -161,13 +161,15 @@ def restore(db: Any, folder: Path, *, replace: bool, skip: Sequence[str]) -> Non
     catalog = read_catalog(folder)
     token = uuid.uuid4().hex[:8]
     prefix = f"{SCRATCH}{token}."
+    name = ""
     try:
         for entry in catalog:
             if entry["type"] != "view":
-                _load_collection(db, folder, entry, prefix + entry["name"])
+                name = entry["name"]
+                _load_collection(db, folder, entry, prefix + name)
     except (pymongo.errors.PyMongoError, OSError, DbtoolsError) as exc:
         _drop_prefixed(db, prefix)
-        raise _refused(exc, "loading it into scratch collections") from None
+        raise _refused(exc, f"loading it into scratch collections ({name})") from None
     switch(db, catalog, prefix, token, replace=replace, skip=skip)
 
 
@@ -222,17 +224,41 @@ def switch(db: Any, catalog: list[dict[str, Any]], prefix: str, token: str, *, r
                 db.command("create", entry["name"], **entry["options"])
                 created_views.append(entry["name"])
     except (pymongo.errors.PyMongoError, DbtoolsError) as exc:
-        for name in created_views + moved_in:
-            with suppress(pymongo.errors.PyMongoError):
-                db.drop_collection(name)
-        for info in moved_aside:
-            move(db, aside + info["name"], info["name"], info.get("options", {}))
-        for view in old_views:
-            with suppress(pymongo.errors.PyMongoError):
-                db.command("create", view["name"], **view["options"])
+        stuck = _undo(db, move, aside, moved_aside, old_views, created_views + moved_in)
         _drop_prefixed(db, prefix)
+        if stuck:
+            where = ", ".join(f"{aside}{name}" for name in stuck)
+            raise RestoreFailed(
+                f"mongodb: restore failed while switching the restored collections in ({_short(exc)}), and putting "
+                f"the old collections back failed too: they are kept, untouched, as {where}",
+                hint=f"rename each back once the server works again (db.getCollection('{aside}NAME')"
+                ".renameCollection('NAME')), or restore this backup again",
+            ) from None
         raise _refused(exc, "switching the restored collections in") from None
     _drop_prefixed(db, aside)
+
+
+def _undo(
+    db: Any, move: Any, aside: str, moved_aside: list[dict[str, Any]], old_views: list[dict[str, Any]], new: list[str]
+) -> list[str]:
+    """Put the target back as it was after a failed switch; return the names still set aside."""
+    import pymongo.errors
+
+    for name in new:
+        with suppress(pymongo.errors.PyMongoError):
+            db.drop_collection(name)
+    stuck = []
+    for info in moved_aside:
+        try:
+            move(db, aside + info["name"], info["name"], info.get("options", {}))
+        except (pymongo.errors.PyMongoError, DbtoolsError):
+            with suppress(pymongo.errors.PyMongoError):
+                db.drop_collection(info["name"])  # a half-done copy back; the set-aside one stays whole
+            stuck.append(info["name"])
+    for view in old_views:
+        with suppress(pymongo.errors.PyMongoError):
+            db.command("create", view["name"], **view["options"])
+    return stuck
 
 
 def rename_keeps_options(db: Any, prefix: str) -> bool:
@@ -294,19 +320,16 @@ def _drop_prefixed(db: Any, prefix: str) -> None:
                 db.drop_collection(name)
 
 
-def drop_leftovers(db: Any) -> list[str]:
-    """Remove scratch collections a killed restore left behind (never ones set aside: those may be the
-    only copy of the data a killed switch moved; they are reported instead)."""
-    left = [n for n in db.list_collection_names() if n.startswith(SCRATCH)]
-    for name in left:
-        db.drop_collection(name)
-    return left
+def _short(exc: Exception) -> str:
+    """The server's own words: a bulk insert's first write error, else the message without pymongo's dump."""
+    errors = (getattr(exc, "details", None) or {}).get("writeErrors") if hasattr(exc, "details") else None
+    text = errors[0].get("errmsg", str(exc)) if errors else str(exc)
+    return " ".join(text.split(", full error:")[0].split())[:300]
 
 
 def _refused(exc: Exception, during: str) -> RestoreFailed:
-    text = " ".join(str(exc).split())[:300]
     return RestoreFailed(
-        f"mongodb: restore failed while {during}: {text}",
+        f"mongodb: restore failed while {during}: {_short(exc)}",
         hint="the target was left as it was; see the message (a server refusing a collection option or "
         "index of the backup needs a server at least as new as the source)",
     )

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
-from dbtools import backends, runner
+from dbtools import backends, backup, runner
 from dbtools.audit import audit_suspended
 from dbtools.backends import mongodb_backup
+from dbtools.errors import DbtoolsError
 from dbtools.settings import Settings
 from tests.backup.conftest import MIGRATIONS, cli, current_version, env_for, snapshot, write_migrations
 from tests.conftest import Servers, fresh_settings
@@ -154,6 +156,118 @@ def test_restore_over_data_replaces_it_whole(source: Settings, servers: Servers,
     assert documents(target) == documents(source)  # "leftover" is gone, strategy_configs replaced
     with database(target) as db:
         assert not [n for n in db.list_collection_names() if n.startswith(mongodb_backup.TRANSIENT)]
+
+
+class FaultAtViewCreation(monitoring.CommandListener):
+    """A real server fault at one precise point: when the restore is about to create a view (the switch's
+    last step, after every old collection moved aside and every restored one moved in), the server is told
+    to refuse that `create` (failCommand) - once, or every `create` from then on."""
+
+    def __init__(self, settings: Settings, *, always: bool) -> None:
+        self.admin = connected(settings)._client.admin
+        self.always = always
+        self.armed = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.armed or event.command_name != "create" or "viewOn" not in event.command:
+            return
+        self.armed = True
+        mode = "alwaysOn" if self.always else {"times": 1}
+        data = {"failCommands": ["create"], "errorCode": 2, "errmsg": "injected fault"}
+        self.admin.command("configureFailPoint", "failCommand", mode=mode, data=data)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def off(self) -> None:
+        self.admin.command("configureFailPoint", "failCommand", mode="off")
+        self.armed = True  # a listener cannot be unregistered: it stays quiet from now on
+
+
+def _state(settings: Settings) -> tuple[dict, dict]:
+    return snapshot(settings), documents(settings)
+
+
+def _target_with_data(servers: Servers) -> Settings:
+    target = fresh_settings(servers, "mongodb", create=True)
+    with database(target) as db:
+        db.create_collection("strategy_configs", validator={"$jsonSchema": {"required": ["mine"]}})
+        db.strategy_configs.insert_one({"mine": 1})
+        db.create_collection("keep_me")
+        db.keep_me.insert_one({"k": 1})
+    return target
+
+
+def _restore_with_fault(folder: Path, target: Settings, *, always: bool) -> DbtoolsError:
+    fault = FaultAtViewCreation(target, always=always)
+    monitoring.register(fault)  # seen by the clients made from now on: the restore's own
+    try:
+        with pytest.raises(DbtoolsError) as failed:
+            backup.restore("mongodb", folder, force=True, settings=target, migrations_dir=MIGRATIONS)
+    finally:
+        fault.off()
+    assert fault.armed
+    return failed.value
+
+
+def test_failed_switch_puts_the_old_data_back(source: Settings, servers: Servers, tmp_path: Path):
+    folder = take_backup(source, tmp_path)
+    target = _target_with_data(servers)
+    before = _state(target)
+    error = _restore_with_fault(folder, target, always=False)
+    assert error.message.startswith("mongodb: restore failed while switching the restored collections in")
+    assert "failCommand" in error.message and "left as it was" in (error.hint or "")
+    assert _state(target) == before  # old collections back, with their validator; nothing of the backup
+    with database(target) as db:
+        assert not [n for n in db.list_collection_names() if n.startswith(mongodb_backup.TRANSIENT)]
+
+
+def test_switch_that_cannot_undo_keeps_the_old_data_and_says_where(
+    source: Settings, servers: Servers, tmp_path: Path
+):
+    folder = take_backup(source, tmp_path)
+    target = _target_with_data(servers)
+    before = documents(target)
+    with database(target) as db:
+        renames = mongodb_backup.rename_keeps_options(db, "dbtools_restore.probe.")
+    error = _restore_with_fault(folder, target, always=True)  # the server keeps refusing `create`
+    if renames:  # moving back is a rename, which still works: the target is as it was
+        assert documents(target) == before
+        return
+    # where moving back is a copy (SecantusDB) it needs `create`: the old data stays set aside, whole
+    assert "putting the old collections back failed too" in error.message
+    with database(target) as db:
+        aside = {n for n in db.list_collection_names() if n.startswith(mongodb_backup.ASIDE)}
+        assert aside and all(name in error.message for name in aside)
+        kept = {name.rsplit(".", 1)[1]: db[name].count_documents({}) for name in aside}
+    assert kept == {name: count for name, (count, _) in before.items()}
+
+
+def test_backup_that_cannot_load_leaves_the_target_untouched(source: Settings, servers: Servers, tmp_path: Path):
+    folder = take_backup(source, tmp_path)
+    # a backup whose documents break their own unique index (as a copy taken without the _id walk could)
+    catalog = mongodb_backup.read_catalog(folder)
+    entry = next(e for e in catalog if e["name"] == "event_store")
+    data = folder / entry["file"]
+    first = next(iter(mongodb_backup._documents(data))).raw
+    data.write_bytes(data.read_bytes() + first)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for item in manifest["files"]:
+        item["size"], item["sha256"] = (folder / item["path"]).stat().st_size, backup.sha256(folder / item["path"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    target = fresh_settings(servers, "mongodb", create=True)
+    with database(target) as db:
+        db.create_collection("event_store")
+        db.event_store.insert_one({"mine": True})
+    before = _state(target)
+    done = cli("restore", "--db", "mongodb", "--from", str(folder), "--force", env=env_for(target))
+    assert done.returncode == 1 and "loading it into scratch collections" in done.stderr
+    assert "E11000" in done.stderr or "duplicate key" in done.stderr
+    assert _state(target) == before
 
 
 def test_migrate_backup_then_rehearse_on_a_sandbox(source: Settings, servers: Servers, tmp_path: Path):
