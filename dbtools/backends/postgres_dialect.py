@@ -40,7 +40,8 @@ SAVEPOINT, ROLLBACK_TO, RELEASE = "savepoint", "rollback-to", "release"
 TRANSACTION_CONTROL = frozenset({BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ROLLBACK_TO, RELEASE})
 
 CHUNK = 1 << 20  # characters handed to the C splitter at once: bounds the memory it needs
-_EXACT_CHUNK = 1 << 16  # characters the token-by-token reader takes at once (grown for longer statements)
+_EXACT_CHUNK = 1 << 12  # characters the token-by-token reader takes at first (grown x4 for longer statements)
+_FAST_MIN = 1 << 14  # the smallest chunk handed to the C splitter after a piece it could not take
 
 # First words of the statements worth classifying; everything else is ordinary without looking further.
 _CANDIDATES = frozenset(
@@ -169,15 +170,18 @@ def split(text: str, *, first_line: int = 1, source: str = "") -> Script:
 
 # Without any of these, every semicolon is a token of its own and nothing can hide one: such text
 # (most small migrations) is cut at its semicolons directly, and pglast (0.2 s to import) stays unloaded.
-_NOT_PLAIN = ("'", '"', "$", "\\", "--", "/*", "atomic", "copy")
+_NOT_PLAIN_CHARS = ("'", '"', "$", "\\", "--", "/*")
 
 
 def _split_plain(text: str, first_line: int) -> Script | None:
     """The statements of text that has no quote, comment, dollar sign, backslash, ATOMIC or COPY and
     whose parentheses balance between semicolons; None for any other text."""
-    low = text.lower()
-    if len(low) != len(text) or any(low.find(needle) >= 0 for needle in _NOT_PLAIN):
+    if any(needle in text for needle in _NOT_PLAIN_CHARS):  # most SQL has a quote: no copy made
         return None
+    for start in range(0, len(text), CHUNK):  # ATOMIC / COPY in any case, a megabyte at a time
+        low = text[start : start + CHUNK + 8].lower()
+        if "atomic" in low or "copy" in low:
+            return None
     script = Script(text, first_line)
     line, counted, at = first_line, 0, 0
     n = len(text)
@@ -234,10 +238,10 @@ class _Reader:
                 continue
             if done >= n:
                 return
-            # a piece to read token by token; then hand the C splitter smaller chunks for a while, so a
-            # file full of such pieces costs one token pass rather than a C pass per piece
+            # a piece to read token by token; the next C chunk is sized to how far this one got, so
+            # a file with such pieces every few kilobytes does not pay for a megabyte of C work each time
+            size = min(CHUNK, max(_FAST_MIN, 2 * (done - pos)))
             pos = self._exact(done)
-            size = max(_EXACT_CHUNK, size // 4)
 
     # -- the C splitter ------------------------------------------------------------------------
 
