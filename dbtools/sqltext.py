@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dbtools.errors import MigrationFileError
 
@@ -63,6 +63,21 @@ def split_blocks(
 ) -> Sequence[Statement]:
     """The statements of a section where goose's StatementBegin/End blocks (file lines, first and last of
     each body) are one statement each, whatever the lexer would cut there; the rest is cut by `splitter`."""
+    statements = _split_blocks(text, first_line, source, blocks, splitter)
+    if "+goose" not in text and "+GOOSE" not in text.upper():
+        return statements
+    # goose leaves its annotation lines out of the statements it sends, even inside a literal or a body
+    return [
+        replace(s, sql=_GOOSE_ANNOTATION.sub("", s.sql)) if _GOOSE_ANNOTATION.search(s.sql) else s for s in statements
+    ]
+
+
+_GOOSE_ANNOTATION = re.compile(r"^[^\S\n]*--[^\S\n]*\+goose\b[^\n]*\n?", re.IGNORECASE | re.MULTILINE)
+
+
+def _split_blocks(
+    text: str, first_line: int, source: str, blocks: Sequence[tuple[int, int]], splitter: Splitter
+) -> Sequence[Statement]:
     last_line = first_line + text.count("\n")
     inside = sorted((a, b) for a, b in blocks if first_line <= a and b <= last_line)
     if not inside:

@@ -9,35 +9,34 @@ each of our pieces; `formatQuerySingleLine` must accept each piece as exactly on
 
 from __future__ import annotations
 
-import functools
-import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dbtools.backends.clickhouse import ClickHouseBackend
 from dbtools.backends.clickhouse_dialect import split, tokens
+from dbtools.settings import Settings
 
-chdb_session = pytest.importorskip("chdb.session", reason="chdb is not installed")
+from .conftest import created, token
 
 
-@functools.cache
-def engine() -> Any:
-    folder = tempfile.mkdtemp(prefix="dbtools-lexer-")
-    session = chdb_session.Session(folder)
+@pytest.fixture(scope="module")
+def engine(chdb_root: Settings) -> Iterator[Any]:
+    """A client on a fresh database of this process's chdb directory, with the two tables the test fills."""
+    backend = ClickHouseBackend(created(chdb_root.with_database(token())))
+    backend.connect()
     for table in ("whole", "pieces"):
-        session.query(f"CREATE TABLE {table} (k UInt32, v String) ENGINE = Memory")
-    return session
+        backend._client.query(f"CREATE TABLE {backend.database}.{table} (k UInt32, v String) ENGINE = Memory")
+    yield backend
+    backend.close()
 
 
-def rows(table: str) -> list[tuple[int, str]]:
-    result = engine().query(f"SELECT k, hex(v) FROM {table} ORDER BY k", "TSVRaw").bytes().decode()
-    return [(int(k), bytes.fromhex(v).decode()) for k, v in (line.split("\t") for line in result.splitlines())]
-
-
-def run(sql: str) -> None:
-    engine().query(sql)
+def rows(engine: Any, table: str) -> list[tuple[int, str]]:
+    result = engine._client.query(f"SELECT k, hex(v) FROM {engine.database}.{table} ORDER BY k")
+    return [(int(k), bytes.fromhex(v).decode()) for k, v in result]
 
 
 def literal_sql(value: str) -> str:
@@ -80,12 +79,14 @@ _separator = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_separator, literal(), identifier(), _separator), min_size=1, max_size=6))
-def test_statements_end_where_clickhouse_ends_them(parts: list[tuple[str, tuple[str, str], str, str]]) -> None:
+@given(parts=st.lists(st.tuples(_separator, literal(), identifier(), _separator), min_size=1, max_size=6))
+def test_statements_end_where_clickhouse_ends_them(
+    engine: Any, parts: list[tuple[str, tuple[str, str], str, str]]
+) -> None:
     written, expected = [], []
     text = ""
     for k, (before, (sql, value), name, inside) in enumerate(parts):
-        statement = f"INSERT INTO {{table}} SELECT {k},{inside.replace(';', ' ')}{sql} AS {name};"
+        statement = f"INSERT INTO {engine.database}.{{table}} SELECT {k},{inside.replace(';', ' ')}{sql} AS {name};"
         written.append(statement)
         expected.append((k, value))
         text += before + statement
@@ -93,16 +94,16 @@ def test_statements_end_where_clickhouse_ends_them(parts: list[tuple[str, tuple[
     assert [s.sql for s in ours] == [w.replace("{table}", "whole") for w in written]
     assert "".join(t.text for t in tokens(text)) == text
 
-    run("TRUNCATE TABLE whole")
-    run(text.replace("{table}", "whole"))  # the engine reads the whole file itself
-    assert rows("whole") == expected
+    engine._client.query(f"TRUNCATE TABLE {engine.database}.whole")
+    engine._client.query(text.replace("{table}", "whole"))  # the engine reads the whole file itself
+    assert rows(engine, "whole") == expected
 
-    run("TRUNCATE TABLE pieces")
+    engine._client.query(f"TRUNCATE TABLE {engine.database}.pieces")
     for statement in split(text.replace("{table}", "pieces")):
-        formatted = engine().query(f"SELECT formatQuerySingleLine({literal_sql(statement.sql)})", "TSVRaw")
-        assert formatted.bytes().decode().startswith("INSERT INTO pieces")
-        run(statement.sql)
-    assert rows("pieces") == expected
+        ((formatted,),) = engine._client.query(f"SELECT formatQuerySingleLine({literal_sql(statement.sql)})")
+        assert formatted.startswith(f"INSERT INTO {engine.database}.pieces")
+        engine._client.query(statement.sql)
+    assert rows(engine, "pieces") == expected
 
 
 def test_lines_and_comment_kinds() -> None:
