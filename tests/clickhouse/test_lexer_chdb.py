@@ -78,7 +78,7 @@ _separator = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts=st.lists(st.tuples(_separator, literal(), identifier(), _separator), min_size=1, max_size=6))
 def test_statements_end_where_clickhouse_ends_them(
     engine: Any, parts: list[tuple[str, tuple[str, str], str, str]]
