@@ -209,3 +209,18 @@ def test_hostile_password_never_leaves_the_process(
     if store in ("postgres", "clickhouse"):
         assert json.loads(children.splitlines()[0]), "the backup started no tool: nothing was checked"
     assert not leaked(children), children
+
+
+def test_hostile_mongodb_password_in_every_driver_error(servers) -> None:
+    """The MongoDB sandbox has no users: any password is a wrong one (SecantusDB or mongod)."""
+    server = servers.get("mongodb")
+    faults = [
+        ({}, 1, "authentication failed"),
+        ({"query": {"tls": "true", "serverSelectionTimeoutMS": "1500"}}, 1, "no MongoDB server answered"),
+        ({"query": {"foo": "1"}}, 2, "MONGO_URL"),
+        ({"query": {"serverSelectionTimeoutMS": "abc"}}, 2, "MONGO_URL"),
+        ({"port": free_port()}, 1, "connection refused"),
+    ]
+    for changes, code, needle in faults:
+        done = dbtools("status", "--db", "mongodb", env={"MONGO_URL": url(server, **changes)})
+        one_line_error(done, code, needle)
