@@ -268,7 +268,7 @@ class RedisBackend:
             return ConnectionFailed(f"{where}: unknown host {s.host!r}", hint=check)
         if (isinstance(exc, rx.TimeoutError) or "Timeout" in text) and s.scheme == "rediss":
             return ConnectionFailed(
-                f"{where}: no TLS handshake within {CONNECT_TIMEOUT:g} s; does this port speak TLS?",
+                f"{where}: timed out in the TLS handshake; does this port speak TLS?",
                 hint=f"use redis:// for a server without TLS, or {check}",
             )
         if isinstance(exc, rx.TimeoutError) or "Timeout" in text:

@@ -155,7 +155,7 @@ FAULTS = {
         ("an option libpq does not know", {"query": {"bogus": "1"}}, 2),
     ],
     "redis": [
-        ("TLS to a server without TLS", {"scheme": "rediss"}, 1),
+        ("TLS to a server without TLS", {"scheme": "rediss", "query": {"socket_timeout": "1"}}, 1),
         ("an unknown option", {"query": {"foo": "1"}}, 2),
     ],
     "clickhouse": [("a junk connect timeout", {"query": {"connect_timeout": "abc"}}, 2)],
@@ -164,7 +164,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("store", ["postgres", "redis", "clickhouse"])
 def test_hostile_password_never_leaves_the_process(
-    guarded: dict[str, Settings], audit_db: Settings, store: str, tmp_path: Path
+    guarded: dict[str, Settings], audit_db: Settings, store: str, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     if store not in guarded:
         pytest.skip("no clickhouse-server binary here")
@@ -186,10 +186,12 @@ def test_hostile_password_never_leaves_the_process(
     assert done.returncode == 0, done.stderr
 
     # every error path a driver has: wrong password, nobody listening, bad options, TLS mismatches
-    one_line_error(dbtools(*mdir, "status", "--db", store, env={**env, url_env: url(target, WRONG)}), 1)
-    one_line_error(dbtools(*mdir, "status", "--db", store, env={**env, url_env: url(target, port=free_port())}), 1)
+    # (in this process: the same code path as the command, without a Python start each)
+    status = [*mdir, "status", "--db", store]
+    one_line_error(in_process(status, {url_env: url(target, WRONG)}, monkeypatch, capsys), 1)
+    one_line_error(in_process(status, {url_env: url(target, port=free_port())}, monkeypatch, capsys), 1)
     for what, changes, code in FAULTS[store]:
-        done = dbtools(*mdir, "status", "--db", store, env={**env, url_env: url(target, **changes)})
+        done = in_process(status, {url_env: url(target, **changes)}, monkeypatch, capsys)
         assert done.returncode == code, (what, done.stderr)
         one_line_error(done, code)
 
@@ -211,7 +213,7 @@ def test_hostile_password_never_leaves_the_process(
     assert not leaked(children), children
 
 
-def test_hostile_mongodb_password_in_every_driver_error(servers) -> None:
+def test_hostile_mongodb_password_in_every_driver_error(servers, monkeypatch, capsys) -> None:
     """The MongoDB sandbox has no users: any password is a wrong one (SecantusDB or mongod)."""
     server = servers.get("mongodb")
     faults = [
@@ -222,5 +224,5 @@ def test_hostile_mongodb_password_in_every_driver_error(servers) -> None:
         ({"port": free_port()}, 1, "connection refused"),
     ]
     for changes, code, needle in faults:
-        done = dbtools("status", "--db", "mongodb", env={"MONGO_URL": url(server, **changes)})
+        done = in_process(["status", "--db", "mongodb"], {"MONGO_URL": url(server, **changes)}, monkeypatch, capsys)
         one_line_error(done, code, needle)
