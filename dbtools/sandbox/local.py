@@ -23,10 +23,20 @@ _RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies, so a crashed test run leaves no server."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(signum: int) -> Callable[[], None]:
+    """A preexec function: the child gets `signum` (its recipe's stop signal) when the parent dies, so a
+    crashed test run leaves no server. A server stopped with SIGKILL (SecantusDB, whose SIGTERM handler
+    shuts down in seconds, or not at all while a thread hangs) gets SIGKILL here too. A parent that died
+    before the child asked for the signal is caught by the parent-pid check."""
+    parent = os.getpid()
+
+    def arm() -> None:
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return arm
 
 
 class LocalSandbox(Provider):
@@ -92,7 +102,7 @@ class LocalSandbox(Provider):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with_parent(self._stop_signal),
                 start_new_session=True,
             )
         _RUNNING.add(self)

@@ -205,9 +205,51 @@ def _local_providers() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("store", "provider"), _local_providers())
 def test_server_dies_with_a_parent_killed_by_sigkill(store: str, provider: str) -> None:
+    _kill_holder_and_check(store, provider, HOLDER)
+
+
+# A real SecantusDB whose SIGTERM handler never runs (SIGTERM ignored, its own handler not installed): a
+# server whose clean shutdown hangs. It must still die with its parent, by its recipe's stop signal.
+STUBBORN_SECANTUSDB = textwrap.dedent(
+    """
+    import signal, sys
+    keep = signal.signal
+    keep(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal = lambda signum, handler: None if signum == signal.SIGTERM else keep(signum, handler)
+    from secantus.cli import main
+    sys.exit(main())
+    """
+)
+
+HOLDER_STUBBORN = textwrap.dedent(
+    f"""
+    import dataclasses, sys, time
+    from dbtools import backends
+    from dbtools.sandbox.local import LocalSandbox
+    real = backends.load("mongodb").secantusdb_recipe
+
+    def stubborn(workdir, port):
+        spec = real(workdir, port)
+        return dataclasses.replace(spec, argv=[sys.executable, "-c", {STUBBORN_SECANTUSDB!r}, *spec.argv[1:]])
+
+    sandbox = LocalSandbox("mongodb", stubborn, name="secantusdb")
+    settings = sandbox.__enter__()
+    print(sandbox.process.pid, settings.host, settings.port, sandbox.workdir, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def test_server_whose_sigterm_hangs_dies_with_a_parent_killed_by_sigkill() -> None:
+    _kill_holder_and_check("mongodb", "secantusdb", HOLDER_STUBBORN)
+
+
+def _kill_holder_and_check(store: str, provider: str, script: str) -> None:
+    """Start a sandbox in a holder process, SIGKILL the holder: the server goes (well within the stop
+    timeout), its port closes, and the next sandbox sweeps the folder that kill -9 left behind."""
     recipe = _recipe_or_skip(store, provider)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, store, provider],
+        [sys.executable, "-c", script, store, provider],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -226,11 +268,11 @@ def test_server_dies_with_a_parent_killed_by_sigkill(store: str, provider: str) 
         assert not _gone(server) and port_answers(host, port)
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(10)
-        deadline = time.monotonic() + 20
-        while not _gone(server) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 20  # a killed leader shows as a zombie while its threads still exit
+        while (not _gone(server) or port_answers(host, port)) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _gone(server), f"{store} server pid {server} outlived its parent"
-        assert not port_answers(host, port)
+        assert not port_answers(host, port), f"{store} server pid {server} still listens after its parent died"
         assert Path(workdir.strip()).exists()  # kill -9 skipped atexit ...
         with LocalSandbox(store, recipe):
             assert not Path(workdir.strip()).exists()  # ... and the next sandbox sweeps the orphan away
@@ -238,6 +280,8 @@ def test_server_dies_with_a_parent_killed_by_sigkill(store: str, provider: str) 
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+        if "server" in locals() and not _gone(server):  # the failure case: leave no server behind
+            os.kill(server, signal.SIGKILL)
         if "workdir" in locals():  # kill -9 skips atexit: the folder is ours to remove
             subprocess.run(["rm", "-rf", workdir.strip()], check=False)
 
