@@ -1,8 +1,8 @@
-"""MongoDB fixtures: a real server process, else mongomock for tests named `*_mongomock`.
+"""MongoDB fixtures: a real server process for every test that needs a server.
 
-Where the real server comes from, in order: MONGO_URL, a sandbox (Docker `mongo:8`, `mongod` on PATH,
-then SecantusDB from requirements-dev.txt). When none is reachable the real-server tests skip with the
-reason, and the session ends with one line saying so; under CI (CI=true) that is a failure instead.
+Where the server comes from, in order: MONGO_URL, a sandbox (Docker `mongo:8`, `mongod` on PATH, then
+SecantusDB from requirements-dev.txt). When none is reachable those tests skip with the reason, and the
+session ends with one line saying so; under CI (CI=true) that is a failure instead.
 """
 
 from __future__ import annotations
@@ -79,16 +79,6 @@ def mongo(mongo_server: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def mock_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings whose backend talks to one in-memory mongomock client (a fake: tests say so in their name)."""
-    import mongomock
-
-    client = mongomock.MongoClient(tz_aware=True)
-    monkeypatch.setattr(MongoBackend, "_make_client", lambda self: client)
-    return Settings("mongodb", "mongodb", "mongomock", 27017, "trading_meta", "", "", source="mongomock")
-
-
-@pytest.fixture
 def mdir(tmp_path: Path) -> Path:
     (tmp_path / "mongodb").mkdir()
     return tmp_path
@@ -99,7 +89,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"mongodb: {_no_mongosh[0]}", yellow=True)
     if _skipped:
         terminalreporter.write_line(
-            f"mongodb: real-server tests skipped ({_skipped[0]}); the backend logic ran against mongomock "
-            "(tests named *_mongomock)",
+            f"mongodb: the tests that need a server were skipped ({_skipped[0]})",
             yellow=True,
         )

@@ -1,7 +1,7 @@
 """MongoDB specifics: history, resume, the lease lock, mongosh scripts, settings and connection errors.
 
-Tests named `*_mongomock` run the backend against mongomock (no MongoDB server can be installed on our
-CI machines); the others need a real server (see conftest.py) or no server at all (connection errors).
+Every test runs on a real server process (see conftest.py: MONGO_URL, Docker, mongod or SecantusDB), except
+the settings and connection-error tests, which need none.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dbtools.errors import (
     HistoryMismatch,
     LockTimeout,
     MigrationFailed,
-    MissingDependency,
 )
 from dbtools.sandbox import free_port
 from dbtools.settings import Settings, from_env
@@ -125,74 +124,74 @@ def test_authentication_failure_maps_to_one_line() -> None:
     assert "MONGO_PASSWORD" in error.hint and "authSource" in error.hint
 
 
-# -- backend logic against mongomock ---------------------------------------------------------------
+# -- backend logic on the real server ---------------------------------------------------------------
 
 
-def test_missing_database_needs_create_db_mongomock(mock_settings: Settings) -> None:
+def test_missing_database_needs_create_db(mongo: Settings) -> None:
     with pytest.raises(DatabaseMissing, match="does not exist") as missing:
-        connected(mock_settings)
+        connected(mongo)
     assert "--create-db" in missing.value.hint
-    backend = connected(mock_settings, create=True)
+    backend = connected(mongo, create=True)
     assert HISTORY in backend._db.list_collection_names()
     assert backend._db[HISTORY].index_information()["version_unique"]["unique"]
 
 
-def test_history_apply_and_rollback_mongomock(mock_settings: Settings, mdir: Path) -> None:
+def test_history_apply_and_rollback(mongo: Settings, mdir: Path) -> None:
     for i in (1, 2, 3):
         write(mdir, i, CREATE.format(i=i))
-    done = runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings, create_db=True)
+    done = runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, create_db=True)
     assert [row.version for row in done] == [1, 2, 3]
-    backend = connected(mock_settings)
+    backend = connected(mongo)
     rows = backend.history()
     assert [(r.version, r.status, r.statements_done) for r in rows] == [(1, "applied", 1)] + [
         (v, "applied", 1) for v in (2, 3)
     ]
     assert rows[0].applied_at is not None and rows[0].applied_at.tzinfo is not None
     assert {"t1", "t2", "t3"} <= set(backend._db.list_collection_names())
-    assert runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings) == []
-    assert runner.rollback("mongodb", steps=2, migrations_dir=mdir, settings=mock_settings) == [3, 2]
+    assert runner.migrate("mongodb", migrations_dir=mdir, settings=mongo) == []
+    assert runner.rollback("mongodb", steps=2, migrations_dir=mdir, settings=mongo) == [3, 2]
     assert [r.version for r in backend.history()] == [1]
     assert not {"t2", "t3"} & set(backend._db.list_collection_names())
 
 
-def test_failed_step_is_recorded_and_resumed_mongomock(mock_settings: Settings, mdir: Path) -> None:
+def test_failed_step_is_recorded_and_resumed(mongo: Settings, mdir: Path) -> None:
     path = write(mdir, 1, STEPS.format(fill='raise RuntimeError("bad data in part")'))
     with pytest.raises(MigrationFailed) as failure:
-        runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings, create_db=True)
+        runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, create_db=True)
     assert "001_m1.py line 5, statement 2 of 2: RuntimeError: bad data in part" in failure.value.message
-    (row,) = connected(mock_settings).history()
+    (row,) = connected(mongo).history()
     assert (row.status, row.statements_done, row.statements_total) == ("failed", 1, 2)
     path.write_text(STEPS.format(fill='db["part"].insert_one({"ok": True})'))
     with pytest.raises(HistoryMismatch, match="failed after statement 1"):
-        runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings)
-    runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings, resume=True)
-    backend = connected(mock_settings)
+        runner.migrate("mongodb", migrations_dir=mdir, settings=mongo)
+    runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, resume=True)
+    backend = connected(mongo)
     assert [(r.status, r.statements_done) for r in backend.history()] == [("applied", 2)]
     assert backend._db["part"].count_documents({}) == 1  # step 1 did not run twice (it would have failed)
 
 
-def test_editing_a_done_step_blocks_resume_mongomock(mock_settings: Settings, mdir: Path) -> None:
+def test_editing_a_done_step_blocks_resume(mongo: Settings, mdir: Path) -> None:
     path = write(mdir, 1, STEPS.format(fill="raise RuntimeError('no')"))
     with pytest.raises(MigrationFailed):
-        runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings, create_db=True)
+        runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, create_db=True)
     path.write_text(STEPS.format(fill="pass").replace('create_collection("part")', 'create_collection("other")'))
     with pytest.raises(HistoryMismatch, match="were edited since"):
-        runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings, resume=True)
+        runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, resume=True)
 
 
-def test_foreign_history_document_is_refused_mongomock(mock_settings: Settings) -> None:
-    backend = connected(mock_settings, create=True)
+def test_foreign_history_document_is_refused(mongo: Settings) -> None:
+    backend = connected(mongo, create=True)
     backend._db[HISTORY].insert_one({"name": "001_collections_schema.js", "applied": True})
     with pytest.raises(HistoryMismatch, match="did not write") as refused:
         backend.history()
     assert "baseline" in refused.value.hint
 
 
-def test_lock_excludes_renews_and_is_taken_over_after_expiry_mongomock(mock_settings: Settings) -> None:
-    ttl = replace(mock_settings, options={"lock_ttl": "0.6"})
+def test_lock_excludes_renews_and_is_taken_over_after_expiry(mongo: Settings) -> None:
+    ttl = replace(mongo, options={"lock_ttl": "2"})
     holder, other = connected(ttl, create=True), connected(ttl)
     with holder.lock(1):
-        time.sleep(1.0)  # longer than the TTL: only renewal keeps it ours
+        time.sleep(2.5)  # longer than the TTL: only renewal (every third of it) keeps it ours
         assert holder.lock_lost() is None
         with pytest.raises(LockTimeout, match="held by dbtools") as waited:
             with other.lock(0.2):
@@ -202,21 +201,23 @@ def test_lock_excludes_renews_and_is_taken_over_after_expiry_mongomock(mock_sett
     # a dead run: its lease is never renewed, and is taken over only once it has expired
     from datetime import timedelta
 
-    assert holder._take("dead-run", timedelta(seconds=0.6))
+    assert holder._take("dead-run", timedelta(seconds=2))
     started = time.monotonic()
-    with other.lock(5):
-        assert time.monotonic() - started >= 0.4
+    with other.lock(10):
+        assert time.monotonic() - started >= 1.5
         assert other.lock_holder() is not None
 
 
-def test_broken_lock_stops_the_run_before_its_next_step_mongomock(mock_settings: Settings, mdir: Path) -> None:
-    ttl = replace(mock_settings, options={"lock_ttl": "0.3"})
-    write(mdir, 1, STEPS.format(fill="pass").replace('db.create_collection("part")', "import time; time.sleep(0.4)"))
+def test_broken_lock_stops_the_run_before_its_next_step(mongo: Settings, mdir: Path) -> None:
+    ttl = replace(mongo, options={"lock_ttl": "0.6"})
+    write(mdir, 1, STEPS.format(fill="pass"))
     runner_backend = connected(ttl, create=True)
     breaker = connected(ttl)
     with runner_backend.lock(1):
         assert breaker.break_lock().startswith("deleted the lock of dbtools")
-        time.sleep(0.25)  # a heartbeat (every 0.1 s) finds the lock gone
+        deadline = time.monotonic() + 20  # a heartbeat (every 0.2 s) finds the lock gone
+        while runner_backend.lock_lost() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "lock was lost" in (runner_backend.lock_lost() or "")
         from dbtools.migrations import discover
 
@@ -225,20 +226,6 @@ def test_broken_lock_stops_the_run_before_its_next_step_mongomock(mock_settings:
             runner_backend.apply(m, runner_backend.split(m))
     (row,) = runner_backend.history()
     assert (row.status, row.statements_done) == ("failed", 0)
-
-
-def test_js_migration_is_refused_without_mongosh_mongomock(
-    mock_settings: Settings, mdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
-    write(mdir, 1, 'db.createCollection("strategy_configs");\n', ext="js")
-    with pytest.raises(MissingDependency) as refused:
-        runner.migrate("mongodb", migrations_dir=mdir, settings=mock_settings, create_db=True)
-    assert refused.value.message == (
-        "mongodb: 001_m1.js is a JavaScript migration and mongosh is not installed; nothing ran"
-    )
-    assert "npm install -g mongosh" in refused.value.hint
-    assert connected(mock_settings).history() == []
 
 
 def test_cli_connection_error_is_one_line_without_secret(tmp_path: Path) -> None:
@@ -255,9 +242,6 @@ def test_cli_connection_error_is_one_line_without_secret(tmp_path: Path) -> None
     assert done.stderr.splitlines()[0].endswith("connection refused; is MongoDB running there?")
     assert done.stderr.splitlines()[1].startswith("hint: start it, or check MONGO_URL")
     assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
-
-
-# -- real server (skipped with the reason when none is reachable) ---------------------------------
 
 
 def test_seed_schema_round_trip(mongo: Settings) -> None:
