@@ -72,6 +72,7 @@ DEFAULT_SINKS = ("postgres", "mongodb")
 PERSISTED = {
     "applied",
     "failed",
+    "interrupted",
     "reverted",
     "recorded",
     "accepted",
@@ -118,6 +119,10 @@ class AuditTrail:
         self.report(event)
         if event.status in PERSISTED:
             self.pending.append(event)
+
+    def persist(self, event: Event) -> None:
+        """Keep `event` for the sinks without printing it (the front prints its own line)."""
+        self.pending.append(event)
 
     def flush(self) -> None:
         """Write the kept events to every sink that can take them; a failing sink is a warning."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from dbtools import __version__, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
-from dbtools.errors import DbtoolsError, UsageError, ValidationFailed
+from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
 
@@ -353,15 +353,28 @@ def main(argv: Sequence[str] | None = None, *, default_env_file: str | os.PathLi
     try:
         args = parse_args(argv)
         _read_env_file(args, default_env_file)
-        return _dispatch(args)
+        code = _dispatch(args)
+        if _ctrl_c():  # it came as the last statement ended: nothing was cut short
+            print("interrupted: Ctrl-C came as the work finished; nothing was left half-done", file=sys.stderr)
+            return 130
+        return code
     except DbtoolsError as exc:
         if args is not None and getattr(args, "debug", False):
             raise
         _print_error(exc)
-        return exc.exit_code
+        return 130 if _ctrl_c() else exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        interrupt = sys.modules.get("dbtools.interrupt")
+        if interrupt is not None:
+            interrupt.restore()
+
+
+def _ctrl_c() -> bool:
+    interrupt = sys.modules.get("dbtools.interrupt")
+    return interrupt is not None and interrupt.requested()
 
 
 def _read_env_file(args: argparse.Namespace, default: str | os.PathLike[str]) -> None:
@@ -571,7 +584,7 @@ def _each_store(stores: list[str], action: Callable[[str], Any]) -> int:
         try:
             action(store)
         except DbtoolsError as exc:
-            if len(stores) == 1:
+            if len(stores) == 1 or isinstance(exc, Interrupted) or _ctrl_c():
                 raise
             _print_error(exc)
             code = max(code, exc.exit_code)

@@ -49,6 +49,15 @@ class MigrationFailed(DbtoolsError):
     """A statement of a migration failed; history says exactly what ran."""
 
 
+class Interrupted(DbtoolsError):
+    """Ctrl-C stopped the run; history says what stayed. One line, exit 130 (128 + SIGINT)."""
+
+    exit_code = 130
+
+    def lines(self) -> list[str]:
+        return [f"interrupted: {self.message}"]
+
+
 class LockTimeout(DbtoolsError):
     """Another run holds the migration lock longer than we were told to wait."""
 

@@ -7,6 +7,7 @@ report events. Nothing here knows which store it talks to.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ from typing import Any
 
 from dbtools import backends
 from dbtools.audit import AuditTrail, Event, Reporter, discard
-from dbtools.errors import DbtoolsError, HistoryMismatch, MigrationFailed, MigrationFileError, UsageError
+from dbtools.errors import (
+    DbtoolsError,
+    HistoryMismatch,
+    Interrupted,
+    MigrationFailed,
+    MigrationFileError,
+    UsageError,
+)
 from dbtools.migrations import Migration, discover, new_file
 from dbtools.plan import AppliedMigration, Plan, build
 from dbtools.settings import Settings, from_env
@@ -48,7 +56,7 @@ class Context:
     store: str
     backend: Any
     files: list[Migration]
-    report: Reporter
+    report: AuditTrail
 
     def plan(self, *, target: int | None = None) -> Plan:
         return build(self.files, self.backend.history(), store=self.store, target=target)
@@ -161,11 +169,15 @@ def migrate(
             unfinished = {row.version: row for row in plan.failed}
             done: list[AppliedMigration] = []
             for m, statements in split:
+                if _ctrl_c():
+                    raise Interrupted(f"{store}: stopped before {m.label}; {_kept(plan, done)}")
                 start_at = _resume_point(store, m, statements, unfinished.get(m.version)) if resume else 0
                 started = time.monotonic()
                 try:
                     row = ctx.backend.apply(m, statements, start_at=start_at)
                 except MigrationFailed as exc:
+                    if _ctrl_c():
+                        raise _interrupted(ctx, "migrate", m, exc, started) from None
                     ctx.report(
                         Event(
                             store,
@@ -193,6 +205,44 @@ def migrate(
             if not plan.pending:
                 ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
             return done
+
+
+def _ctrl_c() -> bool:
+    """Whether Ctrl-C stopped a statement (dbtools.interrupt is loaded only once one has run)."""
+    interrupt = sys.modules.get("dbtools.interrupt")
+    return interrupt is not None and interrupt.requested()
+
+
+def _kept(plan: Plan, done: Sequence[AppliedMigration]) -> str:
+    if not done:
+        return "nothing of this run was applied"
+    return f"{plan.labels([row.version for row in done])} applied before it"
+
+
+def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, started: float) -> Interrupted:
+    """The one line for a migration Ctrl-C stopped (history already says what stayed); audited, not printed."""
+    done = getattr(exc, "statements_done", 0)
+    down = action == "rollback"
+    if down:
+        kept = "history still lists it as applied" + (f" (statements 1-{done} of its down section ran)" if done else "")
+    elif done:
+        kept = f"statements 1-{done} stayed applied; `migrate --resume --db {ctx.store}` continues from there"
+    else:
+        kept = "nothing of it was applied"
+    where = getattr(exc, "where", "a statement")
+    error = f"stopped at {where}; {kept}"
+    ctx.report.persist(
+        Event(
+            ctx.store,
+            action,
+            "interrupted",
+            m.version,
+            m.name,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            error=error,
+        )
+    )
+    return Interrupted(f"{ctx.store}: {m.label} {error}")
 
 
 def _applied_detail(m: Migration, statements: Sequence[Any], start_at: int) -> str:
@@ -286,10 +336,14 @@ def rollback(
                         )
                     )
                     continue
+                if _ctrl_c():
+                    raise Interrupted(f"{store}: stopped before rolling back {m.label}")
                 started = time.monotonic()
                 try:
                     ctx.backend.revert(m, statements)
                 except MigrationFailed as exc:
+                    if _ctrl_c():
+                        raise _interrupted(ctx, "rollback", m, exc, started) from None
                     ctx.report(Event(store, "rollback", "failed", m.version, m.name, error=exc.message))
                     raise
                 ctx.report(

@@ -150,6 +150,8 @@ def run_steps(
     """Run `call(i)` for steps start_at.., recording progress after each (stores without transactions).
 
     `guard()` returns a reason to stop before the next step (e.g. the migration lock was lost)."""
+    from dbtools import interrupt
+
     started = time.monotonic()
     done = start_at
 
@@ -165,7 +167,10 @@ def run_steps(
         reason = guard()
         if reason is None:
             try:
-                call(index)
+                with interrupt.cancellable(None):  # Ctrl-C lets the step finish and stops before the next
+                    call(index)
+            except interrupt.Stopped as exc:
+                reason = str(exc)
             except Exception as exc:
                 reason = describe(exc)
         if reason is not None:
@@ -182,9 +187,14 @@ def revert_steps(
     backend: Recorder, migration: Migration, statements: Sequence[Statement], call: Callable[[int], None]
 ) -> None:
     """Run the down steps, then remove the history row (no transaction: a failure leaves the row)."""
+    from dbtools import interrupt
+
     for index in range(len(statements)):
         try:
-            call(index)
+            with interrupt.cancellable(None):
+                call(index)
+        except interrupt.Stopped as exc:
+            raise statement_failed(backend.name, migration, statements, index, str(exc), kept=True, down=True) from None
         except Exception as exc:
             raise statement_failed(
                 backend.name, migration, statements, index, describe(exc), kept=True, down=True

@@ -219,4 +219,5 @@ def statement_failed(
         hint = f"nothing of it was applied; fix the file and run `migrate --db {store}` again"
     error = MigrationFailed(message, hint=hint)
     error.statements_done = done  # type: ignore[attr-defined]
+    error.where = where  # type: ignore[attr-defined]
     return error

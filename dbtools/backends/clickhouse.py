@@ -89,6 +89,7 @@ QUERY_TIMEOUT = 3600.0  # socket timeout for statements: long ALTERs send nothin
 # Server error codes we act on (ClickHouse's ErrorCodes.cpp).
 UNKNOWN_TABLE, UNKNOWN_DATABASE, TABLE_EXISTS = 60, 81, 57
 AUTH_CODES = (192, 193, 516)  # UNKNOWN_USER, WRONG_PASSWORD, AUTHENTICATION_FAILED
+QUERY_WAS_CANCELLED = 394
 
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
@@ -249,6 +250,8 @@ class _NativeClient:
             settings=server_settings,
         )
         self._address = f"{settings.host}:{settings.port}"
+        self._settings, self._timeout = settings, timeout
+        self._query_id = ""  # of the statement running now, for `cancel`
         self.version = self._client.execute("SELECT version()")[0][0]  # connects: handshake under `timeout`
         self._inline_data = int(self.version.split(".")[0]) >= 20  # older servers want INSERT rows as blocks
         connection = self._client.connection
@@ -266,8 +269,9 @@ class _NativeClient:
                     f"server {self.version} cannot take inline FORMAT data over the native protocol; "
                     "write the rows as VALUES (...) or INSERT ... SELECT",
                 )
+        self._query_id = uuid.uuid4().hex
         try:
-            return self._client.execute(sql) or []
+            return self._client.execute(sql, query_id=self._query_id) or []
         except errors.ServerException as exc:
             raise ServerError(exc.code, server_message(exc.message)) from None
         except (errors.NetworkError, errors.SocketTimeoutError, EOFError, OSError) as exc:
@@ -275,6 +279,20 @@ class _NativeClient:
                 f"clickhouse at {self._address}: lost the connection ({exc or type(exc).__name__})",
                 hint="check the server; `status --db clickhouse` shows where the run stopped",
             ) from None
+
+    def cancel(self) -> None:
+        """KILL QUERY the statement this client runs, from a second connection (called from another
+        thread; the driver's own cancel packet would end the query as if it had succeeded)."""
+        from clickhouse_driver import Client
+
+        s = self._settings
+        killer = Client(
+            s.host, port=s.port, user=s.user, password=s.password, connect_timeout=self._timeout, send_receive_timeout=5
+        )
+        try:
+            killer.execute(f"KILL QUERY WHERE query_id = {quote(self._query_id)} ASYNC")
+        finally:
+            killer.disconnect()
 
     def insert(self, table: str, columns: dict[str, list[Any]], types: dict[str, str]) -> None:
         """Columnar INSERT through the native protocol (the driver packs each column itself)."""
@@ -715,6 +733,16 @@ class ClickHouseBackend:
         """A statement whose result (ON CLUSTER returns a row per host) we do not need."""
         self._query(sql)
 
+    def _run(self, sql: str) -> None:
+        """A migration's statement: Ctrl-C kills it on the server (chdb cannot: it ends, the run stops)."""
+        from dbtools import interrupt
+
+        try:
+            with interrupt.cancellable(getattr(self._client, "cancel", None)):
+                self._ddl(sql)
+        except interrupt.Stopped as exc:
+            raise ServerError(QUERY_WAS_CANCELLED, str(exc)) from None
+
     @property
     def _history(self) -> str:
         return f"{identifier(self.database)}.{HISTORY_NAME}"
@@ -1075,7 +1103,7 @@ class ClickHouseBackend:
         )
         for index in range(start_at, len(statements)):
             try:
-                self._ddl(on_cluster(statements[index].sql, self.cluster))
+                self._run(on_cluster(statements[index].sql, self.cluster))
             except ServerError as exc:
                 failure = statement_failed(self.name, migration, statements, index, exc.message, kept=True)
                 self.record(
@@ -1105,7 +1133,7 @@ class ClickHouseBackend:
         """Run the down statements one by one, then forget the version; history stays applied on failure."""
         for index, statement in enumerate(statements):
             try:
-                self._ddl(on_cluster(statement.sql, self.cluster))
+                self._run(on_cluster(statement.sql, self.cluster))
             except ServerError as exc:
                 raise statement_failed(
                     self.name, migration, statements, index, exc.message, kept=True, down=True
@@ -1328,7 +1356,7 @@ def _neighbour(pieces: list[dialect.Token], index: int, step: int) -> str:
 
 def _unquoted(name: str) -> str:
     r"""An identifier as ClickHouse reads it: `a\`b` and "a""b" without their quotes and escapes."""
-    if len(name) >= 2 and name[0] == name[-1] and name[0] in "`\"":
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in '`"':
         quote_char = name[0]
         inner = name[1:-1].replace(quote_char * 2, quote_char)
         return re.sub(r"\\(.)", r"\1", inner)

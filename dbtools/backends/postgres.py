@@ -665,11 +665,13 @@ class PostgresBackend:
             if not 0 <= index < len(statements):
                 raise _history_write_failed(m, exc) from None
             failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=False)
-            self.record(
-                history_row(
+            from dbtools import interrupt
+
+            if not interrupt.requested():  # stopped by Ctrl-C, the migration is simply not applied
+                row = history_row(
                     m, status="failed", started=started, statements_done=0, statements=statements, error=failure.message
                 )
-            )
+                self.record(row)
             raise failure from None
         finally:
             cur.close()
@@ -854,7 +856,7 @@ class PostgresBackend:
 
 
 def _qualified(schema: str, name: str) -> str:
-    """"schema"."name", each part quoted as an identifier."""
+    """ "schema"."name", each part quoted as an identifier."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
 
 
@@ -896,13 +898,22 @@ def _copy_value(value: Any) -> str:
 
 def _execute(cur: Any, statement: Statement, *, begin: bool = False) -> None:
     """Run one statement (`begin`: open the transaction in the same round trip); COPY ... FROM STDIN
-    streams the data block that followed it in the file."""
-    if statement.data is None:
-        cur.execute(("BEGIN;\n" if begin else "") + statement.sql)
-        return
-    if begin:
-        cur.execute("BEGIN")
-    cur.copy_expert(statement.sql, io.StringIO(statement.data))
+    streams the data block that followed it in the file. Ctrl-C cancels it on the server (the
+    driver then raises QueryCanceled, as it does for a statement Ctrl-C came before)."""
+    from dbtools import interrupt
+
+    try:
+        with interrupt.cancellable(cur.connection.cancel):
+            if statement.data is None:
+                cur.execute(("BEGIN;\n" if begin else "") + statement.sql)
+                return
+            if begin:
+                cur.execute("BEGIN")
+            cur.copy_expert(statement.sql, io.StringIO(statement.data))
+    except interrupt.Stopped as exc:
+        from psycopg2.errors import QueryCanceled
+
+        raise QueryCanceled(str(exc)) from None
 
 
 def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
