@@ -257,6 +257,30 @@ def _from_scratch(backend: Any, files: list[Migration], report: Report) -> dict[
     return snaps
 
 
+def _hint_on_release(store: str, root: Path, db: Settings, ref: str) -> str:
+    """What to do when the current migrations do not apply on top of release `ref` (on database `db`),
+    said for the files: every database built from that release would meet the same. (The runner's own
+    hints speak of repairing one database, which is not what a failed check asks for.)"""
+    try:
+        with runner.open_store(store, migrations_dir=root, settings=db) as ctx:
+            plan = ctx.plan()
+    except DbtoolsError:
+        plan = None
+    if plan is not None and plan.changed:
+        return (
+            f"{plan.labels(plan.changed)}, released in {ref}, was edited since, and every database built from "
+            f"{ref} would refuse it: restore the file as released and put the change in a new migration"
+        )
+    if plan is not None and plan.missing:
+        return f"{plan.labels(plan.missing)}, released in {ref}, was deleted or renamed since: restore it as released"
+    if plan is not None and plan.out_of_order:
+        return (
+            f"{plan.labels(plan.out_of_order)} is numbered below a migration released in {ref}: "
+            "renumber it above the release's newest"
+        )
+    return "fix the migration named above, then run the migration tests again"
+
+
 def _on_previous_release(
     store: str, root: Path, server: Settings, files: list[Migration], expected: Any, previous: str | None
 ) -> Check:
@@ -293,7 +317,8 @@ def _on_previous_release(
             runner.migrate(store, migrations_dir=root, settings=db)
         except DbtoolsError as exc:
             detail = f"applying the current migrations on top of {ref} failed: {exc.message}"
-            return Check(name, False, detail + (f"\nhint: {exc.hint}" if exc.hint else ""), _since(started))
+            hint = _hint_on_release(store, root, db, ref)
+            return Check(name, False, f"{detail}\nhint: {hint}", _since(started))
         got = snapshot(store, db)
     on_top = ", ".join(newer) or "none"
     if got != expected:
