@@ -850,23 +850,31 @@ class ClickHouseBackend:
     def read_table(self, name: str) -> ForeignTable | None:
         """Another tool's history table in this database, None if absent. Replacing engines are read
         with FINAL (as dbmate reads its own); DateTime values come back as UTC datetimes."""
-        found = self._query(
-            f"SELECT engine FROM system.tables WHERE database = {quote(self.database)} AND name = {quote(name)}"
-        )
-        if not found:
-            return None
-        engine = str(found[0][0])
-        columns = self._query(
-            f"SELECT name, type FROM system.columns WHERE database = {quote(self.database)} "
-            f"AND table = {quote(name)}"  # in definition order (18.16's system.columns has no `position`)
-        )
-        types = {str(n): str(t) for n, t in columns}
-        selected = ", ".join(
-            f"toUnixTimestamp({identifier(n)})" if "DateTime" in t else identifier(n) for n, t in types.items()
-        )
-        final = " FINAL" if re.search(r"(Replacing|Collapsing)MergeTree", engine) else ""
+        try:
+            found = self._query(
+                f"SELECT engine FROM system.tables WHERE database = {quote(self.database)} AND name = {quote(name)}"
+            )
+            if not found:
+                return None
+            engine = str(found[0][0])
+            columns = self._query(
+                f"SELECT name, type FROM system.columns WHERE database = {quote(self.database)} "
+                f"AND table = {quote(name)}"  # in definition order (18.16's system.columns has no `position`)
+            )
+            types = {str(n): str(t) for n, t in columns}
+            selected = ", ".join(
+                f"toUnixTimestamp({identifier(n)})" if "DateTime" in t else identifier(n) for n, t in types.items()
+            )
+            final = " FINAL" if re.search(r"(Replacing|Collapsing)MergeTree", engine) else ""
+            found = self._query(f"SELECT {selected} FROM {identifier(self.database)}.{identifier(name)}{final}")
+        except ServerError as exc:  # a table the server cannot read (a view over a dropped table, no grant)
+            raise DbtoolsError(
+                f"{self._where}: could not read {name}: {exc.message}",
+                hint=f"check that {name} is the other tool's history table and that this user may read it "
+                "(--table NAME reads another)",
+            ) from None
         rows = []
-        for values in self._query(f"SELECT {selected} FROM {identifier(self.database)}.{identifier(name)}{final}"):
+        for values in found:
             row = {}
             for (column, kind), value in zip(types.items(), values, strict=True):
                 if "DateTime" in kind and value is not None:

@@ -347,20 +347,30 @@ class PostgresBackend:
             cur.execute("COMMIT")
 
     def read_table(self, name: str) -> ForeignTable | None:
-        """Another tool's history table (`schema.table` or a table on the search path); None if absent."""
-        found = self._query("SELECT to_regclass(%s)::oid, to_regclass(%s)::text", (name, name))
-        if not found or found[0][0] is None:
-            return None
-        oid, qualified = found[0]
-        columns = self._query(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (oid,),
-        )
-        with self._conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {qualified}")  # the catalog's own quoting of the name
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        """Another tool's history table (`schema.table` or a table on the search path); None if absent.
+        A table the server cannot read (a failing view, no privilege) is one error naming it."""
+        import psycopg2
+
+        try:
+            found = self._query("SELECT to_regclass(%s)::oid, to_regclass(%s)::text", (name, name))
+            if not found or found[0][0] is None:
+                return None
+            oid, qualified = found[0]
+            columns = self._query(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                (oid,),
+            )
+            with self._conn.cursor() as cur:
+                cur.execute(f"SELECT * FROM {qualified}")  # the catalog's own quoting of the name
+                names = [d[0] for d in cur.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except psycopg2.Error as exc:
+            raise DbtoolsError(
+                f"postgres: could not read {name}: {_server_message(exc)}",
+                hint=f"check that {name} is the other tool's history table and that this user may read it "
+                "(--table NAME reads another)",
+            ) from None
         return ForeignTable(qualified, dict(columns), rows)
 
     def forget(self, version: int) -> None:

@@ -110,3 +110,22 @@ def test_a_history_written_before_adopt_existed_still_reads_and_gains_the_column
     assert done.returncode == 0, done.stderr
     rows = query(native, "SELECT version, adopted_from FROM migration_history FINAL ORDER BY version")
     assert rows == [(1, ""), (2, "")]
+
+
+def test_a_server_error_while_reading_the_tools_table_is_one_line(native: Settings, tmp_path: Path) -> None:
+    """The table exists but the server cannot read it (a view over a table dropped since): one error line
+    naming the table and the server's words, one hint, no traceback, nothing written."""
+    src = write(tmp_path / "src", {"1_a.up.sql": "CREATE TABLE a (x Int64) ENGINE = MergeTree ORDER BY x;\n"})
+    query(
+        native,
+        "CREATE TABLE gone (version Int64, dirty UInt8, sequence UInt64) ENGINE = TinyLog",
+        "CREATE VIEW schema_migrations AS SELECT version, dirty, sequence FROM gone",
+        "DROP TABLE gone",
+    )
+    migrations = tmp_path / "migrations"
+    cli("--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--files", src, "--db", "clickhouse")
+    done = cli(
+        "--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--db", "clickhouse", env=env(native)
+    )
+    assert_refused(done, "could not read schema_migrations", "gone")
+    assert query(native, "EXISTS TABLE migration_history") == [(0,)]

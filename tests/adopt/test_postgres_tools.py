@@ -91,6 +91,17 @@ def test_a_table_that_is_not_the_tools_layout_is_refused(pg: Settings, tmp_path:
     assert not table_exists(pg, "migration_history")
 
 
+def test_a_server_error_while_reading_the_tools_table_is_one_line(pg: Settings, tmp_path: Path) -> None:
+    """The table exists but the server cannot read it (a view that fails when read): one error line naming
+    the table and the server's words, one hint, no traceback, nothing written."""
+    sql(pg, "CREATE VIEW schema_migrations AS SELECT (1 / 0)::bigint AS version, false AS dirty")
+    migrations = tmp_path / "migrations"
+    write(migrations / "postgres", {"1_accounts.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY);\n"})
+    done = cli("--migrations-dir", migrations, "adopt", "--from", "golang-migrate", "--db", "postgres", env=pg_env(pg))
+    assert_refused(done, "could not read schema_migrations", "division by zero")
+    assert not table_exists(pg, "migration_history")
+
+
 # -- goose ----------------------------------------------------------------------------------------
 
 # github.com/pressly/goose 520411a16119bd3b332613d1ff8312c4cc249673, internal/dialects/postgres.go CreateTable;
