@@ -429,10 +429,21 @@ class MongoBackend:
 
     @_mapped
     def read_table(self, name: str) -> ForeignTable | None:
-        """Another tool's history collection in insertion order (without `_id`); None if absent."""
+        """Another tool's history collection in insertion order (without `_id`); None if absent. A collection
+        the server cannot read (a view whose pipeline fails, no privilege) is one error naming it."""
+        import pymongo.errors
+
         if name not in self._db.list_collection_names():
             return None
-        docs = [{k: v for k, v in doc.items() if k != "_id"} for doc in self._db[name].find({}).sort("_id", 1)]
+        try:
+            docs = [{k: v for k, v in doc.items() if k != "_id"} for doc in self._db[name].find({}).sort("_id", 1)]
+        except pymongo.errors.OperationFailure as exc:
+            words = " ".join(str((exc.details or {}).get("errmsg") or exc).split())
+            raise DbtoolsError(
+                f"mongodb: could not read {name}: {words}",
+                hint=f"check that {name} is the other tool's history collection and that this user may read it "
+                "(--table NAME reads another)",
+            ) from None
         columns: dict[str, str] = {}
         for field in docs[0] if docs else ():
             if all(field in doc for doc in docs):

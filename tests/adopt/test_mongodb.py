@@ -160,3 +160,23 @@ def test_a_changelog_entry_without_its_file_is_refused(mongo: Settings, tmp_path
         ]["applied"]
         == []
     )
+
+
+def test_a_server_error_while_reading_the_changelog_is_one_line(mongo: Settings, tmp_path: Path) -> None:
+    """`changelog` exists but the server cannot read it (a view whose pipeline fails): one error line naming
+    it and the server's words, one hint, no traceback, nothing written."""
+    import pymongo
+
+    client = pymongo.MongoClient(url(mongo))
+    try:
+        db = client[mongo.database]
+        db["source"].insert_one({"fileName": "20240101000000-init.js"})
+        db.command("create", "changelog", viewOn="source", pipeline=[{"$project": {"n": {"$divide": [1, 0]}}}])
+    finally:
+        client.close()
+    migrations = tmp_path / "migrations"
+    (migrations / "mongodb").mkdir(parents=True)
+    (migrations / "mongodb" / "20240101000000_init.py").write_text("def up(db):\n    pass\n")
+    done = cli("--migrations-dir", migrations, "adopt", "--from", "migrate-mongo", "--db", "mongodb", env=env(mongo))
+    assert_refused(done, "could not read changelog")
+    assert "migrations" not in pymongo.MongoClient(url(mongo))[mongo.database].list_collection_names()
