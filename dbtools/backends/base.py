@@ -174,7 +174,9 @@ def history_row(
         status=status,
         statements_done=statements_done,
         statements_total=len(statements),
-        progress_checksum=progress_checksum(statements, statements_done),
+        # only `--resume` reads it, and only on a row that stopped part-way: an applied row needs none (a
+        # section sent whole is never cut just to checksum it)
+        progress_checksum="" if status == "applied" else progress_checksum(statements, statements_done),
         error=error,
         applied_at=datetime.now(UTC),
         execution_ms=int((time.monotonic() - started) * 1000),

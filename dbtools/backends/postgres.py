@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -76,6 +77,16 @@ _UPSERT = (
     "error = EXCLUDED.error, applied_at = EXCLUDED.applied_at, execution_ms = EXCLUDED.execution_ms, "
     "applied_by = EXCLUDED.applied_by, tool_version = EXCLUDED.tool_version, adopted_from = EXCLUDED.adopted_from"
 )
+
+# The same, applied_at and execution_ms from the server's clock: from the transaction's start to the history write
+# (a section sent in one query with its history row cannot be timed by the client before it is sent).
+_UPSERT_TIMED = _UPSERT.replace(
+    "%s, %s, %s, %s, %s)",
+    "clock_timestamp(), (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer, %s, %s, %s)",
+)
+_ONE_QUERY_BYTES = 1 << 20  # a section at least this big goes in its own query (no copy into a bigger one)
+_AFTER_SECTION = b"\n;\n"  # ends a last statement written without a semicolon (or a trailing -- comment)
+_LOCATE_BATCH = 1000  # statements per query when a failed section is run again to find the failing one
 
 
 def _server_binaries() -> Path:
@@ -185,6 +196,7 @@ class PostgresBackend:
         self._conn: Any = None
         self._history = _qualified("public", HISTORY_NAME)
         self._upsert = _UPSERT.format(table=self._history)
+        self._upsert_timed = _UPSERT_TIMED.format(table=self._history)
 
     # -- connection -------------------------------------------------------------------------
 
@@ -201,6 +213,7 @@ class PostgresBackend:
         schema = self._query("SELECT current_schema()")[0][0] or "public"
         self._history = _qualified(schema, HISTORY_NAME)
         self._upsert = _UPSERT.format(table=self._history)
+        self._upsert_timed = _UPSERT_TIMED.format(table=self._history)
 
     def _open(self, database: str) -> Any:
         try:
@@ -655,6 +668,8 @@ class PostgresBackend:
     def _apply_in_transaction(self, m: Migration, statements: Sequence[Statement]) -> AppliedMigration:
         import psycopg2
 
+        if isinstance(statements, dialect.Script) and statements.sendable(self._conn.server_version):
+            return self._apply_as_one(m, statements)
         started = time.monotonic()
         cur = self._conn.cursor()
         index = -1
@@ -685,6 +700,123 @@ class PostgresBackend:
             raise failure from None
         finally:
             cur.close()
+
+    def _apply_as_one(self, m: Migration, script: dialect.Script) -> AppliedMigration:
+        """The section and its history row in one transaction, sent as one multi-statement query: the
+        server parses it, nothing is cut here. Only after a failure is the section cut, to name the
+        statement (by the error's position, else by running it again in a transaction rolled back)."""
+        started = time.monotonic()
+        row = history_row(m, status="applied", started=started, statements_done=len(script), statements=script)
+        with self._conn.cursor() as cur:
+            params = _row_params(row)
+            record = cur.mogrify(self._upsert_timed, params[:8] + params[10:])
+            self._run_as_one(cur, m, script, record, started)
+        return replace(row, applied_at=datetime.now(UTC), execution_ms=int((time.monotonic() - started) * 1000))
+
+    def _run_as_one(
+        self, cur: Any, m: Migration, script: dialect.Script, tail: bytes, started: float, *, down: bool = False
+    ) -> None:
+        """BEGIN; the section; `tail` (the history write); COMMIT - one round trip for a section under
+        _ONE_QUERY_BYTES, else three, so a big section is encoded once and never copied into a bigger string."""
+        import psycopg2
+
+        body = script.text.encode()
+        head = b"BEGIN;\n"
+        in_tail = False
+        try:
+            if len(body) < _ONE_QUERY_BYTES:
+                cur.execute(b"".join((head, body, _AFTER_SECTION, tail, b";\nCOMMIT")))
+            else:
+                head = b""
+                cur.execute(b"BEGIN")
+                cur.execute(body)
+                del body
+                in_tail = True
+                cur.execute(tail + b";\nCOMMIT")
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK")
+            where = None if in_tail else len(head)
+            raise self._failed_as_one(cur, m, script, exc, tail, where, started, down) from None
+
+    def _failed_as_one(
+        self,
+        cur: Any,
+        m: Migration,
+        script: dialect.Script,
+        exc: Exception,
+        tail: bytes,
+        head: int | None,
+        started: float,
+        down: bool,
+    ) -> MigrationFailed:
+        """The error for a section sent whole that failed (rolled back): which statement, from the
+        server's error position, else found by running the section again, statement by statement in
+        batches, in a transaction that is rolled back; recorded as a failed row for an up section.
+        `head`: characters sent before the section in the failed query (None: it was the history write)."""
+        message = _server_message(exc)
+        position = getattr(getattr(exc, "diag", None), "statement_position", None)
+        index: int | None = None
+        if head is not None and position and position.isdigit():
+            offset = int(position) - 1 - head
+            if offset >= len(script.text) + len(_AFTER_SECTION):
+                head = None  # past the section: the history write failed
+            elif offset >= 0 and len(script):
+                index = script.index_at(min(offset, len(script.text) - 1))
+        if index is None and head is not None:
+            found = self._locate(cur, script, tail)
+            if found is not None:
+                index, message = found
+                head = None if index == len(script) else head
+        if head is None:
+            return _history_write_failed(m, message, down=down)
+        if index is None:
+            failure = MigrationFailed(
+                f"postgres: migration {m.label} failed: {' '.join(message.split())} (no statement named: it did "
+                "not fail again when the section was run once more, statement by statement)",
+                hint=f"nothing of it was applied; fix the file and run `{'rollback' if down else 'migrate'} "
+                "--db postgres` again",
+            )
+        else:
+            failure = statement_failed(self.name, m, script, index, message, kept=False, down=down)
+        if not down:
+            failed = history_row(
+                m, status="failed", started=started, statements_done=0, statements=script, error=failure.message
+            )
+            self.record(failed)
+        return failure
+
+    def _locate(self, cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, str] | None:
+        """(index, server message) of the first statement that fails when the section runs again in a
+        transaction that is then rolled back: batches of statements as one query, each behind a savepoint,
+        and the failing batch one statement at a time; index len(script) when only `tail` (the history
+        write) fails. None when nothing fails this time."""
+        import psycopg2
+
+        text, total = script.text, len(script)
+        cur.execute("BEGIN")
+        try:
+            first = 0
+            while first < total:
+                last = min(total, first + _LOCATE_BATCH) - 1
+                start, end = script.span(first, last)
+                try:
+                    cur.execute(("SAVEPOINT dbtools_locate;\n" + text[start:end] + "\n;").encode())
+                except psycopg2.Error:
+                    cur.execute("ROLLBACK TO SAVEPOINT dbtools_locate")
+                    for index in range(first, last + 1):
+                        try:
+                            _execute(cur, script[index])
+                        except psycopg2.Error as exc:
+                            return index, _server_message(exc)
+                    return None
+                first = last + 1
+            try:
+                cur.execute(tail)
+            except psycopg2.Error as exc:
+                return total, _server_message(exc)
+            return None
+        finally:
+            cur.execute("ROLLBACK")
 
     def _apply_statement_by_statement(
         self, m: Migration, statements: Sequence[Statement], start_at: int
@@ -759,6 +891,10 @@ class PostgresBackend:
         delete = f"DELETE FROM {self._history} WHERE version = %s"
         in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version, down=True)
         with self._conn.cursor() as cur:
+            if in_tx and isinstance(statements, dialect.Script) and statements.sendable(self._conn.server_version):
+                tail = cur.mogrify(delete, (migration.version,))
+                self._run_as_one(cur, migration, statements, tail, time.monotonic(), down=True)
+                return
             index = -1
             try:
                 if in_tx:
@@ -944,10 +1080,13 @@ def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
     )
 
 
-def _history_write_failed(m: Migration, exc: Exception) -> MigrationFailed:
+def _history_write_failed(m: Migration, exc: Exception | str, *, down: bool = False) -> MigrationFailed:
+    what = "its history row could not be removed" if down else "its history row could not be written"
+    reason = exc if isinstance(exc, str) else _server_message(exc)
     return MigrationFailed(
-        f"postgres: migration {m.label} ran but its history row could not be written: {_server_message(exc)}",
-        hint=f"nothing of it was kept; check that {HISTORY_NAME} is intact, then run `migrate` again",
+        f"postgres: migration {m.label} ran but {what}: {reason}",
+        hint=f"nothing of it was kept; check that {HISTORY_NAME} is intact, then run "
+        f"`{'rollback' if down else 'migrate'}` again",
     )
 
 

@@ -295,3 +295,68 @@ def test_plain_migrations_never_load_pglast() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["3", "False"]
+
+
+# -- sections cut only when a statement is asked for ---------------------------------------------
+
+_simple_piece = st.one_of(
+    _statement,
+    st.lists(_STRING_CHARS, max_size=6).map(lambda c: f"INSERT INTO t VALUES ({_quoted(c)}, 'end');"),
+    st.sampled_from(
+        [
+            "SELECT 1",
+            "SELECT 'unterminated;",
+            'SELECT "unterminated;',
+            "UPDATE t SET pending = 1, end_at = now(), \"begin\" = 'commit; copy' -- rollback; 'x\n;",
+            "ALTER TYPE mood ADD VALUE 'sad';",
+            "SELECT (1;",
+            "SELECT 1);",
+            "'just a string';",
+            "-- only a comment\n",
+            "  ;",
+        ]
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_separator, _simple_piece), min_size=1, max_size=10))
+def test_deferred_sections_count_what_the_lexer_cuts_and_hold_nothing_special(parts: list[tuple[str, str]]) -> None:
+    text = "".join(sep + piece for sep, piece in parts)
+    simple = dialect._simple(text)
+    if simple is None:
+        return
+    reader = dialect._Reader(text, 1, "x.sql", fast=False)
+    reader.run()  # never refuses what _simple took
+    assert simple[0] == len(reader.script)
+    assert set(reader.script._kinds.values()) <= {dialect.ADD_ENUM_VALUE}
+    assert simple[1] or not reader.script._kinds
+    deferred = split(text, first_line=1)
+    assert len(deferred) == simple[0] and deferred.sendable(150000)
+    assert [(s.sql, s.line, s.kind) for s in deferred] == [(s.sql, s.line, s.kind) for s in reader.script]
+
+
+def test_a_deferred_section_is_sent_whole_and_cut_only_when_asked() -> None:
+    text = "INSERT INTO t VALUES (1, 'a;b');\n-- note\nINSERT INTO t VALUES (2, 'c');\n"
+    script = split(text, first_line=4)
+    assert script._deferred is not None and len(script) == 2 and script.sendable(150000)
+    assert script.index_at(text.index("(2")) == 1 and script.index_at(0) == 0
+    assert script._deferred is None and script[1].line == 6
+    assert not split("ALTER TYPE mood ADD VALUE 'x';").sendable(110000)
+    assert split("ALTER TYPE mood ADD VALUE 'x';").sendable(150000)
+    assert not split("COPY t FROM stdin;\n1\n\\.\n").sendable(150000)
+    assert not dialect.Script.of(list(split("SELECT 1; SELECT 2;"))).sendable(150000)
+
+
+def test_unterminated_or_special_text_is_never_deferred() -> None:
+    for text in (
+        "SELECT 'a;",
+        'SELECT "a;',
+        "SELECT 1; BEGIN;",
+        "VACUUM;",
+        "SELECT $$a$$;",
+        "SELECT 1 /* x */;",
+        "SELECT E'\\n';",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); SELECT 2);",
+    ):
+        assert dialect._simple(text) is None, text
