@@ -115,3 +115,45 @@ def test_a_large_file_splits_at_its_markers(tmp_path: Path) -> None:
     (tmp_path / "001_big.sql").write_text(f"-- migrate:up\n{body}\n-- migrate:down\nDELETE FROM t;\n")
     (m,) = discover(tmp_path, "postgres", ("sql",))
     assert m.up == body and m.down == "DELETE FROM t;\n" and m.down_line == 50_004
+
+
+def _discovered(folder: Path) -> object:
+    try:
+        return discover(folder, "postgres", ("sql",))
+    except MigrationFileError as exc:
+        return exc.message
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.one_of(LINES, st.sampled_from(["DROP TABLE t;", "-- dbtools:no-transaction", "SELECT 'migrate:';"])),
+             max_size=7),
+    st.booleans(),
+    st.booleans(),
+)  # fmt: skip
+def test_the_commonest_file_read_in_one_pass_is_what_the_general_reader_makes(
+    lines: list[str], up_first: bool, newline_at_end: bool
+) -> None:
+    import tempfile
+    from unittest import mock
+
+    from dbtools import migrations
+
+    text = "\n".join((["-- migrate:up"] if up_first else []) + lines) + ("\n" if newline_at_end else "")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "001_x.sql").write_text(text)
+        fast = _discovered(folder)
+        with mock.patch.object(migrations, "_read_common", lambda *a: None):
+            general = _discovered(folder)
+    assert fast == general
+
+
+def test_the_commonest_file_takes_the_one_pass_reader(tmp_path: Path) -> None:
+    from dbtools import migrations
+
+    (tmp_path / "001_x.sql").write_text("-- migrate:up\nCREATE TABLE t (a int);\n\n-- migrate:down\nDROP TABLE t;\n")
+    entry = migrations._Entry(tmp_path / "001_x.sql", str(tmp_path / "001_x.sql"), "x")
+    m = migrations._read_common("postgres", 1, entry, (tmp_path / "001_x.sql").read_text())
+    assert m is not None and m == discover(tmp_path, "postgres", ("sql",))[0]
+    assert (m.up, m.down, m.down_line) == ("CREATE TABLE t (a int);\n", "DROP TABLE t;\n", 5)
