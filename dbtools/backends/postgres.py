@@ -720,21 +720,34 @@ class PostgresBackend:
         _ONE_QUERY_BYTES, else three, so a big section is encoded once and never copied into a bigger string."""
         import psycopg2
 
+        from dbtools import interrupt
+
         body = script.text.encode()
         head = b"BEGIN;\n"
         in_tail = False
         try:
-            if len(body) < _ONE_QUERY_BYTES:
-                cur.execute(b"".join((head, body, _AFTER_SECTION, tail, b";\nCOMMIT")))
-            else:
-                head = b""
-                cur.execute(b"BEGIN")
-                cur.execute(body)
-                del body
-                in_tail = True
-                cur.execute(tail + b";\nCOMMIT")
+            with interrupt.cancellable(cur.connection.cancel):  # Ctrl-C cancels it on the server
+                if len(body) < _ONE_QUERY_BYTES:
+                    cur.execute(b"".join((head, body, _AFTER_SECTION, tail, b";\nCOMMIT")))
+                else:
+                    head = b""
+                    cur.execute(b"BEGIN")
+                    cur.execute(body)
+                    del body
+                    in_tail = True
+                    cur.execute(tail + b";\nCOMMIT")
+        except interrupt.Stopped as exc:  # Ctrl-C came first: nothing was sent
+            raise MigrationFailed(f"postgres: migration {m.label} was not started: {exc}") from None
         except psycopg2.Error as exc:
             cur.execute("ROLLBACK")
+            if interrupt.requested():  # cancelled by Ctrl-C: simply not applied, nothing to locate or record
+                failure = MigrationFailed(
+                    f"postgres: migration {m.label} was cancelled: {_server_message(exc)}",
+                    hint="nothing of it was applied",
+                )
+                # which statement ran is unknown: the server was running the section as one query
+                failure.where = f"one of its {len(script)} statement(s) (its section runs as one query)"  # type: ignore[attr-defined]
+                raise failure from None
             where = None if in_tail else len(head)
             raise self._failed_as_one(cur, m, script, exc, tail, where, started, down) from None
 
@@ -789,34 +802,18 @@ class PostgresBackend:
         """(index, server message) of the first statement that fails when the section runs again in a
         transaction that is then rolled back: batches of statements as one query, each behind a savepoint,
         and the failing batch one statement at a time; index len(script) when only `tail` (the history
-        write) fails. None when nothing fails this time."""
-        import psycopg2
+        write) fails. None when nothing fails this time, or Ctrl-C stops the search."""
+        from dbtools import interrupt
 
-        text, total = script.text, len(script)
         cur.execute("BEGIN")
         try:
-            first = 0
-            while first < total:
-                last = min(total, first + _LOCATE_BATCH) - 1
-                start, end = script.span(first, last)
-                try:
-                    cur.execute(("SAVEPOINT dbtools_locate;\n" + text[start:end] + "\n;").encode())
-                except psycopg2.Error:
-                    cur.execute("ROLLBACK TO SAVEPOINT dbtools_locate")
-                    for index in range(first, last + 1):
-                        try:
-                            _execute(cur, script[index])
-                        except psycopg2.Error as exc:
-                            return index, _server_message(exc)
-                    return None
-                first = last + 1
-            try:
-                cur.execute(tail)
-            except psycopg2.Error as exc:
-                return total, _server_message(exc)
-            return None
+            with interrupt.cancellable(cur.connection.cancel):
+                found = _first_failure(cur, script, tail)
+        except interrupt.Stopped:
+            found = None
         finally:
             cur.execute("ROLLBACK")
+        return None if interrupt.requested() else found
 
     def _apply_statement_by_statement(
         self, m: Migration, statements: Sequence[Statement], start_at: int
@@ -1060,6 +1057,33 @@ def _execute(cur: Any, statement: Statement, *, begin: bool = False) -> None:
         from psycopg2.errors import QueryCanceled
 
         raise QueryCanceled(str(exc)) from None
+
+
+def _first_failure(cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, str] | None:
+    """Run `script` then `tail` inside the open transaction (see `_locate`)."""
+    import psycopg2
+
+    text, total = script.text, len(script)
+    first = 0
+    while first < total:
+        last = min(total, first + _LOCATE_BATCH) - 1
+        start, end = script.span(first, last)
+        try:
+            cur.execute(("SAVEPOINT dbtools_locate;\n" + text[start:end] + "\n;").encode())
+        except psycopg2.Error:
+            cur.execute("ROLLBACK TO SAVEPOINT dbtools_locate")
+            for index in range(first, last + 1):
+                try:
+                    cur.execute(script[index].sql)
+                except psycopg2.Error as exc:
+                    return index, _server_message(exc)
+            return None
+        first = last + 1
+    try:
+        cur.execute(tail)
+    except psycopg2.Error as exc:
+        return total, _server_message(exc)
+    return None
 
 
 def _row_params(row: AppliedMigration) -> tuple[Any, ...]:

@@ -104,7 +104,8 @@ def test_postgres_ctrl_c_cancels_a_transactional_migration_which_is_then_not_app
     (folder / "002_slow.sql").write_text("CREATE TABLE orders (id int);\nSELECT pg_sleep(20);\n")
     result = _interrupt(tmp_path, "postgres", _env(POSTGRES_URL=pg.url), _pg_sleeping(pg))
     line = _one_interrupted_line(*result)
-    assert "002_slow" in line and "statement 2 of 2" in line and "nothing of it was applied" in line, line
+    # the section ran as one query (issue 18): which of its statements the server was in is not known
+    assert "002_slow stopped at one of its 2 statement(s)" in line and "nothing of it was applied" in line, line
     assert not _pg_sleeping(pg)(), "the cancelled statement still runs on the server"
     assert _pg(pg, "SELECT version, status FROM migration_history ORDER BY version") == [(1, "applied")]
     assert _pg(pg, "SELECT to_regclass('orders') IS NULL") == [(True,)]
