@@ -103,7 +103,7 @@ def bench_postgres(rounds: int, work: Path, extra: int) -> None:
                 "CREATE TABLE bench_extra AS SELECT g AS id, md5(g::text) AS a, now() - g * interval '1 s' AS at, "
                 f"g * 1.5 AS v FROM generate_series(1, {extra}) g"
             )
-        from dbtools.backends.postgres_backup import tool
+        from dbtools.backends.postgres.backup import tool
 
         pg_dump, _ = tool(backend, "pg_dump")
         pg_restore, _ = tool(backend, "pg_restore")

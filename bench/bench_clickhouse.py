@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from dbtools import runner
-from dbtools.backends.clickhouse import ClickHouseBackend, embedded_recipe, local_recipe
+from dbtools.backends.clickhouse import ClickHouseBackend
+from dbtools.backends.clickhouse.sandbox import embedded_recipe, local_recipe
 from dbtools.errors import MissingDependency
 from dbtools.sandbox.embedded import EmbeddedSandbox
 from dbtools.sandbox.local import LocalSandbox

@@ -646,7 +646,7 @@ def seed_section(probe: bench_postgres.Probe, env: Env, rounds: int, work: Path)
 
     from dbtools import runner
     from dbtools.audit import discard
-    from dbtools.backends.postgres import _copy_chunks
+    from dbtools.backends.postgres.load import _copy_chunks
     from dbtools.seed import dataset
 
     until = datetime.fromisoformat(SEED_UNTIL).replace(tzinfo=UTC)

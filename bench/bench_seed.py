@@ -24,7 +24,8 @@ import numpy as np
 from dbtools import runner
 from dbtools.audit import audit_suspended, discard
 from dbtools.backends.clickhouse import ClickHouseBackend
-from dbtools.backends.postgres import PostgresBackend, _copy_chunks
+from dbtools.backends.postgres import PostgresBackend
+from dbtools.backends.postgres.load import _copy_chunks
 from dbtools.backends.redis import RedisBackend
 from dbtools.sandbox import start
 from dbtools.seed import dataset, market

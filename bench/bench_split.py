@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
-from dbtools.backends import postgres_dialect
+from dbtools.backends.postgres import dialect as postgres_dialect
 import pglast, pglast.ast  # loaded before measuring: their size is not the split's
 
 def status(key):

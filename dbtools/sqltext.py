@@ -1,7 +1,7 @@
 """The Statement value every store's dialect produces, and the checksum `--resume` compares.
 
-Splitting is dialect work and lives with each store: `backends/postgres_dialect.py` (PostgreSQL's
-own lexer, through pglast) and `backends/clickhouse_dialect.py` (ClickHouse's lexer rules).
+Splitting is dialect work and lives with each store: `backends/postgres/dialect.py` (PostgreSQL's
+own lexer, through pglast) and `backends/clickhouse/dialect.py` (ClickHouse's lexer rules).
 """
 
 from __future__ import annotations

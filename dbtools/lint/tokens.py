@@ -1,6 +1,6 @@
 """SQL statements as word tokens with line numbers, and the few parses the lint rules share.
 
-Each store's dialect module (`dbtools.backends.<store>_dialect`: its split() and words()) reads the
+Each store's dialect module (`dbtools.backends.<store>.dialect`: its split() and words()) reads the
 text exactly as migrate does, so comments are dropped and a keyword inside a string literal or a
 quoted identifier never looks like a keyword. A store without a dialect module has no SQL statements
 to lint.
@@ -42,7 +42,7 @@ class Tok:
 def dialect(store: str) -> ModuleType | None:
     """The store's dialect module, None for a store without SQL."""
     try:
-        return importlib.import_module(f"dbtools.backends.{store}_dialect")
+        return importlib.import_module(f"dbtools.backends.{store}.dialect")
     except ModuleNotFoundError:
         return None
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from dbtools.adopt.flyway import checksum as flyway_checksum
-from dbtools.backends.postgres_dialect import split
+from dbtools.backends.postgres.dialect import split
 from dbtools.migrations import discover
 from dbtools.settings import Settings
 from tests.adopt.conftest import CORPUS, assert_refused, cli, invoke, pg_connection, pg_env, sql, table_exists, write

@@ -18,7 +18,7 @@ from pymongo import monitoring
 
 from dbtools import backends, backup, runner
 from dbtools.audit import audit_suspended
-from dbtools.backends import mongodb_backup
+from dbtools.backends.mongodb import driver_backup as mongodb_backup
 from dbtools.errors import DbtoolsError
 from dbtools.settings import Settings
 from tests.backup.conftest import MIGRATIONS, cli, current_version, env_for, snapshot, write_migrations

@@ -33,7 +33,7 @@ from tests.conftest import Servers, fresh_settings
     ],
 )
 def test_retarget_renames_only_database_qualifiers(sql: str, expected: str) -> None:
-    from dbtools.backends.clickhouse import retarget
+    from dbtools.backends.clickhouse.sql import retarget
 
     assert retarget(sql, "src", "dst") == expected
 

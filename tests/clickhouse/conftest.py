@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from dbtools.backends.clickhouse import ClickHouseBackend, embedded_recipe, local_recipe
+from dbtools.backends.clickhouse import ClickHouseBackend
+from dbtools.backends.clickhouse.sandbox import embedded_recipe, local_recipe
 from dbtools.errors import MissingDependency
 from dbtools.sandbox import SandboxFailed, free_port, port_answers, wait_until
 from dbtools.sandbox.embedded import EmbeddedSandbox

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dbtools.backends.clickhouse import ClickHouseBackend
-from dbtools.backends.clickhouse_dialect import split, tokens
+from dbtools.backends.clickhouse.dialect import split, tokens
 from dbtools.settings import Settings
 
 from .conftest import created, token

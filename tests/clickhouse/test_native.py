@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dbtools import runner
-from dbtools.backends.clickhouse import ClickHouseBackend, local_recipe
+from dbtools.backends.clickhouse import ClickHouseBackend
+from dbtools.backends.clickhouse.sandbox import local_recipe
 from dbtools.errors import ConnectionFailed, DatabaseMissing
 from dbtools.sandbox import free_port
 from dbtools.sandbox.local import LocalSandbox

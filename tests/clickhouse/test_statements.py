@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dbtools.backends.clickhouse import inline_insert_as_select, on_cluster
-from dbtools.backends.clickhouse_dialect import split
+from dbtools.backends.clickhouse.dialect import split
+from dbtools.backends.clickhouse.sql import inline_insert_as_select, on_cluster
 
 ALPHABET = list("ab ;'\"`\\-#/*\n")
 

@@ -25,7 +25,7 @@ _no_mongosh: list[str] = []
 
 def need_mongosh() -> str:
     """mongosh's path; skips with one line where it is missing (fails under CI, which installs it)."""
-    from dbtools.backends.mongodb import find_mongosh
+    from dbtools.backends.mongodb.sandbox import find_mongosh
 
     found = find_mongosh(Path(__file__))
     if found is None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from dbtools import runner
-from dbtools.backends.mongodb import HISTORY, MongoBackend
+from dbtools.backends.mongodb import MongoBackend
+from dbtools.backends.mongodb.history import HISTORY
 from dbtools.errors import (
     ConnectionFailed,
     DatabaseMissing,

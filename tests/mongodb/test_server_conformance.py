@@ -127,7 +127,7 @@ def test_collmod_replaces_a_validator(db: Any) -> None:
 
 
 def test_rename_keeps_collection_options_on_mongod_only(client: pymongo.MongoClient, db: Any) -> None:
-    """dbtools' restore probes this (mongodb_backup.rename_keeps_options) and copies where it fails."""
+    """dbtools' restore probes this (mongodb/driver_backup.py: rename_keeps_options) and copies where it fails."""
     db.create_collection("before", validator=SCHEMA, capped=True, size=4096)
     client.admin.command("renameCollection", f"{db.name}.before", to=f"{db.name}.after")
     options = db["after"].options()

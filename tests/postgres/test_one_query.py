@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dbtools import runner
-from dbtools.backends import postgres as postgres_backend
 from dbtools.backends.postgres import PostgresBackend
+from dbtools.backends.postgres import apply as postgres_backend
 from dbtools.errors import MigrationFailed
 from dbtools.settings import Settings
 from tests.conftest import Servers, fresh_settings

@@ -19,8 +19,8 @@ import pytest
 
 from dbtools import runner
 from dbtools.backends.redis import RedisBackend
+from dbtools.backends.redis.layout import LOCK_KEY
 from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, HistoryMismatch, LockTimeout
-from dbtools.redis_layout import LOCK_KEY
 from dbtools.sandbox import free_port, start
 from dbtools.settings import Settings, from_env
 from tests.conftest import Servers, fresh_settings
@@ -130,7 +130,7 @@ def test_history_key_of_another_type_is_refused(rs: Settings, r: object, mdir: P
 
 # -- SCAN-based migrations ------------------------------------------------------------------------
 
-RENAME = """from dbtools.redis_tools import rename_keys
+RENAME = """from dbtools.backends.redis.tools import rename_keys
 
 
 def up(r):
@@ -141,8 +141,8 @@ def down(r):
     rename_keys(r, "candles:{symbol}:{timeframe}", "candle:{symbol}:{timeframe}")
 """
 
-EXPIRE = """from dbtools.redis_layout import SESSIONS
-from dbtools.redis_tools import expire_keys, persist_keys
+EXPIRE = """from dbtools.backends.redis.layout import SESSIONS
+from dbtools.backends.redis.tools import expire_keys, persist_keys
 
 
 def up(r):
@@ -155,7 +155,7 @@ def down(r):
 
 RESHAPE = """import json
 
-from dbtools.redis_tools import reshape_hashes
+from dbtools.backends.redis.tools import reshape_hashes
 
 
 def nest(key, fields):

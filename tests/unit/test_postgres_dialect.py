@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dbtools.backends import postgres_dialect as dialect
-from dbtools.backends.postgres_dialect import (
+from dbtools.backends.postgres import dialect
+from dbtools.backends.postgres.dialect import (
     ADD_ENUM_VALUE,
     BEGIN,
     COMMIT,
@@ -289,7 +289,7 @@ def test_plain_migrations_never_load_pglast() -> None:
     import sys
 
     code = (
-        "import sys; from dbtools.backends.postgres_dialect import split; "
+        "import sys; from dbtools.backends.postgres.dialect import split; "
         "s = split('CREATE TABLE t (id bigint PRIMARY KEY);\\nCREATE INDEX i ON t (id);\\nDROP TABLE old;'); "
         "print(len(s), 'pglast' in sys.modules)"
     )

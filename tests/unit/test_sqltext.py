@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbtools.backends.postgres_dialect import split
+from dbtools.backends.postgres.dialect import split
 from dbtools.sqltext import Statement, progress_checksum
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtools.backends.redis.layout import LOCK_KEY
 from dbtools.errors import DbtoolsError
-from dbtools.redis_layout import LOCK_KEY
 
 if TYPE_CHECKING:
     from dbtools.backends.redis import RedisBackend
@@ -26,9 +26,7 @@ CLAIM_KEY = "dbtools:restore:claim"  # marks a spare DB index as ours while a re
 CLAIM_MS = 600_000
 BATCH = 1000
 # Claim an index only if it is empty, atomically (two restores never share one).
-_CLAIM = (
-    "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0"
-)
+_CLAIM = "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0"
 
 
 def dump(backend: RedisBackend, folder: Path) -> dict[str, Any]:

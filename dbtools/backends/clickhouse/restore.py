@@ -20,6 +20,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtools.backends.clickhouse.lock import LOCK_NAME
+from dbtools.backends.clickhouse.sql import ServerError, identifier, quote, retarget
 from dbtools.errors import DbtoolsError
 
 if TYPE_CHECKING:
@@ -31,7 +33,6 @@ VIEWS = ("View", "MaterializedView", "LiveView", "WindowView")
 def restore(backend: ClickHouseBackend, folder: Path, manifest: dict[str, Any], *, replace: bool) -> None:
     """An empty target: load straight into it, dropping what arrived if the server refuses a statement.
     A target to replace: load into a scratch database, then switch its objects in (see the module doc)."""
-    from dbtools.backends.clickhouse import ServerError, identifier
 
     target = backend.database
     refused = "nothing was restored: the target is exactly as it was. The DDL or data of the backup does not fit "
@@ -65,7 +66,6 @@ def restore(backend: ClickHouseBackend, folder: Path, manifest: dict[str, Any], 
 
 def _drop_all(backend: ClickHouseBackend, database: str) -> None:
     """Drop every view, then every table, of `database` (the lock table stays)."""
-    from dbtools.backends.clickhouse import identifier
 
     tables, views = _objects(backend, database)
     for name in [*views, *tables]:
@@ -75,7 +75,6 @@ def _drop_all(backend: ClickHouseBackend, database: str) -> None:
 def _engine(backend: ClickHouseBackend, database: str) -> str | None:
     """` ENGINE = X` for scratch databases beside `database`: RENAME moves tables only between databases
     of one plain engine (a current server's Atomic, an old one's Ordinary); None for any other engine."""
-    from dbtools.backends.clickhouse import quote
 
     rows = backend._query(f"SELECT engine FROM system.databases WHERE name = {quote(database)}")
     engine = rows[0][0] if rows else ""
@@ -85,7 +84,6 @@ def _engine(backend: ClickHouseBackend, database: str) -> str | None:
 def _load(backend: ClickHouseBackend, folder: Path, manifest: dict[str, Any], database: str) -> None:
     """The whole backup into `database`: RESTORE ... AS for a BACKUP; else the tables, their rows,
     then the views (a view created before the rows would feed its target table a second time)."""
-    from dbtools.backends.clickhouse import LOCK_NAME, identifier, retarget
 
     details = manifest.get("details", {})
     source = details.get("database") or manifest.get("database") or backend.database
@@ -105,7 +103,6 @@ def _load(backend: ClickHouseBackend, folder: Path, manifest: dict[str, Any], da
 
 def _objects(backend: ClickHouseBackend, database: str) -> tuple[list[str], dict[str, str]]:
     """(tables, {view: its CREATE}) of `database`; the lock table and views' inner tables left out."""
-    from dbtools.backends.clickhouse import LOCK_NAME, identifier, quote
 
     rows = backend._query(f"SELECT name, engine FROM system.tables WHERE database = {quote(database)} ORDER BY name")
     tables, views = [], {}
@@ -121,7 +118,6 @@ def _objects(backend: ClickHouseBackend, database: str) -> tuple[list[str], dict
 
 def _switch(backend: ClickHouseBackend, scratch: str, target: str, token: str, engine: str) -> None:
     """Move the restored objects into `target`, what it held aside (dropped at the end); undo on failure."""
-    from dbtools.backends.clickhouse import ServerError, identifier, retarget
 
     def qualified(database: str, name: str) -> str:
         return f"{identifier(database)}.{identifier(name)}"

@@ -1,0 +1,182 @@
+"""The append-only migration_history table (ReplacingMergeTree, tombstones, revisions) and foreign tables."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from dbtools.backends.base import HISTORY_NAME, ForeignTable
+from dbtools.backends.clickhouse.lock import ClickHouseLock
+from dbtools.backends.clickhouse.sql import (
+    UNKNOWN_IDENTIFIER,
+    UNKNOWN_TABLE,
+    ServerError,
+    identifier,
+    on_cluster,
+    quote,
+)
+from dbtools.errors import DbtoolsError
+from dbtools.plan import AppliedMigration
+
+_COLUMNS = (
+    "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
+    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from"
+)
+# tables written before `adopt` existed lack the last column until the next locked run adds it
+_OLD_COLUMNS = _COLUMNS.removesuffix(", adopted_from")
+_HISTORY_COLUMNS = """(
+    version            Int64,
+    name               String,
+    checksum           String,
+    status             String,
+    statements_done    UInt32,
+    statements_total   Nullable(UInt32),
+    progress_checksum  String,
+    error              Nullable(String),
+    applied_at         DateTime,
+    execution_ms       UInt64,
+    applied_by         String,
+    tool_version       String,
+    adopted_from       String DEFAULT '',
+    revision           UInt64,
+    deleted            UInt8
+)"""
+
+
+class ClickHouseHistory(ClickHouseLock):
+    """History rows: every write a new row with a larger revision."""
+
+    _revision: int
+
+    @property
+    def _history(self) -> str:
+        return f"{identifier(self.database)}.{HISTORY_NAME}"
+
+    def history(self) -> list[AppliedMigration]:
+        """The newest row per version (FINAL), tombstones dropped; [] before the table exists."""
+        if self.cluster:
+            with suppress(ServerError):  # rows written through other replicas must be here first
+                self._ddl(f"SYSTEM SYNC REPLICA {self._history}")
+        try:
+            rows = self._history_rows(_COLUMNS)
+        except ServerError as exc:
+            if exc.code == UNKNOWN_TABLE:
+                return []
+            if exc.code != UNKNOWN_IDENTIFIER:
+                raise
+            rows = self._history_rows(_OLD_COLUMNS)  # written by an older dbtools: read what it has
+        result = []
+        for row in rows:
+            *fields, revision, deleted = row
+            self._revision = max(self._revision, int(revision))
+            if int(deleted):
+                continue
+            fields[8] = datetime.fromtimestamp(int(fields[8]), UTC)
+            result.append(AppliedMigration(*fields))
+        return result
+
+    def _history_rows(self, columns: str) -> list[tuple[Any, ...]]:
+        return self._query(
+            f"SELECT {columns.replace('applied_at', 'toUnixTimestamp(applied_at)')}, revision, deleted "
+            f"FROM {self._history} FINAL ORDER BY version"
+        )
+
+    def ensure_history(self) -> None:
+        if self.cluster:
+            path = f"/clickhouse/tables/{{shard}}/{self.database}/{HISTORY_NAME}"
+            engine = f"ReplicatedReplacingMergeTree({quote(path)}, '{{replica}}', revision)"
+        else:
+            engine = "ReplacingMergeTree(revision)"
+        sql = f"CREATE TABLE IF NOT EXISTS {self._history} {_HISTORY_COLUMNS} ENGINE = {engine} ORDER BY version"
+        self._ddl(on_cluster(sql, self.cluster))
+        has_column = self._query(
+            f"SELECT count() FROM system.columns WHERE database = {quote(self.database)} "
+            f"AND table = {quote(HISTORY_NAME)} AND name = 'adopted_from'"
+        )
+        if not int(has_column[0][0]):  # a table an older dbtools made (18.16 has no ADD COLUMN IF NOT EXISTS)
+            alter = f"ALTER TABLE {self._history} ADD COLUMN adopted_from String DEFAULT '' AFTER tool_version"
+            self._ddl(on_cluster(alter, self.cluster))
+
+    def record(self, row: AppliedMigration) -> None:
+        self._insert(row, deleted=False)
+
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """All rows in one INSERT: one block, which ClickHouse writes whole or not at all."""
+        if rows:
+            values = ", ".join(f"({self._literals(row, deleted=False)})" for row in rows)
+            self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES {values}")
+            self._renew()
+
+    def forget(self, version: int) -> None:
+        self._insert(AppliedMigration(version=version, name="", checksum="", status="forgotten"), deleted=True)
+
+    def _insert(self, row: AppliedMigration, *, deleted: bool) -> None:
+        literals = self._literals(row, deleted=deleted)
+        self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES ({literals})")
+        self._renew()
+
+    def _literals(self, row: AppliedMigration, *, deleted: bool) -> str:
+        applied_at = int((row.applied_at or datetime.now(UTC)).timestamp())
+        values = (
+            row.version,
+            row.name,
+            row.checksum,
+            row.status,
+            row.statements_done,
+            row.statements_total,
+            row.progress_checksum,
+            row.error,
+            f"toDateTime({applied_at})",
+            row.execution_ms,
+            row.applied_by,
+            row.tool_version,
+            row.adopted_from,
+            self._next_revision(),
+            int(deleted),
+        )
+        return ", ".join(v if isinstance(v, str) and v.startswith("toDateTime(") else quote(v) for v in values)
+
+    def read_table(self, name: str) -> ForeignTable | None:
+        """Another tool's history table in this database, None if absent. Replacing engines are read
+        with FINAL (as dbmate reads its own); DateTime values come back as UTC datetimes."""
+        try:
+            found = self._query(
+                f"SELECT engine FROM system.tables WHERE database = {quote(self.database)} AND name = {quote(name)}"
+            )
+            if not found:
+                return None
+            engine = str(found[0][0])
+            columns = self._query(
+                f"SELECT name, type FROM system.columns WHERE database = {quote(self.database)} "
+                f"AND table = {quote(name)}"  # in definition order (18.16's system.columns has no `position`)
+            )
+            types = {str(n): str(t) for n, t in columns}
+            selected = ", ".join(
+                f"toUnixTimestamp({identifier(n)})" if "DateTime" in t else identifier(n) for n, t in types.items()
+            )
+            final = " FINAL" if re.search(r"(Replacing|Collapsing)MergeTree", engine) else ""
+            found = self._query(f"SELECT {selected} FROM {identifier(self.database)}.{identifier(name)}{final}")
+        except ServerError as exc:  # a table the server cannot read (a view over a dropped table, no grant)
+            raise DbtoolsError(
+                f"{self._where}: could not read {name}: {exc.message}",
+                hint=f"check that {name} is the other tool's history table and that this user may read it "
+                "(--table NAME reads another)",
+            ) from None
+        rows = []
+        for values in found:
+            row = {}
+            for (column, kind), value in zip(types.items(), values, strict=True):
+                if "DateTime" in kind and value is not None:
+                    value = datetime.fromtimestamp(int(value), UTC)
+                row[column] = value
+            rows.append(row)
+        return ForeignTable(name, types, rows, engine)
+
+    def _next_revision(self) -> int:
+        """Larger than every revision seen: the newest row of a version wins even if clocks step back."""
+        self._revision = max(time.time_ns(), self._revision + 1)
+        return self._revision

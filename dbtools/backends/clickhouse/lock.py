@@ -1,0 +1,136 @@
+"""The migration lock: a table created atomically, its holder in its column DEFAULTs, a renewed lease."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+
+from dbtools.backends.base import owner_tag
+from dbtools.backends.clickhouse.client import ClickHouseConnection
+from dbtools.backends.clickhouse.sql import TABLE_EXISTS, ServerError, identifier, on_cluster, quote
+from dbtools.leases import Waiting, take_or_wait
+
+LOCK_NAME = "dbtools_migration_lock"
+DEFAULT_LEASE = 600.0  # seconds without renewal after which a lock is reported stale
+
+
+def _literal(expression: str) -> str:
+    """The value of a DEFAULT literal as system.columns shows it: '...' unescaped, numbers as they are."""
+    expression = expression.strip()
+    cast = re.fullmatch(r"CAST\((.*), '[^']*'\)", expression, re.DOTALL)  # 18.x shows CAST(1795599415, 'UInt64')
+    if cast:
+        expression = cast[1].strip()
+    if len(expression) >= 2 and expression[0] == expression[-1] == "'":
+        return re.sub(r"\\(.)", r"\1", expression[1:-1])
+    return expression
+
+
+class ClickHouseLock(ClickHouseConnection):
+    """lock, lock_holder, break_lock (see the package docstring)."""
+
+    _lock_token: str | None
+    _renewed: float
+
+    @property
+    def _lock(self) -> str:
+        return f"{identifier(self.database)}.{LOCK_NAME}"
+
+    @contextmanager
+    def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
+        """Create the lock table (atomic); wait while another run holds it; drop it on exit."""
+        token = uuid.uuid4().hex
+        take_or_wait(
+            self.name,
+            repr(self.database),
+            lambda: self._try_lock(token),
+            self.lock_holder,
+            timeout,
+            on_wait=on_wait,
+            breaking="if its holder is gone (a stale lock says so), break it with `unlock --force --db clickhouse`",
+        )
+        self._lock_token, self._renewed = token, time.monotonic()
+        try:
+            yield
+        finally:
+            self._lock_token = None
+            if self._client is not None:
+                with suppress(ServerError):
+                    self._release(token)
+
+    def _try_lock(self, token: str) -> bool:
+        now = int(time.time())
+        columns = {
+            "owner": quote(owner_tag()),
+            "host": quote(socket.gethostname()),
+            "pid": str(os.getpid()),
+            "token": quote(token),
+            "acquired_at": str(now),
+            "renewed_at": str(now),
+            "lease": str(int(self.lease)),
+        }
+        types = {"pid": "UInt32", "acquired_at": "UInt64", "renewed_at": "UInt64", "lease": "UInt32"}
+        body = ", ".join(f"{name} {types.get(name, 'String')} DEFAULT {value}" for name, value in columns.items())
+        sql = f"CREATE TABLE {self._lock} ({body}) ENGINE = MergeTree ORDER BY tuple()"
+        if self._holder() is None:  # look first: every ON CLUSTER attempt is a queued distributed DDL
+            try:
+                self._ddl(on_cluster(sql, self.cluster))
+                return True
+            except ServerError as exc:
+                if exc.code != TABLE_EXISTS and "already exists" not in exc.message:
+                    raise
+        if self.embedded:  # one process per chdb directory: a lock from another pid is a dead run's
+            holder = self._holder()
+            if holder and int(holder["pid"]) != os.getpid():
+                self._ddl(f"DROP TABLE IF EXISTS {self._lock}")
+        return False
+
+    def _renew(self) -> None:
+        """Push the lease forward (at most every lease/3), so a long run is not reported stale."""
+        if self._lock_token is None or time.monotonic() - self._renewed < self.lease / 3:
+            return
+        self._renewed = time.monotonic()
+        sql = f"ALTER TABLE {self._lock} MODIFY COLUMN renewed_at UInt64 DEFAULT {int(time.time())}"
+        with suppress(ServerError):
+            self._ddl(on_cluster(sql, self.cluster))
+
+    def _release(self, token: str) -> None:
+        holder = self._holder()
+        if holder is not None and holder.get("token") == token:  # unlock --force may have freed it for another run
+            self._ddl(on_cluster(f"DROP TABLE IF EXISTS {self._lock}", self.cluster))
+
+    def _holder(self) -> dict[str, str] | None:
+        """The lock table's DEFAULTs (owner, host, pid, token, times), None when there is no lock."""
+        rows = self._query(
+            "SELECT name, default_expression FROM system.columns "
+            f"WHERE database = {quote(self.database)} AND table = {quote(LOCK_NAME)}"
+        )
+        return {name: _literal(expr) for name, expr in rows} if rows else None
+
+    def lock_holder(self) -> str | None:
+        holder = self._holder()
+        if holder is None:
+            return None
+        now = time.time()
+        acquired = datetime.fromtimestamp(int(holder.get("acquired_at", "0")), UTC)
+        idle = now - int(holder.get("renewed_at", "0"))
+        lease = int(holder.get("lease", str(int(DEFAULT_LEASE))))
+        text = (
+            f"{holder.get('owner', 'unknown')} (host {holder.get('host', '?')}), since {acquired:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        if idle > lease:
+            text += f", stale: not renewed for {idle:.0f} s (lease {lease} s)"
+        return text
+
+    def break_lock(self) -> str | None:
+        """Drop the lock table whoever holds it (`unlock --force`)."""
+        holder = self.lock_holder()
+        if holder is None:
+            return None
+        self._ddl(on_cluster(f"DROP TABLE IF EXISTS {self._lock}", self.cluster))
+        return f"removed the lock held by {holder}"

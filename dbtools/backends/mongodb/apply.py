@@ -1,0 +1,76 @@
+"""Running a migration: Python steps with progress after each, or a JavaScript file through mongosh."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+
+from dbtools import scripts
+from dbtools.backends.mongodb.history import MongoHistory
+from dbtools.backends.mongodb.lock import MongoLock
+from dbtools.backends.mongodb.sandbox import find_mongosh
+from dbtools.errors import MigrationFailed, MissingDependency
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.settings import mask
+from dbtools.sqltext import Statement
+
+
+class MongoApply(MongoHistory, MongoLock):
+    """apply and revert."""
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        if migration.kind == "js":
+            mongosh = self._mongosh_path(migration)
+            return scripts.run_steps(
+                self,
+                migration,
+                statements,
+                lambda i: self._run_js(mongosh, migration, "up"),
+                start_at=start_at,
+                guard=self.lock_lost,
+            )
+        fns = scripts.callables(migration, scripts.load(migration), statements)
+        return scripts.run_steps(
+            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self.lock_lost
+        )
+
+    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+        if migration.kind == "js":
+            mongosh = self._mongosh_path(migration)
+            scripts.revert_steps(self, migration, statements, lambda i: self._run_js(mongosh, migration, "down"))
+            return
+        fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
+        scripts.revert_steps(self, migration, statements, lambda i: fns[i](self._db))
+
+    @staticmethod
+    def _mongosh_path(migration: Migration) -> str:
+        found = find_mongosh(migration.path)
+        if found is None:
+            raise MissingDependency(
+                f"mongodb: {migration.path.name} is a JavaScript migration and mongosh is not installed; nothing ran",
+                hint="run `npm install` in the project (package.json brings mongosh), or npm install -g mongosh, "
+                "or write the migration as a .py file with up(db)",
+            )
+        return found
+
+    def _run_js(self, mongosh: str, migration: Migration, function: str) -> None:
+        """Run the file in mongosh with `db` connected; then call its up/down function if it defines one
+        (a plain seed-style script does its work at top level). The URL travels in the environment,
+        never on the command line where `ps` would show the password."""
+        script = (
+            "db = connect(process.env.DBTOOLS_MONGO_URL);\n"
+            f"load({json.dumps(str(migration.path))});\n"
+            f"if (typeof {function} === 'function') {{ {function}(db); }}\n"
+        )
+        env = {**os.environ, "DBTOOLS_MONGO_URL": self.uri(credentials=True)}
+        done = subprocess.run(
+            [mongosh, "--nodb", "--quiet", "--norc", "--eval", script], env=env, capture_output=True, text=True
+        )
+        if done.returncode:
+            output = mask((done.stderr or done.stdout).strip(), self.settings)
+            lines = [line for line in output.splitlines() if line.strip()]
+            error = next((line for line in lines if "Error" in line), lines[-1] if lines else "")
+            raise MigrationFailed(f"mongosh exited with {done.returncode}: {error.strip()}")

@@ -1,0 +1,102 @@
+"""The `migrations` collection: history rows as documents, unique on version; another tool's collection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import asdict, replace
+from datetime import UTC
+from typing import Any
+
+from dbtools.backends.base import ForeignTable
+from dbtools.backends.mongodb.client import MongoClient, _mapped, _short
+from dbtools.errors import DbtoolsError, HistoryMismatch
+from dbtools.plan import AppliedMigration
+
+HISTORY = "migrations"  # the seed's name
+_ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
+
+
+class MongoHistory(MongoClient):
+    """History rows, one document per version."""
+
+    @_mapped
+    def history(self) -> list[AppliedMigration]:
+        return [self._row(doc) for doc in self._db[HISTORY].find({}, {"_id": 0}).sort("version", 1)]
+
+    def _row(self, doc: dict[str, Any]) -> AppliedMigration:
+        try:
+            data = {k: doc[k] for k in _ROW_FIELDS if k in doc}
+            row = AppliedMigration(**data)
+            if not isinstance(row.version, int) or not row.checksum:
+                raise TypeError("version or checksum missing")
+        except (TypeError, KeyError) as exc:
+            raise HistoryMismatch(
+                f"mongodb: the {HISTORY} collection holds a document dbtools did not write: {_short(doc)} ({exc})",
+                hint=f"move the old collection aside (db.{HISTORY}.renameCollection('{HISTORY}_old')), "
+                f"then adopt the database with `baseline --db mongodb --version N`",
+            ) from None
+        if row.applied_at is not None and row.applied_at.tzinfo is None:
+            row = replace(row, applied_at=row.applied_at.replace(tzinfo=UTC))
+        return row
+
+    @_mapped
+    def ensure_history(self) -> None:
+        """The `migrations` collection with a unique index on version (two rows of one version cannot exist)."""
+        import pymongo.errors
+
+        if HISTORY not in self._db.list_collection_names():
+            with suppress(pymongo.errors.CollectionInvalid, pymongo.errors.OperationFailure):  # a peer made it
+                self._db.create_collection(HISTORY)
+        self._db[HISTORY].create_index([("version", 1)], unique=True, name="version_unique")
+
+    @_mapped
+    def record(self, row: AppliedMigration) -> None:
+        self._db[HISTORY].replace_one({"version": row.version}, asdict(row), upsert=True)
+
+    @_mapped
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """Upsert several rows: in one transaction where the server has them (replica sets), else one
+        ordered bulk write (a standalone server has no multi-document transactions)."""
+        import pymongo
+        import pymongo.errors
+
+        ops = [pymongo.ReplaceOne({"version": row.version}, asdict(row), upsert=True) for row in rows]
+        if not ops:
+            return
+        history = self._db[HISTORY]
+        try:
+            with self._client.start_session() as session:
+                session.with_transaction(lambda s: history.bulk_write(ops, ordered=True, session=s))
+        except pymongo.errors.OperationFailure as exc:
+            if exc.code != 20:  # IllegalOperation: "Transaction numbers are only allowed on a replica set"
+                raise
+            history.bulk_write(ops, ordered=True)
+
+    @_mapped
+    def read_table(self, name: str) -> ForeignTable | None:
+        """Another tool's history collection in insertion order (without `_id`); None if absent. A collection
+        the server cannot read (a view whose pipeline fails, no privilege) is one error naming it."""
+        import pymongo.errors
+
+        if name not in self._db.list_collection_names():
+            return None
+        try:
+            docs = [{k: v for k, v in doc.items() if k != "_id"} for doc in self._db[name].find({}).sort("_id", 1)]
+        except pymongo.errors.OperationFailure as exc:
+            words = " ".join(str((exc.details or {}).get("errmsg") or exc).split())
+            raise DbtoolsError(
+                f"mongodb: could not read {name}: {words}",
+                hint=f"check that {name} is the other tool's history collection and that this user may read it "
+                "(--table NAME reads another)",
+            ) from None
+        columns: dict[str, str] = {}
+        for field in docs[0] if docs else ():
+            if all(field in doc for doc in docs):
+                kinds = {type(doc[field]).__name__ for doc in docs}
+                columns[field] = kinds.pop() if len(kinds) == 1 else "mixed"
+        return ForeignTable(name, columns, docs)
+
+    @_mapped
+    def forget(self, version: int) -> None:
+        self._db[HISTORY].delete_one({"version": version})

@@ -1,0 +1,335 @@
+"""Running a migration's statements: in one transaction with its history row, or one by one with progress."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from dbtools.backends.base import history_row, statement_failed
+from dbtools.backends.postgres import dialect
+from dbtools.backends.postgres.client import _server_message
+from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed, _row_params
+from dbtools.errors import MigrationFailed
+from dbtools.migrations import Migration
+from dbtools.plan import AppliedMigration
+from dbtools.sqltext import Statement
+
+_ONE_QUERY_BYTES = 1 << 20  # a section at least this big goes in its own query (no copy into a bigger one)
+_AFTER_SECTION = b"\n;\n"  # ends a last statement written without a semicolon (or a trailing -- comment)
+_LOCATE_BATCH = 1000  # statements per query when a failed section is run again to find the failing one
+
+
+def _execute(cur: Any, statement: Statement, *, begin: bool = False) -> None:
+    """Run one statement (`begin`: open the transaction in the same round trip); COPY ... FROM STDIN
+    streams the data block that followed it in the file. Ctrl-C cancels it on the server (the
+    driver then raises QueryCanceled, as it does for a statement Ctrl-C came before)."""
+    from dbtools import interrupt
+
+    try:
+        with interrupt.cancellable(cur.connection.cancel):
+            if statement.data is None:
+                cur.execute(("BEGIN;\n" if begin else "") + statement.sql)
+                return
+            if begin:
+                cur.execute("BEGIN")
+            cur.copy_expert(statement.sql, io.StringIO(statement.data))
+    except interrupt.Stopped as exc:
+        from psycopg2.errors import QueryCanceled
+
+        raise QueryCanceled(str(exc)) from None
+
+
+def _first_failure(cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, str] | None:
+    """Run `script` then `tail` inside the open transaction (see `_locate`)."""
+    import psycopg2
+
+    text, total = script.text, len(script)
+    first = 0
+    while first < total:
+        last = min(total, first + _LOCATE_BATCH) - 1
+        start, end = script.span(first, last)
+        try:
+            cur.execute(("SAVEPOINT dbtools_locate;\n" + text[start:end] + "\n;").encode())
+        except psycopg2.Error:
+            cur.execute("ROLLBACK TO SAVEPOINT dbtools_locate")
+            for index in range(first, last + 1):
+                try:
+                    cur.execute(script[index].sql)
+                except psycopg2.Error as exc:
+                    return index, _server_message(exc)
+            return None
+        first = last + 1
+    try:
+        cur.execute(tail)
+    except psycopg2.Error as exc:
+        return total, _server_message(exc)
+    return None
+
+
+class PostgresApply(PostgresHistory):
+    """apply and revert."""
+
+    @staticmethod
+    def runs_in_transaction(
+        migration: Migration, statements: Sequence[Statement], server_version: int | None = None, *, down: bool = False
+    ) -> bool:
+        """False when the section's directive or marker says so, or a statement cannot run inside the
+        transaction dbtools opens (it must run outside one, or the file controls its own transactions)."""
+        declared = migration.down_transactional if down else migration.transactional
+        if declared is not None:
+            return declared
+        if not isinstance(statements, dialect.Script):
+            statements = dialect.Script.of(statements)
+        return not statements.needs_autocommit(server_version)
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        if self.runs_in_transaction(migration, statements, self._conn.server_version):
+            return self._apply_in_transaction(migration, statements)
+        return self._apply_statement_by_statement(migration, statements, start_at)
+
+    def _apply_in_transaction(self, m: Migration, statements: Sequence[Statement]) -> AppliedMigration:
+        import psycopg2
+
+        if isinstance(statements, dialect.Script) and statements.sendable(self._conn.server_version):
+            return self._apply_as_one(m, statements)
+        started = time.monotonic()
+        cur = self._conn.cursor()
+        index = -1
+        try:
+            for index in range(len(statements)):
+                # BEGIN rides with the first statement: one round trip less per migration
+                _execute(cur, statements[index], begin=index == 0)
+            if not statements:
+                cur.execute("BEGIN")
+            row = history_row(
+                m, status="applied", started=started, statements_done=len(statements), statements=statements
+            )
+            index = len(statements)
+            cur.execute(self._upsert + "; COMMIT", _row_params(row))
+            return row
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK")
+            if not 0 <= index < len(statements):
+                raise _history_write_failed(m, exc) from None
+            failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=False)
+            from dbtools import interrupt
+
+            if not interrupt.requested():  # stopped by Ctrl-C, the migration is simply not applied
+                row = history_row(
+                    m, status="failed", started=started, statements_done=0, statements=statements, error=failure.message
+                )
+                self.record(row)
+            raise failure from None
+        finally:
+            cur.close()
+
+    def _apply_as_one(self, m: Migration, script: dialect.Script) -> AppliedMigration:
+        """The section and its history row in one transaction, sent as one multi-statement query: the
+        server parses it, nothing is cut here. Only after a failure is the section cut, to name the
+        statement (by the error's position, else by running it again in a transaction rolled back)."""
+        started = time.monotonic()
+        row = history_row(m, status="applied", started=started, statements_done=len(script), statements=script)
+        with self._conn.cursor() as cur:
+            params = _row_params(row)
+            record = cur.mogrify(self._upsert_timed, params[:8] + params[10:])
+            self._run_as_one(cur, m, script, record, started)
+        return replace(row, applied_at=datetime.now(UTC), execution_ms=int((time.monotonic() - started) * 1000))
+
+    def _run_as_one(
+        self, cur: Any, m: Migration, script: dialect.Script, tail: bytes, started: float, *, down: bool = False
+    ) -> None:
+        """BEGIN; the section; `tail` (the history write); COMMIT - one round trip for a section under
+        _ONE_QUERY_BYTES, else three, so a big section is encoded once and never copied into a bigger string."""
+        import psycopg2
+
+        from dbtools import interrupt
+
+        body = script.text.encode()
+        head = b"BEGIN;\n"
+        in_tail = False
+        try:
+            with interrupt.cancellable(cur.connection.cancel):  # Ctrl-C cancels it on the server
+                if len(body) < _ONE_QUERY_BYTES:
+                    cur.execute(b"".join((head, body, _AFTER_SECTION, tail, b";\nCOMMIT")))
+                else:
+                    head = b""
+                    cur.execute(b"BEGIN")
+                    cur.execute(body)
+                    del body
+                    in_tail = True
+                    cur.execute(tail + b";\nCOMMIT")
+        except interrupt.Stopped as exc:  # Ctrl-C came first: nothing was sent
+            raise MigrationFailed(f"postgres: migration {m.label} was not started: {exc}") from None
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK")
+            if interrupt.requested():  # cancelled by Ctrl-C: simply not applied, nothing to locate or record
+                failure = MigrationFailed(
+                    f"postgres: migration {m.label} was cancelled: {_server_message(exc)}",
+                    hint="nothing of it was applied",
+                )
+                # which statement ran is unknown: the server was running the section as one query
+                failure.where = f"one of its {len(script)} statement(s) (its section runs as one query)"  # type: ignore[attr-defined]
+                raise failure from None
+            where = None if in_tail else len(head)
+            raise self._failed_as_one(cur, m, script, exc, tail, where, started, down) from None
+
+    def _failed_as_one(
+        self,
+        cur: Any,
+        m: Migration,
+        script: dialect.Script,
+        exc: Exception,
+        tail: bytes,
+        head: int | None,
+        started: float,
+        down: bool,
+    ) -> MigrationFailed:
+        """The error for a section sent whole that failed (rolled back): which statement, from the
+        server's error position, else found by running the section again, statement by statement in
+        batches, in a transaction that is rolled back; recorded as a failed row for an up section.
+        `head`: characters sent before the section in the failed query (None: it was the history write)."""
+        message = _server_message(exc)
+        position = getattr(getattr(exc, "diag", None), "statement_position", None)
+        index: int | None = None
+        if head is not None and position and position.isdigit():
+            offset = int(position) - 1 - head
+            if offset >= len(script.text) + len(_AFTER_SECTION):
+                head = None  # past the section: the history write failed
+            elif offset >= 0 and len(script):
+                index = script.index_at(min(offset, len(script.text) - 1))
+        if index is None and head is not None:
+            found = self._locate(cur, script, tail)
+            if found is not None:
+                index, message = found
+                head = None if index == len(script) else head
+        if head is None:
+            return _history_write_failed(m, message, down=down)
+        if index is None:
+            failure = MigrationFailed(
+                f"postgres: migration {m.label} failed: {' '.join(message.split())} (no statement named: it did "
+                "not fail again when the section was run once more, statement by statement)",
+                hint=f"nothing of it was applied; fix the file and run `{'rollback' if down else 'migrate'} "
+                "--db postgres` again",
+            )
+        else:
+            failure = statement_failed(self.name, m, script, index, message, kept=False, down=down)
+        if not down:
+            failed = history_row(
+                m, status="failed", started=started, statements_done=0, statements=script, error=failure.message
+            )
+            self.record(failed)
+        return failure
+
+    def _locate(self, cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, str] | None:
+        """(index, server message) of the first statement that fails when the section runs again in a
+        transaction that is then rolled back: batches of statements as one query, each behind a savepoint,
+        and the failing batch one statement at a time; index len(script) when only `tail` (the history
+        write) fails. None when nothing fails this time, or Ctrl-C stops the search."""
+        from dbtools import interrupt
+
+        cur.execute("BEGIN")
+        try:
+            with interrupt.cancellable(cur.connection.cancel):
+                found = _first_failure(cur, script, tail)
+        except interrupt.Stopped:
+            found = None
+        finally:
+            cur.execute("ROLLBACK")
+        return None if interrupt.requested() else found
+
+    def _apply_statement_by_statement(
+        self, m: Migration, statements: Sequence[Statement], start_at: int
+    ) -> AppliedMigration:
+        """Autocommit, one statement at a time; progress is recorded whenever no transaction is open
+        (a file may manage its own BEGIN/COMMIT: its statements count once committed)."""
+        import psycopg2
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+        started = time.monotonic()
+        committed = start_at
+        self.record(history_row(m, status="running", started=started, statements_done=committed, statements=statements))
+        opened = 0  # the statement that opened the file's own transaction, if one is open
+        with self._conn.cursor() as cur:
+            for index in range(start_at, len(statements)):
+                statement = statements[index]
+                was_idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+                try:
+                    _execute(cur, statement)
+                except psycopg2.Error as exc:
+                    raise self._stopped(m, statements, index, _server_message(exc), committed, started) from None
+                idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+                if was_idle and not idle:
+                    opened = index
+                if idle and not was_idle and statement.kind == dialect.ROLLBACK:
+                    # the file rolled its own transaction back: what ran in it did not stay
+                    word = statement.sql.split(None, 1)[0].rstrip(";").upper()
+                    message = (
+                        f"the file's own {word} (line {statement.line}) rolled back statements "
+                        f"{opened + 1}-{index + 1}, so nothing of them stayed"
+                    )
+                    raise self._stopped(m, statements, index, message, committed, started)
+                if idle:
+                    committed = index + 1
+                    if committed < len(statements):
+                        self.record(
+                            history_row(
+                                m, status="running", started=started, statements_done=committed, statements=statements
+                            )
+                        )
+            if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+                message = "the file opens a transaction it never commits"
+                raise self._stopped(m, statements, len(statements) - 1, message, committed, started)
+        row = history_row(m, status="applied", started=started, statements_done=committed, statements=statements)
+        self.record(row)
+        return row
+
+    def _stopped(
+        self, m: Migration, statements: Sequence[Statement], index: int, message: str, committed: int, started: float
+    ) -> MigrationFailed:
+        """Roll back an open transaction, record the failure with what stayed committed; the error to raise."""
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+        if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+            self._query("ROLLBACK")
+        failure = statement_failed(self.name, m, statements, index, message, kept=True, applied=committed)
+        self.record(
+            history_row(
+                m,
+                status="failed",
+                started=started,
+                statements_done=committed,
+                statements=statements,
+                error=failure.message,
+            )
+        )
+        return failure
+
+    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+        import psycopg2
+
+        delete = f"DELETE FROM {self._history} WHERE version = %s"
+        in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version, down=True)
+        with self._conn.cursor() as cur:
+            if in_tx and isinstance(statements, dialect.Script) and statements.sendable(self._conn.server_version):
+                tail = cur.mogrify(delete, (migration.version,))
+                self._run_as_one(cur, migration, statements, tail, time.monotonic(), down=True)
+                return
+            index = -1
+            try:
+                if in_tx:
+                    cur.execute("BEGIN")
+                for index in range(len(statements)):
+                    _execute(cur, statements[index])
+                cur.execute(delete + ("; COMMIT" if in_tx else ""), (migration.version,))
+            except psycopg2.Error as exc:
+                if in_tx:
+                    cur.execute("ROLLBACK")
+                if not 0 <= index < len(statements):
+                    raise _history_write_failed(migration, exc) from None
+                raise statement_failed(
+                    self.name, migration, statements, index, _server_message(exc), kept=not in_tx, down=True
+                ) from None

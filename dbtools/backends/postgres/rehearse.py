@@ -1,0 +1,77 @@
+"""What a rehearsal measures: locks a migration waited for and held, lock_timeout hits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar
+
+from dbtools.backends.postgres.client import PostgresClient
+from dbtools.errors import MigrationFailed
+
+
+class PostgresRehearsal(PostgresClient):
+    """rehearsal_cost."""
+
+    rehearsal_lock_timeout_ms: ClassVar[int] = 5000
+    _STRONG_LOCKS: ClassVar[tuple[str, ...]] = (
+        "ShareLock",
+        "ShareRowExclusiveLock",
+        "ExclusiveLock",
+        "AccessExclusiveLock",
+    )
+
+    @contextmanager
+    def rehearsal_cost(self) -> Iterator[dict[str, Any]]:
+        """Locks one migration waited for and held (pg_locks sampled every 10 ms from a second
+        session) and lock_timeout hits, with lock_timeout set on the migration's session."""
+        import threading
+
+        costs: dict[str, Any] = {"lock_timeout_ms": self.rehearsal_lock_timeout_ms}
+        self._query(f"SET lock_timeout = {self.rehearsal_lock_timeout_ms}")
+        pid = self._conn.get_backend_pid()
+        watcher = self._open(self.settings.database)
+        held: dict[tuple[str, str], list[float]] = {}
+        waited: dict[tuple[str, str], list[float]] = {}
+        stop = threading.Event()
+
+        def sample() -> None:
+            with watcher.cursor() as cur:
+                while not stop.is_set():
+                    cur.execute(
+                        "SELECT coalesce(c.relname, l.locktype), l.mode, l.granted FROM pg_locks l "
+                        "LEFT JOIN pg_class c ON c.oid = l.relation "
+                        "WHERE l.pid = %s AND (l.locktype = 'relation' OR NOT l.granted)",  # own xid locks: noise
+                        (pid,),
+                    )
+                    now = time.monotonic()
+                    for relation, mode, granted in cur.fetchall():
+                        if granted and mode not in self._STRONG_LOCKS:
+                            continue
+                        seen = (held if granted else waited).setdefault((relation, mode), [now, now])
+                        seen[1] = now
+                    stop.wait(0.01)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        hits = 0
+        try:
+            yield costs
+        except MigrationFailed as exc:
+            hits = int("lock timeout" in exc.message)
+            raise
+        finally:
+            stop.set()
+            thread.join()
+            watcher.close()
+            with suppress(Exception):
+                self._query("RESET lock_timeout")
+            costs["lock_timeout_hits"] = hits
+            costs["lock_waits"] = [
+                {"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in waited.items()
+            ]
+            costs["locks_held"] = sorted(
+                ({"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in held.items()),
+                key=lambda x: -x["ms"],
+            )[:8]

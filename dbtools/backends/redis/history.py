@@ -1,0 +1,78 @@
+"""The `migration_history` hash: one JSON row per version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+
+from dbtools.backends.base import HISTORY_NAME
+from dbtools.backends.redis.client import RedisClient, _mapped
+from dbtools.errors import HistoryMismatch
+from dbtools.plan import AppliedMigration
+
+_ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
+
+
+def _row_json(row: AppliedMigration) -> str:
+    data = asdict(row)
+    data["applied_at"] = row.applied_at.isoformat() if row.applied_at else None
+    return json.dumps(data)
+
+
+class RedisHistory(RedisClient):
+    """History rows in one hash."""
+
+    @_mapped
+    def history(self) -> list[AppliedMigration]:
+        self._history_is_a_hash()
+        fields = self._r.hgetall(HISTORY_NAME)
+        rows = [self._row(version, text) for version, text in fields.items()]
+        return sorted(rows, key=lambda row: row.version)
+
+    def _row(self, version: str, text: str) -> AppliedMigration:
+        try:
+            data = json.loads(text)
+            data = {k: data.get(k) for k in _ROW_FIELDS if k in data}
+            if data.get("applied_at"):
+                data["applied_at"] = datetime.fromisoformat(data["applied_at"])
+            row = AppliedMigration(**data)
+        except (ValueError, TypeError) as exc:
+            raise HistoryMismatch(
+                f"redis: field {version!r} of the {HISTORY_NAME} hash is not a dbtools history row ({exc})",
+                hint=f"inspect it with HGET {HISTORY_NAME} {version}; remove it with `repair` or HDEL",
+            ) from None
+        if str(row.version) != version:
+            raise HistoryMismatch(
+                f"redis: field {version!r} of {HISTORY_NAME} holds the row of version {row.version}",
+                hint=f"inspect it with HGET {HISTORY_NAME} {version}",
+            )
+        return row
+
+    def _history_is_a_hash(self) -> None:
+        kind = self._r.type(HISTORY_NAME)
+        if kind not in ("hash", "none"):
+            raise HistoryMismatch(
+                f"redis: key {HISTORY_NAME} is a {kind}, but dbtools keeps its history there as a hash",
+                hint=f"rename that key (RENAME {HISTORY_NAME} ...) or use another REDIS_DB",
+            )
+
+    @_mapped
+    def ensure_history(self) -> None:
+        """Nothing to create (the hash appears with its first field); refuse a foreign key of that name."""
+        self._history_is_a_hash()
+
+    @_mapped
+    def record(self, row: AppliedMigration) -> None:
+        self._r.hset(HISTORY_NAME, str(row.version), _row_json(row))
+
+    @_mapped
+    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
+        """All rows in one HSET: Redis applies a command whole."""
+        if rows:
+            self._r.hset(HISTORY_NAME, mapping={str(row.version): _row_json(row) for row in rows})
+
+    @_mapped
+    def forget(self, version: int) -> None:
+        self._r.hdel(HISTORY_NAME, str(version))
