@@ -39,8 +39,11 @@ def _env(**urls: str) -> dict[str, str]:
     return {**clean, **urls, "DBTOOLS_AUDIT": "off"}
 
 
-def _interrupt(mdir: Path, store: str, env: dict[str, str], running: Callable[[], bool]) -> tuple[int, str, str, float]:
-    """Start `migrate --db store`, wait until `running()`, send SIGINT; (exit code, out, err, seconds to exit)."""
+def _interrupt(
+    mdir: Path, store: str, env: dict[str, str], running: Callable[[], bool], then: Callable[[], object] = lambda: None
+) -> tuple[int, str, str, float]:
+    """Start `migrate --db store`, wait until `running()`, send SIGINT, call `then()`; (exit code, out, err,
+    seconds from SIGINT to exit)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", store],
         env=env,
@@ -53,6 +56,7 @@ def _interrupt(mdir: Path, store: str, env: dict[str, str], running: Callable[[]
         assert proc.poll() is None, proc.communicate()
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
+        then()
         out, err = proc.communicate(timeout=30)
         return proc.returncode, out, err, time.monotonic() - sent
     finally:
@@ -66,6 +70,7 @@ def _one_interrupted_line(code: int, out: str, err: str, seconds: float) -> str:
     assert "Traceback" not in out + err, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted: "), err
+    print(f"exit {seconds:.2f} s after SIGINT: {lines[0]}")
     assert seconds < EXIT_WITHIN, f"exited {seconds:.2f} s after SIGINT"
     return lines[0]
 
@@ -159,11 +164,12 @@ def _ch(settings: Settings, sql: str) -> list[tuple]:
 def test_clickhouse_ctrl_c_kills_the_running_statement(native: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "clickhouse"
     folder.mkdir()
-    slow = "SELECT sum(sleep(1)) FROM numbers(30) SETTINGS max_block_size = 1"
+    # 30 s in blocks of 0.1 s: the server notices a KILL between blocks
+    slow = "SELECT sum(sleep(0.1)) FROM numbers(300) SETTINGS max_block_size = 1"
     (folder / "001_slow.sql").write_text(f"CREATE TABLE kept (id UInt8) ENGINE = Memory;\n{slow};\n")
     running = (
         "SELECT count() FROM system.processes "
-        "WHERE query LIKE '%sleep(1)) FROM numbers(30)%' AND query NOT LIKE '%system.processes%'"
+        "WHERE query LIKE '%sleep(0.1)) FROM numbers(300)%' AND query NOT LIKE '%system.processes%'"
     )
     line = _one_interrupted_line(
         *_interrupt(tmp_path, "clickhouse", _env(CLICKHOUSE_URL=native.url), lambda: _ch(native, running)[0][0] > 0)
@@ -184,9 +190,8 @@ def test_redis_ctrl_c_stops_before_the_next_step(servers: Servers, tmp_path: Pat
     folder = tmp_path / "redis"
     folder.mkdir()
     (folder / "001_steps.py").write_text(
-        "import time\n\n"
         "def first(r):\n    r.set('first', 1)\n\n"
-        "def slow(r):\n    r.set('slow:started', 1)\n    time.sleep(0.5)\n    r.set('slow:done', 1)\n\n"
+        "def slow(r):\n    r.set('slow:started', 1)\n    r.blpop('go', timeout=30)\n    r.set('slow:done', 1)\n\n"
         "def last(r):\n    r.set('last', 1)\n\n"
         "up = [first, slow, last]\n"
     )
@@ -195,7 +200,13 @@ def test_redis_ctrl_c_stops_before_the_next_step(servers: Servers, tmp_path: Pat
     client = backend._client(decode=True)
     try:
         line = _one_interrupted_line(
-            *_interrupt(tmp_path, "redis", _env(REDIS_URL=settings.url), lambda: bool(client.exists("slow:started")))
+            *_interrupt(
+                tmp_path,
+                "redis",
+                _env(REDIS_URL=settings.url),
+                lambda: bool(client.exists("slow:started")),
+                then=lambda: client.lpush("go", 1),  # the step in flight ends after Ctrl-C
+            )
         )
         assert "statement 3 of 3" in line and "statements 1-2 stayed applied" in line, line
         assert client.exists("slow:done") and not client.exists("last")
