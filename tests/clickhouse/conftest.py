@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,7 +20,7 @@ import pytest
 from dbtools.backends.clickhouse import ClickHouseBackend
 from dbtools.backends.clickhouse.sandbox import embedded_recipe, local_recipe
 from dbtools.errors import MissingDependency
-from dbtools.sandbox import SandboxFailed, free_port, port_answers, wait_until
+from dbtools.sandbox import SandboxFailed, free_port, wait_until
 from dbtools.sandbox.embedded import EmbeddedSandbox
 from dbtools.sandbox.local import LocalSandbox
 from dbtools.settings import Settings
@@ -82,9 +83,15 @@ def _zookeeper(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     (workdir / "data").mkdir(parents=True)
     (workdir / "zoo.cfg").write_text(
         f"tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={workdir / 'data'}\nclientPort={port}\n"
-        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=20000\n"
+        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=60000\n"
     )
-    env = {**os.environ, "ZOOCFGDIR": str(workdir), "ZOO_LOG_DIR": str(workdir), "ZOO_LOG4J_PROP": "WARN,CONSOLE"}
+    env = {
+        **os.environ,
+        "ZOOCFGDIR": str(workdir),
+        "ZOO_LOG_DIR": str(workdir),
+        "ZOO_LOG4J_PROP": "WARN,CONSOLE",
+        "JVMFLAGS": "-Xmx256m",
+    }
     with open(workdir / "zk.log", "ab") as log:
         return subprocess.Popen(
             [str(ZOOKEEPER), "start-foreground", str(workdir / "zoo.cfg")],
@@ -95,9 +102,85 @@ def _zookeeper(workdir: Path, port: int) -> subprocess.Popen[bytes]:
         )
 
 
+def _zookeeper_serves(port: int) -> None:
+    """ZooKeeper answers `srvr` with its mode once it serves (it accepts connections before that)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"srvr")
+        reply = b""
+        while chunk := conn.recv(4096):
+            reply += chunk
+    if b"Mode:" not in reply:
+        raise OSError(f"zookeeper is not serving yet: {reply[:80]!r}")
+
+
+def _distributed_ddl_runs(replicas: list[Settings]) -> None:
+    """Every replica holds a ZooKeeper session and sees the whole cluster, and one ON CLUSTER statement
+    is carried out by every replica: what the cluster tests stand on (a replica that answers queries may
+    still be connecting to ZooKeeper or starting its DDL worker)."""
+    from clickhouse_driver import Client
+
+    for settings in replicas:
+        client = Client(settings.host, port=settings.port, user=settings.user, password=settings.password)
+        try:
+            client.execute("SELECT count() FROM system.zookeeper WHERE path = '/'")
+            hosts = client.execute(f"SELECT count() FROM system.clusters WHERE cluster = '{CLUSTER}'")[0][0]
+            if hosts != len(replicas):
+                raise OSError(f"{settings.address} sees {hosts} of {len(replicas)} replicas")
+        finally:
+            client.disconnect()
+    first = replicas[0]
+    client = Client(
+        first.host,
+        port=first.port,
+        user=first.user,
+        password=first.password,
+        send_receive_timeout=60,
+        settings={"distributed_ddl_task_timeout": 30},
+    )
+    try:
+        done = client.execute(f"CREATE DATABASE IF NOT EXISTS dbtools_ready ON CLUSTER {CLUSTER}")
+    finally:
+        client.disconnect()
+    if len(done) != len(replicas) or any(row[2] != 0 for row in done):
+        raise OSError(f"distributed DDL not carried out by every replica: {done}")
+
+
+def _distinct_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _start_replicas(zk_port: int, sandboxes: list[LocalSandbox]) -> list[Settings]:
+    """Both replicas on ports chosen together (so no port is handed out twice), started one by one."""
+    ports = _distinct_ports(6)
+    tcp, http, interserver = ports[:2], ports[2:4], ports[4:]
+    replicas = []
+    for index, port in enumerate(tcp):
+        sandbox = LocalSandbox(
+            "clickhouse",
+            local_recipe,
+            timeout=120,
+            port=port,
+            http_port=http[index],
+            interserver_port=interserver[index],
+            cluster=CLUSTER,
+            replica=f"r{index + 1}",
+            replica_ports=tcp,
+            zookeeper_port=zk_port,
+        )
+        sandboxes.append(sandbox)
+        replicas.append(sandbox.__enter__())
+    return replicas
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    """ZooKeeper and two clickhouse-server replicas of cluster `trading` (one shard) on loopback."""
+    """ZooKeeper and two clickhouse-server replicas of cluster `trading` (one shard) on loopback, handed
+    out only once ZooKeeper serves and every replica carries out distributed DDL."""
     if shutil.which("clickhouse-server") is None or not ZOOKEEPER.exists():
         pytest.skip("cluster test needs clickhouse-server and zookeeper (apt-get install clickhouse-server zookeeper)")
     workdir = Path(tempfile.mkdtemp(prefix="dbtools-zk-"))
@@ -105,45 +188,51 @@ def cluster() -> Iterator[Cluster]:
     zk = _zookeeper(workdir, zk_port)
     sandboxes: list[LocalSandbox] = []
     try:
-
-        def zookeeper_answers() -> None:
-            if not port_answers("127.0.0.1", zk_port):
-                raise OSError("no answer yet")
-
         wait_until(
-            zookeeper_answers,
-            timeout=30,
+            lambda: _zookeeper_serves(zk_port),
+            timeout=120,
             what=f"zookeeper on {zk_port}",
             alive=lambda: zk.poll() is None,
             log=workdir / "zk.log",
         )
-        ports = [free_port(), free_port()]
-        replicas = []
-        for index, port in enumerate(ports):
-            sandbox = LocalSandbox(
-                "clickhouse",
-                local_recipe,
-                port=port,
-                cluster=CLUSTER,
-                replica=f"r{index + 1}",
-                replica_ports=ports,
-                zookeeper_port=zk_port,
-            )
-            replicas.append(sandbox.__enter__())
-            sandboxes.append(sandbox)
-        yield Cluster(replicas, zk_port)
-    except (MissingDependency, SandboxFailed) as exc:
-        pytest.skip(f"no ClickHouse cluster here: {exc.message}")
-    finally:
-        for sandbox in sandboxes:
-            sandbox.stop()
-        if zk.poll() is None:
-            os.killpg(zk.pid, signal.SIGTERM)
+        for attempt in range(3):  # a port taken by another process between choosing and binding: choose again
             try:
-                zk.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(zk.pid, signal.SIGKILL)
-        shutil.rmtree(workdir, ignore_errors=True)
+                replicas = _start_replicas(zk_port, sandboxes)
+                break
+            except SandboxFailed as exc:
+                for sandbox in sandboxes:
+                    sandbox.stop()
+                sandboxes.clear()
+                if attempt == 2 or "Address already in use" not in exc.message:
+                    raise
+    except (MissingDependency, SandboxFailed) as exc:
+        _stop_cluster(zk, sandboxes, workdir)
+        pytest.skip(f"no ClickHouse cluster here: {exc.message}")
+    try:
+        # a started cluster that never carries out distributed DDL is a failure, not a reason to skip
+        wait_until(
+            lambda: _distributed_ddl_runs(replicas),
+            timeout=180,
+            what="distributed DDL on every replica of the cluster",
+            alive=lambda: zk.poll() is None and all(s.process and s.process.poll() is None for s in sandboxes),
+        )
+        yield Cluster(replicas, zk_port)
+    finally:
+        _stop_cluster(zk, sandboxes, workdir)
+
+
+def _stop_cluster(zk: subprocess.Popen[bytes], sandboxes: list[LocalSandbox], workdir: Path) -> None:
+    for sandbox in sandboxes:
+        sandbox.stop()
+    sandboxes.clear()
+    if zk.poll() is None:
+        os.killpg(zk.pid, signal.SIGTERM)
+        try:
+            zk.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(zk.pid, signal.SIGKILL)
+            zk.wait(10)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def wait_for_rows(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

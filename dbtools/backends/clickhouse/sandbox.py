@@ -31,7 +31,8 @@ _USERS = """<yandex><profiles><default/></profiles>
 """
 _CLUSTER_CONFIG = """
   <interserver_http_port>{interserver}</interserver_http_port><interserver_http_host>127.0.0.1</interserver_http_host>
-  <zookeeper><node><host>127.0.0.1</host><port>{zookeeper}</port></node></zookeeper>
+  <zookeeper><node><host>127.0.0.1</host><port>{zookeeper}</port></node>
+    <session_timeout_ms>60000</session_timeout_ms><operation_timeout_ms>30000</operation_timeout_ms></zookeeper>
   <macros><cluster>{cluster}</cluster><shard>01</shard><replica>{replica}</replica></macros>
   <remote_servers><{cluster}><shard><internal_replication>true</internal_replication>{replicas}
   </shard></{cluster}></remote_servers>
