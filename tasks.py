@@ -12,9 +12,11 @@ from pathlib import Path
 
 from invoke import Context, Exit, task
 
+from dbtools import backends
+
 ENV_FILE = Path(__file__).parent / ".env"  # the project's settings, as onboarding wrote them; the shell wins
 
-DB_HELP = "clickhouse, postgres, mongodb or redis; repeatable (default: every store with a migrations folder)"
+DB_HELP = f"{backends.names_text()}; repeatable (default: every store with a migrations folder)"
 
 
 def _dbtools(*argv: str | None) -> None:

@@ -104,7 +104,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="append",
         metavar="STORE",
         dest="db",
-        help="clickhouse, postgres, mongodb or redis; repeatable or comma-separated "
+        help=f"{runner.backends.names_text()}; repeatable or comma-separated "
         "(default: every store with a folder under the migrations folder)",
     )
     events = _Parser(add_help=False)
@@ -400,13 +400,13 @@ def _stores(args: argparse.Namespace) -> list[str]:
         if not stores:
             raise UsageError(
                 f"--db {' '.join(repr(v) for v in args.db)} names no store",
-                hint=f"name one or more: --db {','.join(runner.backends.REGISTRY)} (or --db all); "
+                hint=f"name one or more: --db {','.join(runner.backends.registry())} (or --db all); "
                 "leave --db out to use every store folder",
             )
         if stores == ["all"]:
             stores = runner.configured_stores(args.migrations_dir)
         for store in stores:
-            if store not in runner.backends.REGISTRY:
+            if store not in runner.backends.registry():
                 runner.backends.load(store)  # raises the one-line unknown-store error
         return stores
     found = runner.configured_stores(args.migrations_dir)

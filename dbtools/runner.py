@@ -41,7 +41,7 @@ def migrations_root(migrations_dir: str | os.PathLike[str] | None = None) -> Pat
 def configured_stores(migrations_dir: str | os.PathLike[str] | None = None) -> list[str]:
     """Stores that have a folder under the migrations folder, in registry order."""
     root = migrations_root(migrations_dir)
-    return [name for name in backends.REGISTRY if (root / name).is_dir()]
+    return [name for name in backends.registry() if (root / name).is_dir()]
 
 
 def settings_for(store: str, env: Mapping[str, str] | None = None) -> Settings:

@@ -427,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"no store folders under {runner.migrations_root(args.migrations_dir)}", hint="pass --db STORE"
             )
         for store in stores:
-            if store not in backends.REGISTRY:
+            if store not in backends.registry():
                 backends.load(store)  # raises the one-line unknown-store error
         if args.previous:
             check_ref(repository(runner.migrations_root(args.migrations_dir)), args.previous)

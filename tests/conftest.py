@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -11,6 +12,10 @@ from dbtools import backends
 from dbtools.errors import MissingDependency
 from dbtools.sandbox import Sandbox, SandboxFailed, providers_of, start
 from dbtools.settings import Settings
+
+# Test-only stores, registered the way a store kept outside dbtools is (the environment reaches the
+# processes tests start): SQLite proves a store is its folder plus this entry (tests/sqlite/).
+os.environ.setdefault(backends.EXTRA_ENV, "sqlite=tests.sqlite.backend:SQLiteBackend")
 
 
 class Servers:

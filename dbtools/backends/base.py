@@ -2,9 +2,11 @@
 
 The runner never asks which store it talks to. To add a store:
 
-1. write `dbtools/backends/<store>.py` with a class meeting `Backend` below;
-2. add one line to `dbtools.backends.REGISTRY`;
-3. create `migrations/<store>/` and make `tests/conformance` pass with a sandbox for it.
+1. write the package `dbtools/backends/<store>/`: a class meeting `Backend` below in its `__init__.py`,
+   one module per concern beside it (client, history, lock, apply, ...; see the other stores);
+2. add one line to `dbtools.backends.REGISTRY` (a store kept outside dbtools: `DBTOOLS_BACKENDS`);
+3. create `migrations/<store>/` and `tests/<store>/samples.py`, and make `tests/conformance` pass with
+   a sandbox for it (tests/sqlite/ is a whole store in a few dozen lines).
 
 Rules for implementations:
 

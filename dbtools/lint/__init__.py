@@ -1,8 +1,8 @@
 """The migration linter: flags risky migrations before they run (`python -m dbtools lint`, `invoke lint`).
 
 Pure: reads files (and runs the `squawk` program for PostgreSQL), talks to no store. Rules are
-listed in `findings.RULES` (plus `squawk/<rule>` for squawk's); which apply is keyed by store name
-in STORE_CHECKS, so a store without entries gets the common rules and nothing else.
+listed in `findings.RULES` (plus `squawk/<rule>` for squawk's); the common checks run for every store,
+and each backend declares its own (`lint_checks()`), so a store declaring none gets the common ones only.
 
 Silencing, per file: `-- dbtools:lint-ignore RULE_ID[,RULE_ID] reason in words` (`#` in scripts),
 anywhere in the file (or its separate .down file). The reason must be at least two words: an
@@ -21,25 +21,15 @@ from typing import TextIO
 
 from dbtools import backends
 from dbtools.errors import DbtoolsError, UsageError
-from dbtools.lint import clickhouse, rules, squawk
+from dbtools.lint import rules
 from dbtools.lint.findings import RULES, SQUAWK_PREFIX, Finding, Rule, finding
 from dbtools.migrations import SCRIPT_KINDS, Migration, discover, normalise
 
-__all__ = ["RULES", "STORE_CHECKS", "Finding", "Rule", "lint", "run"]
+__all__ = ["RULES", "Finding", "Rule", "lint", "run"]
 
 Check = Callable[[Migration, Sequence[Migration]], Iterable[Finding]]
 
 COMMON_CHECKS: tuple[Check, ...] = (rules.unreadable, rules.missing_down, rules.file_name)
-STORE_CHECKS: dict[str, tuple[Check, ...]] = {
-    "postgres": (rules.drop_without_deprecation, rules.schema_and_data, squawk.check),
-    "clickhouse": (
-        rules.drop_without_deprecation,
-        rules.schema_and_data,
-        clickhouse.mutations,
-        clickhouse.not_idempotent,
-    ),
-}
-
 _IGNORE = re.compile(r"^[ \t]*(?:--|#|//)[ \t]*dbtools:lint-ignore\b(?P<arg>[^\n]*)$", re.MULTILINE)
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
@@ -49,7 +39,7 @@ def lint(store: str, migrations_dir: str | os.PathLike[str] | None = None) -> li
     from dbtools.runner import migrations_root
 
     migrations = discover(migrations_root(migrations_dir) / store, store, _extensions(store))
-    checks = COMMON_CHECKS + STORE_CHECKS.get(store, ())
+    checks = COMMON_CHECKS + store_checks(store)
     found: list[Finding] = []
     for index, migration in enumerate(migrations):
         raw = [f for check in checks for f in check(migration, migrations[:index])]
@@ -57,12 +47,23 @@ def lint(store: str, migrations_dir: str | os.PathLike[str] | None = None) -> li
     return sorted(found, key=lambda f: (f.path, f.line, f.rule))
 
 
+def store_checks(store: str) -> tuple[Check, ...]:
+    """The checks the store's backend declares (`lint_checks()`); none for a store declaring none."""
+    try:
+        declared = getattr(backends.load(store), "lint_checks", None)
+    except UsageError:
+        if store in backends.registry():  # registered, not built yet: the common checks only
+            return ()
+        raise
+    return tuple(declared()) if declared else ()
+
+
 def _extensions(store: str) -> tuple[str, ...]:
     """The file types the store's backend runs; every known type for a registered store not built yet."""
     try:
         return tuple(backends.load(store).extensions)
     except UsageError:
-        if store in backends.REGISTRY:  # its files can still be linted for names and down sections
+        if store in backends.registry():  # its files can still be linted for names and down sections
             return ("sql", *SCRIPT_KINDS)
         raise
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from dbtools import backends
 from dbtools.errors import MigrationFileError
 from dbtools.lint.findings import Finding, finding
 from dbtools.lint.tokens import (
@@ -151,12 +152,7 @@ def drop_without_deprecation(m: Migration, earlier: Sequence[Migration]) -> Iter
             created.add((table, None))
         for name, tok in dropped_tables(toks):
             if (name, None) not in deprecated | created:
-                mark = (
-                    f"COMMENT ON TABLE {name} IS 'deprecated: ...'"
-                    if m.store == "postgres"
-                    else f"ALTER TABLE {name} MODIFY COMMENT 'deprecated: ...'"
-                )
-                yield _drop_finding(m, tok.line, f"DROP TABLE {name}", mark)
+                yield _drop_finding(m, tok.line, f"DROP TABLE {name}", _mark(m, name))
         alter = alter_table(toks)
         for action in alter.actions if alter else ():
             added = added_column(action)
@@ -171,10 +167,13 @@ def drop_without_deprecation(m: Migration, earlier: Sequence[Migration]) -> Iter
                     m,
                     action[0].line,
                     f"DROP COLUMN {alter.table}.{column}",
-                    f"COMMENT ON COLUMN {alter.table}.{column} IS 'deprecated: ...'"
-                    if m.store == "postgres"
-                    else f"ALTER TABLE {alter.table} COMMENT COLUMN {column} 'deprecated: ...'",
+                    _mark(m, alter.table, column),
                 )
+
+
+def _mark(m: Migration, table: str, column: str | None = None) -> str:
+    """How the store marks a table or column deprecated (its backend's `deprecation_mark`)."""
+    return backends.load(m.store).deprecation_mark(table, column)
 
 
 def added_column(action: Sequence[Tok]) -> str | None:

@@ -1,6 +1,6 @@
 """SQL statements as word tokens with line numbers, and the few parses the lint rules share.
 
-Each store's dialect module (`dbtools.backends.<store>.dialect`: its split() and words()) reads the
+Each store's dialect module (its backend's `dialect`: the module's split() and words()) reads the
 text exactly as migrate does, so comments are dropped and a keyword inside a string literal or a
 quoted identifier never looks like a keyword. A store without a dialect module has no SQL statements
 to lint.
@@ -8,13 +8,13 @@ to lint.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
 
-from dbtools.errors import MigrationFileError
+from dbtools import backends
+from dbtools.errors import MigrationFileError, UsageError
 from dbtools.migrations import Migration
 from dbtools.sqltext import Statement
 
@@ -40,10 +40,11 @@ class Tok:
 
 
 def dialect(store: str) -> ModuleType | None:
-    """The store's dialect module, None for a store without SQL."""
+    """The dialect module the store's backend declares (`dialect`: its split() and words()), None for a
+    store without SQL."""
     try:
-        return importlib.import_module(f"dbtools.backends.{store}.dialect")
-    except ModuleNotFoundError:
+        return getattr(backends.load(store), "dialect", None)
+    except UsageError:
         return None
 
 

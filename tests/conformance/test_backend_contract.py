@@ -1,7 +1,7 @@
 """What every backend must do the same way: history, plan states, apply/revert, failures, locking.
 
 Runs for every store whose sandbox starts on this machine (see conftest.py); a new store gets this
-coverage by adding its samples to samples.py.
+coverage with its tests/<store>/samples.py.
 """
 
 from __future__ import annotations

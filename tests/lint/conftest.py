@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dbtools.backends.postgres.squawk import binary
 from dbtools.lint import Finding, lint
-from dbtools.lint.squawk import binary
 
 Write = Callable[[str, str, str], Path]
 

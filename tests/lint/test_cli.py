@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbtools.lint.squawk import binary
+from dbtools.backends.postgres.squawk import binary
 from tests.lint.conftest import Write
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -46,8 +46,8 @@ another replica are seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 from dbtools.backends.clickhouse import dialect
 from dbtools.backends.clickhouse.apply import ClickHouseApply
@@ -110,10 +110,26 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         "--   ALTER TABLE trades DROP COLUMN IF EXISTS fee;\n"
         "\n"
     )
+    dialect = dialect  # how a file reads: split() and words() (for lint), see dialect.py
     local_recipe = staticmethod(local_recipe)
     embedded_recipe = staticmethod(embedded_recipe)
     docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install clickhouse-server, or pip install chdb"
+
+    @staticmethod
+    def lint_checks() -> tuple[Callable[..., Any], ...]:
+        """The lint checks for ClickHouse files beyond the common ones (see dbtools.lint)."""
+        from dbtools.backends.clickhouse import lint
+        from dbtools.lint import rules
+
+        return (rules.drop_without_deprecation, rules.schema_and_data, lint.mutations, lint.not_idempotent)
+
+    @staticmethod
+    def deprecation_mark(table: str, column: str | None = None) -> str:
+        """The statement lint suggests for marking a table (or a column) deprecated before dropping it."""
+        if column is None:
+            return f"ALTER TABLE {table} MODIFY COMMENT 'deprecated: ...'"
+        return f"ALTER TABLE {table} COMMENT COLUMN {column} 'deprecated: ...'"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

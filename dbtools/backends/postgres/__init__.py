@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,9 +53,25 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         "--   ALTER TABLE accounts DROP COLUMN nickname;\n"
         "\n"
     )
+    dialect = dialect  # how a file reads: split() and words() (for lint), see dialect.py
     local_recipe = staticmethod(local_recipe)
     docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install postgresql, or run Docker"
+
+    @staticmethod
+    def lint_checks() -> tuple[Callable[..., Any], ...]:
+        """The lint checks for PostgreSQL files beyond the common ones (see dbtools.lint)."""
+        from dbtools.backends.postgres import squawk
+        from dbtools.lint import rules
+
+        return (rules.drop_without_deprecation, rules.schema_and_data, squawk.check)
+
+    @staticmethod
+    def deprecation_mark(table: str, column: str | None = None) -> str:
+        """The statement lint suggests for marking a table (or a column) deprecated before dropping it."""
+        if column is None:
+            return f"COMMENT ON TABLE {table} IS 'deprecated: ...'"
+        return f"COMMENT ON COLUMN {table}.{column} IS 'deprecated: ...'"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
