@@ -6,6 +6,7 @@ without a store.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,6 +101,7 @@ class Plan:
         on_disk = {m.version: m for m in self.files}
         rows = {row.version: row for row in (*self.applied, *self.failed)}
         changed, missing = set(self.changed), set(self.missing)
+        labels = self._labels
         result: list[dict[str, object]] = []
         for version in sorted(on_disk.keys() | rows.keys()):
             row, m = rows.get(version), on_disk.get(version)
@@ -113,8 +115,8 @@ class Plan:
                 {
                     "version": version,
                     "name": m.name if m is not None else row.name,  # type: ignore[union-attr]
-                    "label": self.label(version),
-                    "file": m.path.name if m is not None else None,
+                    "label": labels.get(version) or f"{version:03d}",
+                    "file": os.path.basename(m.path) if m is not None else None,
                     "state": state,
                 }
             )

@@ -155,6 +155,12 @@ def migrate(
                     Event(store, "dry-run", "would-apply", m.version, m.name, detail=f"{len(statements)} statement(s)")
                 )
             return []
+        plan = ctx.plan(target=target)
+        if plan.applied and not (plan.pending or plan.failed or plan.changed or plan.missing):
+            # nothing to do and nothing amiss: the read says so without the lock and the history DDL (three
+            # round trips fewer); anything else is planned again under the lock, from a fresh read
+            ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
+            return []
         with _locked(ctx, lock_timeout):
             plan = ctx.plan(target=target)
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
