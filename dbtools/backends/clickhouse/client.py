@@ -42,6 +42,9 @@ class _Client(Protocol):
     def close(self) -> None: ...
 
 
+_VALUES = re.compile(r"\bVALUES\b", re.IGNORECASE)
+
+
 class _NativeClient:
     """clickhouse-driver over the native TCP protocol."""
 
@@ -75,7 +78,8 @@ class _NativeClient:
         from clickhouse_driver import errors
 
         if not self._inline_data:
-            sql = inline_insert_as_select(sql) or sql
+            if _VALUES.search(sql):  # most statements (history writes too) have no VALUES: no lexing for them
+                sql = inline_insert_as_select(sql) or sql
             if re.match(r"\s*INSERT\b[^(]*?\bFORMAT\s+\w+\s*\S", sql, re.IGNORECASE | re.DOTALL):
                 raise ServerError(
                     0,
