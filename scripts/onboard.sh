@@ -8,7 +8,7 @@ usage() {
 usage: scripts/onboard.sh [up | down | --help]
 
   up (default)  set up, or catch up after a pull; safe to run again (a second run changes nothing):
-                .venv with the packages (uv when installed, else pip), the stores (docker compose when
+                .venv with the packages (uv: on PATH, else installed into the venv first), the stores (docker compose when
                 a Docker engine answers; else the servers already running at docker/env.local's
                 addresses, else servers of its own in .sandbox/ and the embedded ClickHouse engine chdb),
                 migrate, seed. The addresses it set up go to .env, which every front reads.
@@ -68,7 +68,24 @@ phase() {
 
 # -- venv and packages ---------------------------------------------------------------------------
 
-have_uv() { command -v uv >/dev/null 2>&1; }
+# uv: the one on PATH, else the venv's own (requirements-dev.txt lists it; a new venv gets it first)
+UV=""
+find_uv() {
+  UV=$(command -v uv 2>/dev/null || true)
+  if [ -z "$UV" ] && [ -x "$VENV/bin/uv" ]; then UV=$VENV/bin/uv; fi
+}
+have_uv() { [ -n "$UV" ]; }
+
+# bootstrap_uv: put uv into a new venv made without pip (pip's own set-up costs more than all of uv's
+# installs): with the interpreter's pip (22.3+ installs into another environment), else the venv's
+# pip set up for it; when neither works the packages go in with pip as before
+bootstrap_uv() {
+  local quiet=(-q --disable-pip-version-check)
+  if "$PYTHON" -m pip --python "$VENV/bin/python" install "${quiet[@]}" uv >>"$LOG" 2>&1 ||
+    { "$VENV/bin/python" -m ensurepip -q >>"$LOG" 2>&1 && "$VENV/bin/python" -m pip install "${quiet[@]}" uv >>"$LOG" 2>&1; }; then
+    find_uv
+  fi
+}
 
 ensure_venv() {
   if [ -x "$VENV/bin/python" ]; then
@@ -81,12 +98,16 @@ ensure_venv() {
     die "$("$PYTHON" -V 2>&1) is too old: dbtools needs Python 3.11 or newer" \
       "install Python 3.11+ and run PYTHON=python3.11 $0"
   if have_uv; then
-    uv venv -q --python "$PYTHON" "$VENV" >>"$LOG" 2>&1 || die "uv could not create $VENV (see $LOG)"
+    "$UV" venv -q --python "$PYTHON" "$VENV" >>"$LOG" 2>&1 || die "uv could not create $VENV (see $LOG)"
     changed "created ${VENV#"$ROOT"/} with uv ($("$VENV/bin/python" -V 2>&1))"
   else
-    "$PYTHON" -m venv "$VENV" >>"$LOG" 2>&1 ||
+    "$PYTHON" -m venv --without-pip "$VENV" >>"$LOG" 2>&1 ||
       die "could not create $VENV (see $LOG)" "install the venv module (apt-get install python3-venv), or uv"
-    changed "created ${VENV#"$ROOT"/} ($("$VENV/bin/python" -V 2>&1))"
+    bootstrap_uv
+    if ! have_uv && ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+      "$VENV/bin/python" -m ensurepip -q >>"$LOG" 2>&1 || die "could not set up pip in $VENV (see $LOG)"
+    fi
+    changed "created ${VENV#"$ROOT"/} ($("$VENV/bin/python" -V 2>&1)$(have_uv && echo ", uv in it"))"
   fi
 }
 
@@ -97,8 +118,9 @@ requirements_stamp() {
 # pip_install ARGS...: uv pip into the venv where uv is installed, else the venv's pip; output to the log
 pip_install() {
   if have_uv; then
-    VIRTUAL_ENV=$VENV uv pip install --python "$VENV/bin/python" "$@" >>"$LOG" 2>&1
+    VIRTUAL_ENV=$VENV "$UV" pip install --python "$VENV/bin/python" "$@" >>"$LOG" 2>&1
   else
+    "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip -q >>"$LOG" 2>&1
     PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q "$@" >>"$LOG" 2>&1
   fi
 }
@@ -460,6 +482,7 @@ main() {
       [ -f "$STACK_ENV" ] || die "$STACK_ENV is missing" "restore it from git: git checkout -- docker/env.local"
       mkdir -p "$SANDBOX"
       : >"$LOG"
+      find_uv
       phase venv ensure_venv
       phase packages ensure_packages
       phase servers start_servers
