@@ -486,7 +486,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         ),
         "repair": lambda s: runner.repair(s, lock_timeout=args.lock_timeout, report=report, **common),
         "unlock": lambda s: runner.unlock(s, report=report, **common),
-        "check": lambda s: _no_violations(s, runner.check_layout(s, report=report, **common)),
+        "check": lambda s: _no_violations(
+            s, runner.check_layout(s, report=report, **common), runner.migrations_root(args.migrations_dir) / s
+        ),
     }
     return _each_store(stores, actions[command])
 
@@ -567,9 +569,12 @@ def _schema_docs(args: argparse.Namespace, stores: list[str]) -> int:
     return 0
 
 
-def _no_violations(store: str, count: int) -> None:
+def _no_violations(store: str, count: int, folder: Any) -> None:
     if count:
-        raise ValidationFailed(f"{store}: {count} violation(s) of the declared layout", hint="see the lines above")
+        raise ValidationFailed(
+            f"{store}: {count} violation(s) of the declared layout",
+            hint=f"bring the keys in line (a migration), or declare their pattern in {folder / 'layout.toml'}",
+        )
     print(f"{store}: ok, no violations")
 
 

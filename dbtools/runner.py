@@ -75,6 +75,9 @@ def open_store(
     cls = backends.load(store)
     files = discover(migrations_root(migrations_dir) / store, store, cls.extensions, max_version=cls.max_version)
     backend = cls(settings or from_env(store, cls.defaults))
+    use_folder = getattr(backend, "use_migrations_folder", None)
+    if use_folder is not None:  # a store that reads declarations of the project's from its folder (Redis' layout)
+        use_folder(migrations_root(migrations_dir) / store)
     backend.connect(create_database=create_db)
     trail = AuditTrail(report or discard)
     try:

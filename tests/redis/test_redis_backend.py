@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from dbtools.settings import Settings, from_env
 from tests.conftest import Servers, fresh_settings
 
 REPO = Path(__file__).resolve().parents[2]
+PROJECT_LAYOUT = REPO / "migrations" / "redis" / "layout.toml"
 
 
 @pytest.fixture
@@ -36,7 +38,9 @@ def rs(servers: Servers) -> Settings:
 
 @pytest.fixture
 def mdir(tmp_path: Path) -> Path:
+    """A migrations folder whose Redis layout is the project's (migrations/redis/layout.toml)."""
     (tmp_path / "redis").mkdir()
+    shutil.copy(PROJECT_LAYOUT, tmp_path / "redis" / "layout.toml")
     return tmp_path
 
 
@@ -141,7 +145,7 @@ def down(r):
     rename_keys(r, "candles:{symbol}:{timeframe}", "candle:{symbol}:{timeframe}")
 """
 
-EXPIRE = """from dbtools.backends.redis.layout import SESSIONS
+EXPIRE = """from dbtools.redis_layout import SESSIONS
 from dbtools.backends.redis.tools import expire_keys, persist_keys
 
 

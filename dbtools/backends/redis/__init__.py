@@ -16,6 +16,8 @@ from dbtools.backends.redis.apply import RedisApply
 from dbtools.backends.redis.client import _mapped
 from dbtools.backends.redis.describe import RedisDescribe
 from dbtools.backends.redis.layout import Layout
+from dbtools.backends.redis.layout import project as project_layout
+from dbtools.backends.redis.layout import use as use_layout
 from dbtools.backends.redis.load import RedisLoad
 from dbtools.backends.redis.sandbox import SANDBOX_DATABASES, docker_recipe, local_recipe
 from dbtools.errors import UsageError
@@ -63,11 +65,20 @@ class RedisBackend(RedisApply, RedisDescribe, RedisLoad):
         "def down(r):\n"
         "    pass\n"
     )
-    layout: ClassVar[Layout] = Layout()
     scan_count: ClassVar[int] = 1000
     local_recipe = staticmethod(local_recipe)
     docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install redis-server, or run Docker"
+
+    @property
+    def layout(self) -> Layout:  # type: ignore[override]
+        """The project's declared key layout (migrations/redis/layout.toml of the folder in use)."""
+        return project_layout()
+
+    @staticmethod
+    def use_migrations_folder(folder: Path) -> None:
+        """Read the key layout from `folder` (the runner passes the Redis migrations folder it reads)."""
+        use_layout(folder)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

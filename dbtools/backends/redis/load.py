@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # the sandbox package is for tests and onboarding: keep it of
     from dbtools.seed.table import Table
 
 
-class RedisLoad(RedisCheck):
+class RedisLoad(RedisCheck):  # the layout comes from the backend (the project's layout file)
     """count, wipe, load."""
 
     def count(self, target: str) -> int:
@@ -37,7 +37,9 @@ class RedisLoad(RedisCheck):
 
     def load(self, table: Table) -> int:
         """Write keys through one pipeline: lists (`items`), hashes (`fields`), strings (`value`), each
-        replaced whole and given its `ttl` (seconds) when the table has one."""
+        replaced whole and given its `ttl` (seconds) when the table has one. The table's pattern must be
+        declared in the project's layout file (a seed writes nothing `check` would call a violation)."""
+        self.layout.declared(table.target)
         pipe = self._r.pipeline(transaction=False)
         for row in table.rows():
             key = row["key"]
