@@ -72,7 +72,8 @@ class Settings:
             auth += ":" + (password if password == "***" else quote(password, safe=""))
         query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in self.query.items())
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{auth}@{host}:{self.port}/{quote(self.database, safe='')}" + (
+        userinfo = f"{auth}@" if auth else ""  # no user, no password: no `@` (Node's driver refuses `://@`)
+        return f"{self.scheme}://{userinfo}{host}:{self.port}/{quote(self.database, safe='')}" + (
             f"?{query}" if query else ""
         )
 

@@ -48,8 +48,8 @@ def migrate_mongo_up(settings: Settings, workdir: Path, migrations: Path) -> Non
 
 
 def url(settings: Settings) -> str:
-    """The server's URL as the Node driver takes it (no empty `user@` part when there are no credentials)."""
-    return settings.url.replace("://@", "://", 1)
+    """The server's URL, as both drivers take it."""
+    return settings.url
 
 
 def env(settings: Settings) -> dict[str, str]:

@@ -65,7 +65,7 @@ def url(settings: Settings, password: str = HOSTILE, **changes: object) -> str:
     """The settings' URL with `password`, percent-encoded as it must be."""
     plain = Settings(**{**settings.__dict__, "password": "", **changes}).url  # type: ignore[arg-type]
     scheme, rest = plain.split("://", 1)
-    user, host = rest.split("@", 1)
+    user, host = rest.split("@", 1) if "@" in rest.split("/", 1)[0] else ("", rest)  # no user: no `@`
     return f"{scheme}://{user}:{quote(password, safe='')}@{host}"
 
 

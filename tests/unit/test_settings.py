@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dbtools.backends.postgres import PostgresBackend
 from dbtools.errors import ConfigError
-from dbtools.settings import from_env, mask
+from dbtools.settings import Settings, from_env, mask
 
 PG = PostgresBackend.defaults
 
@@ -44,6 +46,15 @@ def test_display_url_and_mask_hide_the_password() -> None:
     assert "s3cr" not in s.display_url and "***" in s.display_url
     assert "s3cr" not in repr(s)
     assert mask("failed for s3cr/t and s3cr%2Ft", s) == "failed for *** and ***"
+
+
+def test_url_without_credentials_has_no_userinfo_and_reads_back() -> None:
+    s = Settings("mongodb", "mongodb", "127.0.0.1", 27018, "meta", "", "")  # as the sandboxes make them
+    assert s.url == s.display_url == "mongodb://127.0.0.1:27018/meta"  # `://@` is refused by Node's driver
+    again = from_env("postgres", PG, {"POSTGRES_URL": replace(s, store="postgres", scheme="postgres").url})
+    assert (again.host, again.port, again.database, again.password) == ("127.0.0.1", 27018, "meta", "")
+    only_password = Settings("redis", "redis", "h", 1, "0", "", "pw")  # a password alone keeps its `:...@`
+    assert only_password.display_url == "redis://:***@h:1/0"
 
 
 @pytest.mark.parametrize(
