@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dbtools.backends.postgres import dialect
-from dbtools.backends.postgres.dialect import (
+from dbtools.backends.postgres import reader as pg_reader
+from dbtools.backends.postgres.dialect import runs_as_one, split
+from dbtools.backends.postgres.kinds import (
     ADD_ENUM_VALUE,
     BEGIN,
     COMMIT,
@@ -24,8 +26,6 @@ from dbtools.backends.postgres.dialect import (
     ROLLBACK_TO,
     SAVEPOINT,
     classify,
-    runs_as_one,
-    split,
 )
 from dbtools.errors import MigrationFileError
 
@@ -237,9 +237,13 @@ def test_fast_path_agrees_with_the_token_reader_and_with_the_statements_written(
     parts: list[tuple[str, str]], chunk: int
 ) -> None:
     text = "".join(sep + statement for sep, statement in parts) + "\n"
-    with mock.patch.object(dialect, "CHUNK", chunk), mock.patch.object(dialect, "_EXACT_CHUNK", max(8, chunk // 4)):
+    with (
+        mock.patch.object(dialect, "CHUNK", chunk),
+        mock.patch.object(pg_reader, "CHUNK", chunk),
+        mock.patch.object(pg_reader, "_EXACT_CHUNK", max(8, chunk // 4)),
+    ):
         fast = split(text, first_line=5)
-        reader = dialect._Reader(text, 5, "x.sql", fast=False)
+        reader = pg_reader._Reader(text, 5, "x.sql", fast=False)
         reader.run()
     slow = reader.script
     assert [(s.sql, s.line, s.kind, s.data) for s in fast] == [(s.sql, s.line, s.kind, s.data) for s in slow]
@@ -256,7 +260,7 @@ def test_fast_path_agrees_with_the_token_reader_and_with_the_statements_written(
 def test_big_files_split_in_chunks_with_the_right_lines() -> None:
     rows = [f"INSERT INTO t (a, b) VALUES ({i}, 'row {i};');\n" for i in range(3000)]
     text = "".join(rows[:1000]) + "CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END;\n" + "".join(rows[1000:])
-    with mock.patch.object(dialect, "CHUNK", 4096):
+    with mock.patch.object(dialect, "CHUNK", 4096), mock.patch.object(pg_reader, "CHUNK", 4096):
         statements = split(text, first_line=3)
     assert len(statements) == 3001
     assert statements[1000].line == 1003 and statements[1000].sql.startswith("CREATE FUNCTION")
@@ -277,7 +281,7 @@ _plain_statement = st.lists(
 def test_plain_text_is_cut_at_its_semicolons_exactly_as_the_lexer_cuts_it(parts: list[str], tail: str) -> None:
     """Text without quotes, comments or dollars takes a path that never loads pglast; it must agree."""
     text = ";\n".join(parts) + tail
-    reader = dialect._Reader(text, 3, "x.sql", fast=False)
+    reader = pg_reader._Reader(text, 3, "x.sql", fast=False)
     reader.run()
     assert [(s.sql, s.line, s.kind) for s in split(text, first_line=3)] == [
         (s.sql, s.line, s.kind) for s in reader.script
@@ -326,10 +330,10 @@ def test_deferred_sections_count_what_the_lexer_cuts_and_hold_nothing_special(pa
     simple = dialect._simple(text)
     if simple is None:
         return
-    reader = dialect._Reader(text, 1, "x.sql", fast=False)
+    reader = pg_reader._Reader(text, 1, "x.sql", fast=False)
     reader.run()  # never refuses what _simple took
     assert simple[0] == len(reader.script)
-    assert set(reader.script._kinds.values()) <= {dialect.ADD_ENUM_VALUE}
+    assert set(reader.script._kinds.values()) <= {ADD_ENUM_VALUE}
     assert simple[1] or not reader.script._kinds
     deferred = split(text, first_line=1)
     assert len(deferred) == simple[0] and deferred.sendable(150000)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dbtools.backends.base import history_row, statement_failed
-from dbtools.backends.postgres import dialect
+from dbtools.backends.postgres import dialect, kinds
 from dbtools.backends.postgres.client import _server_message
 from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed, _row_params
 from dbtools.errors import MigrationFailed
@@ -264,7 +264,7 @@ class PostgresApply(PostgresHistory):
                 idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
                 if was_idle and not idle:
                     opened = index
-                if idle and not was_idle and statement.kind == dialect.ROLLBACK:
+                if idle and not was_idle and statement.kind == kinds.ROLLBACK:
                     # the file rolled its own transaction back: what ran in it did not stay
                     word = statement.sql.split(None, 1)[0].rstrip(";").upper()
                     message = (
