@@ -66,3 +66,30 @@ def test_clickhouse_rehearsal_reports_running_mutations(chdb_dir: Settings, tmp_
     assert report["sandbox"] == "embedded" and [s["version"] for s in report["migrations"]] == [3, 4]
     assert all(isinstance(s["cost"]["mutations_running"], int) for s in report["migrations"])
     assert runner.status("clickhouse", migrations_dir=migrations, settings=source)["pending"] == [3, 4]
+
+
+def test_postgres_rehearsal_names_a_relation_the_migration_created(servers: Servers, tmp_path: Path) -> None:
+    """Locks on a table the migration creates are named (the sampling session cannot see it until the
+    migration commits: it used to say 'AccessExclusiveLock on relation')."""
+    from dbtools.backends.postgres import PostgresBackend
+    from dbtools.migrations import discover
+
+    settings = fresh_settings(servers, "postgres", create=True)
+    folder = tmp_path / "postgres"
+    folder.mkdir()
+    (folder / "001_fresh.sql").write_text(
+        "CREATE TABLE fresh (id int);\nINSERT INTO fresh SELECT generate_series(1, 300000);\n"
+        "CREATE INDEX fresh_id ON fresh (id);\n"
+    )
+    [m] = discover(folder, "postgres", ("sql",))
+    backend = PostgresBackend(settings)
+    backend.connect()
+    try:
+        backend.ensure_history()
+        with backend.rehearsal_cost() as cost:
+            backend.apply(m, backend.split(m))
+    finally:
+        backend.close()
+    names = {h["relation"] for h in cost["locks_held"]}
+    assert "fresh" in names, cost["locks_held"]
+    assert not any(n == "relation" or n.startswith("#") for n in names), cost["locks_held"]

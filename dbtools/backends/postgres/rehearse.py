@@ -39,9 +39,11 @@ class PostgresRehearsal(PostgresClient):
         def sample() -> None:
             with watcher.cursor() as cur:
                 while not stop.is_set():
+                    # a relation the migration created is not in this session's pg_class until it commits:
+                    # kept as its oid and named once the migration is done
                     cur.execute(
-                        "SELECT coalesce(c.relname, l.locktype), l.mode, l.granted FROM pg_locks l "
-                        "LEFT JOIN pg_class c ON c.oid = l.relation "
+                        "SELECT coalesce(c.relname, '#' || l.relation::oid::bigint, l.locktype), l.mode, l.granted "
+                        "FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation "
                         "WHERE l.pid = %s AND (l.locktype = 'relation' OR NOT l.granted)",  # own xid locks: noise
                         (pid,),
                     )
@@ -67,11 +69,27 @@ class PostgresRehearsal(PostgresClient):
             watcher.close()
             with suppress(Exception):
                 self._query("RESET lock_timeout")
+            named = self._relation_names([r for r, _ in (*held, *waited)])
             costs["lock_timeout_hits"] = hits
             costs["lock_waits"] = [
-                {"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in waited.items()
+                {"relation": named.get(r, r), "mode": m, "ms": int((t[1] - t[0]) * 1000)}
+                for (r, m), t in waited.items()
             ]
             costs["locks_held"] = sorted(
-                ({"relation": r, "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in held.items()),
+                (
+                    {"relation": named.get(r, r), "mode": m, "ms": int((t[1] - t[0]) * 1000)}
+                    for (r, m), t in held.items()
+                ),
                 key=lambda x: -x["ms"],
             )[:8]
+
+    def _relation_names(self, seen: list[str]) -> dict[str, str]:
+        """`#oid` -> the relation's name, now that the migration's own relations are visible; one it
+        created and dropped again (or whose transaction rolled back) is said to be gone."""
+        oids = sorted({int(r[1:]) for r in seen if r.startswith("#")})
+        if not oids:
+            return {}
+        found: dict[int, str] = {}
+        with suppress(Exception):
+            found = dict(self._query("SELECT oid::bigint, relname FROM pg_class WHERE oid = ANY(%s)", (oids,)))
+        return {f"#{oid}": found.get(oid, f"a relation the migration created (oid {oid}, gone since)") for oid in oids}
