@@ -638,7 +638,7 @@ def print_status(results: dict[str, dict[str, Any]]) -> None:
         if "error" in r:
             rows.append((store, r.get("where", "-"), "unreachable", "-", "-", "-", "-", "-", "-"))
             continue
-        current = _labels(r).get(r["current"], "none")
+        current = _label_of(r, r["current"])
         counts = [str(len(r[k])) for k in ("applied", "pending", "failed", "changed", "missing")]
         rows.append((store, r["where"], current, *counts, "held" if r["lock"] else "free"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -654,9 +654,19 @@ def _labels(r: dict[str, Any]) -> dict[int, str]:
     return {m["version"]: m["label"] for m in r["migrations"]}
 
 
+def _label_of(r: dict[str, Any], version: int | None) -> str:
+    """The label of one version (the current one: found from the end, where it usually is), "none" for None."""
+    for m in reversed(r["migrations"]):
+        if m["version"] == version:
+            return str(m["label"])
+    return "none"
+
+
 def _details(r: dict[str, Any]) -> list[str]:
     if "error" in r:
         return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
+    if not any(r.get(k) for k in ("adopted", "pending", "unfinished", "changed", "missing")):
+        return []  # nothing needs attention: no labels to look up
     labels = _labels(r)
     lines = [f"applied   {labels[int(v)]}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]
     failed, out_of_order = set(r["failed"]), set(r["out_of_order"])

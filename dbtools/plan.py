@@ -6,12 +6,11 @@ without a store.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from dbtools.migrations import Migration
 
@@ -81,8 +80,10 @@ class Plan:
     @cached_property
     def _labels(self) -> dict[int, str]:
         """version -> `002_b`: history's names first, the files' names over them (one pass, cached)."""
-        labels = {row.version: f"{row.version:03d}_{row.name}" for row in (*self.applied, *self.failed)}
-        labels.update((m.version, m.label) for m in self.files)
+        labels = {m.version: m.label for m in self.files}
+        for row in (*self.applied, *self.failed):
+            if row.version not in labels:
+                labels[row.version] = f"{row.version:03d}_{row.name}"
         return labels
 
     def label(self, version: int) -> str:
@@ -98,28 +99,18 @@ class Plan:
 
         state: applied | baseline | pending | failed | running | changed (applied, file edited since) |
         missing (applied, file gone)."""
-        on_disk = {m.version: m for m in self.files}
         rows = {row.version: row for row in (*self.applied, *self.failed)}
         changed, missing = set(self.changed), set(self.missing)
-        labels = self._labels
         result: list[dict[str, object]] = []
-        for version in sorted(on_disk.keys() | rows.keys()):
-            row, m = rows.get(version), on_disk.get(version)
-            if version in missing:
-                state = "missing"
-            elif version in changed:
-                state = "changed"
-            else:
-                state = row.status if row is not None else "pending"
-            result.append(
-                {
-                    "version": version,
-                    "name": m.name if m is not None else row.name,  # type: ignore[union-attr]
-                    "label": labels.get(version) or f"{version:03d}",
-                    "file": os.path.basename(m.path) if m is not None else None,
-                    "state": state,
-                }
-            )
+        for m in self.files:
+            row = rows.get(m.version)
+            state = "changed" if m.version in changed else row.status if row is not None else "pending"
+            result.append({"version": m.version, "name": m.name, "label": m.label, "file": m.path.name, "state": state})
+        for version in missing:  # rows without a file
+            row = rows[version]
+            label = f"{version:03d}_{row.name}"
+            result.append({"version": version, "name": row.name, "label": label, "file": None, "state": "missing"})
+        result.sort(key=itemgetter("version"))  # linear when already in order
         return result
 
 

@@ -45,3 +45,16 @@ def test_failed_and_running_rows_stay_pending_and_are_reported() -> None:
 def test_baseline_rows_count_as_applied_and_target_limits_pending() -> None:
     plan = build([m(1), m(2), m(3), m(4)], [row(1, status="baseline")], target=3)
     assert plan.current == 1 and [x.version for x in plan.pending] == [2, 3]
+
+
+def test_migrations_lists_files_and_rows_without_files_in_version_order_with_their_state() -> None:
+    plan = build([m(1), m(2, "edited"), m(3), m(6)], [row(1), row(2), row(4), row(5, status="failed", done=1)])
+    assert [(x["version"], x["label"], x["file"], x["state"]) for x in plan.migrations()] == [
+        (1, "001_m1", "1_m1.sql", "applied"),
+        (2, "002_m2", "2_m2.sql", "changed"),
+        (3, "003_m3", "3_m3.sql", "pending"),
+        (4, "004_m4", None, "missing"),
+        (5, "005_m5", None, "missing"),
+        (6, "006_m6", "6_m6.sql", "pending"),
+    ]
+    assert plan.label(4) == "004_m4" and plan.label(2) == "002_m2" and plan.label(9) == "009"
