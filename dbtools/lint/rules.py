@@ -250,3 +250,7 @@ def schema_and_data(m: Migration, earlier: Sequence[Migration]) -> Iterator[Find
                 "(batched if the table is large), or "
                 "`-- dbtools:lint-ignore schema-and-data <why they must go together>`",
             )
+
+
+# The rules a SQL store's backend lists among its lint checks (see `lint_checks()` in its __init__.py).
+SQL_CHECKS = (drop_without_deprecation, schema_and_data)

@@ -134,14 +134,14 @@ def ch_tables(settings: Settings) -> dict[str, tuple[int, str]]:
     backend.connect()
     try:
         db = backend.database
-        names = backend._query(
+        names = backend.query(
             f"SELECT name FROM system.tables WHERE database = '{db}' AND engine NOT IN ('View', 'MaterializedView') "
             "AND name != 'dbtools_migration_lock' ORDER BY name"
         )
         result = {}
         for (name,) in names:
             final = " FINAL" if name == "migration_history" else ""
-            rows = sorted(repr(r) for r in backend._query(f"SELECT * FROM `{db}`.`{name}`{final}"))
+            rows = sorted(repr(r) for r in backend.query(f"SELECT * FROM `{db}`.`{name}`{final}"))
             result[name] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
         return result
     finally:

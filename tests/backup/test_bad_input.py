@@ -195,7 +195,7 @@ def test_disk_filling_under_chdb_backup(chdb_dir: Settings, mount, tmp_path: Pat
     runner.migrate("clickhouse", migrations_dir=migrations, settings=source, create_db=True)
     b = backends.load("clickhouse")(source)
     b.connect()
-    b._query("INSERT INTO full_src.orders (id, symbol, side) SELECT number, randomString(40), 1 FROM numbers(100000)")
+    b.query("INSERT INTO full_src.orders (id, symbol, side) SELECT number, randomString(40), 1 FROM numbers(100000)")
     b.close()
     small = mount("size=1m")
     with pytest.raises(backup.BackupFailed, match="no space left"):

@@ -18,7 +18,7 @@ def redis_backup(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> 
     source = fresh_settings(servers, "redis")
     r = backends.load("redis")(source)
     r.connect()
-    r._r.set("k", "v")
+    r.client.set("k", "v")
     r.close()
     return backup.backup("redis", tmp_path_factory.mktemp("b"), settings=source, migrations_dir=MIGRATIONS)
 

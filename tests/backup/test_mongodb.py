@@ -53,7 +53,7 @@ def connected(settings: Settings) -> Any:
 def database(settings: Settings) -> Iterator[Any]:
     backend = connected(settings)
     try:
-        yield backend._db
+        yield backend.db
     finally:
         backend.close()
 

@@ -56,7 +56,7 @@ def test_clickhouse_rehearsal_reports_running_mutations(chdb_dir: Settings, tmp_
     runner.migrate("clickhouse", migrations_dir=migrations, settings=source, target=2, create_db=True)
     b = backends.load("clickhouse")(source)
     b.connect()
-    b._query("INSERT INTO rehearse_src.orders (id, symbol, side) SELECT number, 'S', 1 FROM numbers(50000)")
+    b.query("INSERT INTO rehearse_src.orders (id, symbol, side) SELECT number, 'S', 1 FROM numbers(50000)")
     b.close()
     folder = backup.backup("clickhouse", tmp_path / "b", settings=source, migrations_dir=migrations)
 

@@ -168,8 +168,8 @@ def test_redis_restore_with_a_refused_key_leaves_the_target_as_it_was(servers: S
     s = backends.load("redis")(source)
     s.connect()
     for i in range(2500):  # several pipelines restore before the bad key is reached
-        s._r.set(f"new:{i}", i)
-    s._r.set("zz-last", "will be damaged")
+        s.client.set(f"new:{i}", i)
+    s.client.set("zz-last", "will be damaged")
     s.close()
     folder = backup.backup("redis", tmp_path / "b", settings=source, migrations_dir=MIGRATIONS)
     dump = bytearray((folder / "redis.dump").read_bytes())
@@ -180,9 +180,9 @@ def test_redis_restore_with_a_refused_key_leaves_the_target_as_it_was(servers: S
     target = fresh_settings(servers, "redis")
     t = backends.load("redis")(target)
     t.connect()
-    t._r.set("kept", "v", ex=900)
-    t._r.hset("user:1", mapping={"a": "1"})
-    t._r.rpush("queue", *"abc")
+    t.client.set("kept", "v", ex=900)
+    t.client.hset("user:1", mapping={"a": "1"})
+    t.client.rpush("queue", *"abc")
     t.close()
     before = redis_state(target)
     done = cli("restore", "--db", "redis", "--force", "--from", str(folder), env=env_for(target))
@@ -194,13 +194,13 @@ def test_redis_force_switches_everything_in_and_keeps_nothing_else(servers: Serv
     source = fresh_settings(servers, "redis")
     s = backends.load("redis")(source)
     s.connect()
-    s._r.set("from-backup", "1", ex=600)
+    s.client.set("from-backup", "1", ex=600)
     s.close()
     folder = backup.backup("redis", tmp_path / "b", settings=source, migrations_dir=MIGRATIONS)
     target = fresh_settings(servers, "redis")
     t = backends.load("redis")(target)
     t.connect()
-    t._r.set("old", "x")
+    t.client.set("old", "x")
     t.close()
     done = cli("restore", "--db", "redis", "--force", "--from", str(folder), env=env_for(target))
     assert done.returncode == 0, done.stderr
@@ -219,11 +219,11 @@ def _ch_fill(settings: Settings, migrations: Path, rows: int) -> None:
     b = backends.load("clickhouse")(settings)
     b.connect()
     db = f"`{b.database}`"
-    b._query(
+    b.query(
         f"INSERT INTO {db}.ticks SELECT concat('S', toString(number % 7)), toDateTime(1700000000 + number), "
         f"number / 3, number % 100 FROM numbers({rows})"
     )
-    b._query(f"INSERT INTO {db}.orders (id, symbol, side) SELECT number, 'S1', 1 FROM numbers({rows // 10})")
+    b.query(f"INSERT INTO {db}.orders (id, symbol, side) SELECT number, 'S1', 1 FROM numbers({rows // 10})")
     b.close()
 
 
@@ -274,7 +274,7 @@ def test_clickhouse_restore_failing_half_way_leaves_the_target_as_it_was(
     b = backends.load("clickhouse")(target)
     b.connect()
     try:  # no scratch database left behind
-        assert not b._query(f"SELECT name FROM system.databases WHERE name LIKE '{b.database}__dbtools%'")
+        assert not b.query(f"SELECT name FROM system.databases WHERE name LIKE '{b.database}__dbtools%'")
     finally:
         b.close()
 
@@ -291,8 +291,8 @@ def test_clickhouse_force_replaces_the_target(ch_pair: tuple[Settings, Settings]
     b.connect()
     try:  # the views were re-created in the target and feed its tables, not the scratch database's
         db = f"`{b.database}`"
-        b._query(f"INSERT INTO {db}.ticks VALUES ('NEW', now(), 1, 5)")
-        assert b._query(f"SELECT sum(qty) FROM {db}.volume_by_symbol WHERE symbol = 'NEW'") == [(5,)]
+        b.query(f"INSERT INTO {db}.ticks VALUES ('NEW', now(), 1, 5)")
+        assert b.query(f"SELECT sum(qty) FROM {db}.volume_by_symbol WHERE symbol = 'NEW'") == [(5,)]
         assert b.lock_holder() is None
     finally:
         b.close()

@@ -57,7 +57,7 @@ def test_restore_into_another_database_keeps_string_literals(servers: Servers, t
     runner.migrate("clickhouse", migrations_dir=migrations, settings=source, create_db=True)
     b = backends.load("clickhouse")(source)
     b.connect()
-    b._query(f"INSERT INTO `{db}`.notes (id) VALUES (1), (2)")
+    b.query(f"INSERT INTO `{db}`.notes (id) VALUES (1), (2)")
     b.close()
     folder = backup.backup("clickhouse", tmp_path / "b", settings=source, migrations_dir=migrations)
     assert backup.read_manifest(folder)["method"] == "SHOW CREATE + SELECT * FORMAT Native"
@@ -67,9 +67,9 @@ def test_restore_into_another_database_keeps_string_literals(servers: Servers, t
     t = backends.load("clickhouse")(target)
     t.connect()
     try:
-        create = t._query(f"SHOW CREATE TABLE `{target.database}`.notes")[0][0]
-        view = t._query(f"SHOW CREATE TABLE `{target.database}`.tagged")[0][0]
-        labels = t._query(f"SELECT label FROM `{target.database}`.tagged ORDER BY id")
+        create = t.query(f"SHOW CREATE TABLE `{target.database}`.notes")[0][0]
+        view = t.query(f"SHOW CREATE TABLE `{target.database}`.tagged")[0][0]
+        labels = t.query(f"SELECT label FROM `{target.database}`.tagged ORDER BY id")
     finally:
         t.close()
     assert f"'{literal}'" in create and target.database not in create.split("DEFAULT", 1)[1]

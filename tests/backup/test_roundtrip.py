@@ -47,16 +47,16 @@ def test_redis_keys_keep_types_values_and_ttls(servers: Servers, tmp_path: Path)
     runner.migrate("redis", migrations_dir=MIGRATIONS, settings=source)
     r = backends.load("redis")(source)
     r.connect()
-    r._r.set("plain", "v")
-    r._r.set("session:abc", "tok", ex=600)
-    r._r.hset("user:1", mapping={"a": "1", "b": "2"})
-    r._r.rpush("queue", *[str(i) for i in range(500)])
-    r._r.sadd("tags", "x", "y")
-    r._r.zadd("board", {"p": 1.5, "q": 2})
-    r._r.xadd("events", {"k": "v"})
+    r.client.set("plain", "v")
+    r.client.set("session:abc", "tok", ex=600)
+    r.client.hset("user:1", mapping={"a": "1", "b": "2"})
+    r.client.rpush("queue", *[str(i) for i in range(500)])
+    r.client.sadd("tags", "x", "y")
+    r.client.zadd("board", {"p": 1.5, "q": 2})
+    r.client.xadd("events", {"k": "v"})
     for i in range(2500):  # several SCAN batches
-        r._r.set(f"bulk:{i}", i, px=900_000 if i % 2 else None)
-    before = {k: (r._r.type(k), r._r.pttl(k)) for k in r._r.scan_iter()}
+        r.client.set(f"bulk:{i}", i, px=900_000 if i % 2 else None)
+    before = {k: (r.client.type(k), r.client.pttl(k)) for k in r.client.scan_iter()}
     raw = r._client(decode=False)
     dumps = {k: raw.dump(k) for k in ("plain", "user:1", "queue", "board")}
     raw.close()
@@ -69,7 +69,7 @@ def test_redis_keys_keep_types_values_and_ttls(servers: Servers, tmp_path: Path)
     t = backends.load("redis")(target)
     t.connect()
     try:
-        after = {k: (t._r.type(k), t._r.pttl(k)) for k in t._r.scan_iter()}
+        after = {k: (t.client.type(k), t.client.pttl(k)) for k in t.client.scan_iter()}
         assert set(after) == set(before) - {"migration_lock"}
         for key, (kind, pttl) in before.items():
             assert after[key][0] == kind
@@ -80,7 +80,7 @@ def test_redis_keys_keep_types_values_and_ttls(servers: Servers, tmp_path: Path)
         raw = t._client(decode=False)
         assert {k: raw.dump(k) for k in dumps} == dumps  # same values, same encoding
         raw.close()
-        assert t._r.lrange("queue", 0, -1) == [str(i) for i in range(500)]
+        assert t.client.lrange("queue", 0, -1) == [str(i) for i in range(500)]
     finally:
         t.close()
     assert current_version(target, MIGRATIONS) == current_version(source, MIGRATIONS) == 1
@@ -91,11 +91,11 @@ def _clickhouse_roundtrip(source: Settings, target: Settings, migrations: Path, 
     b = backends.load("clickhouse")(source)
     b.connect()
     db = b.database
-    b._query(
+    b.query(
         f"INSERT INTO `{db}`.ticks SELECT concat('S', toString(number % 7)), toDateTime(1700000000 + number), "
         "number / 3, number % 100 FROM numbers(20000)"
     )
-    b._query(f"INSERT INTO `{db}`.orders (id, symbol, side) SELECT number, 'S1', 1 FROM numbers(100)")
+    b.query(f"INSERT INTO `{db}`.orders (id, symbol, side) SELECT number, 'S1', 1 FROM numbers(100)")
     b.close()
     folder = backup.backup("clickhouse", tmp_path, settings=source, migrations_dir=migrations)
     manifest = backup.read_manifest(folder, "clickhouse")

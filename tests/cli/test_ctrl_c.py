@@ -87,7 +87,7 @@ def _pg(settings: Settings, sql: str) -> list[tuple]:
     backend = PostgresBackend(settings)
     backend.connect()
     try:
-        return backend._query(sql)
+        return backend.query(sql)
     finally:
         backend.close()
 
@@ -156,7 +156,7 @@ def _ch(settings: Settings, sql: str) -> list[tuple]:
     backend = ClickHouseBackend(settings)
     backend.connect()
     try:
-        return backend._query(sql)
+        return backend.query(sql)
     finally:
         backend.close()
 

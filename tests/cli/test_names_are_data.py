@@ -101,7 +101,7 @@ def test_redis_history_stays_in_its_db_when_a_script_selects_another(servers: Se
     other = backends.load("redis")(elsewhere)
     other.connect()
     try:
-        assert other.history() == [] and other._r.exists("migration_lock") == 0
+        assert other.history() == [] and other.client.exists("migration_lock") == 0
     finally:
         other.close()
 

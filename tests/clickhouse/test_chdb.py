@@ -69,7 +69,7 @@ def test_modern_ddl_applies_rolls_back_and_reapplies_the_same(embedded: Settings
     assert "CODEC(DoubleDelta" in ticks and "TTL" in ticks and "LowCardinality" in ticks
     backend = ClickHouseBackend(embedded)
     backend.connect()
-    assert backend._query("SELECT count() FROM candles_1m") == [(2,)]  # the view saw the INSERT
+    assert backend.query("SELECT count() FROM candles_1m") == [(2,)]  # the view saw the INSERT
     backend.close()
     runner.rollback("clickhouse", to=0, migrations_dir=tmp_path, settings=embedded)
     assert snapshot(embedded) == empty

@@ -108,7 +108,7 @@ def test_eight_parallel_runs_apply_each_version_once(native: Settings, tmp_path:
     try:
         rows = backend.history()
         assert [(r.version, r.status, r.statements_done) for r in rows] == [(i, "applied", 3) for i in range(1, 21)]
-        assert backend._query("SELECT count() FROM t20") == [(2,)]  # INSERT ran once
+        assert backend.query("SELECT count() FROM t20") == [(2,)]  # INSERT ran once
         assert backend.lock_holder() is None
     finally:
         backend.close()
@@ -141,7 +141,7 @@ def test_failure_mid_migration_fix_and_resume(native: Settings, tmp_path: Path) 
     backend = ClickHouseBackend(native)
     backend.connect()
     try:
-        assert backend._query("SELECT count() FROM orders") == [(1,)]  # statement 2 did not run twice
+        assert backend.query("SELECT count() FROM orders") == [(1,)]  # statement 2 did not run twice
         assert [(r.status, r.statements_done) for r in backend.history()] == [("applied", 5)]
     finally:
         backend.close()

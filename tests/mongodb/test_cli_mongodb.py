@@ -54,7 +54,7 @@ def collections(mongo: Settings) -> set[str]:
     backend = MongoBackend(mongo)
     backend.connect(create_database=True)
     try:
-        return set(backend._db.list_collection_names())
+        return set(backend.db.list_collection_names())
     finally:
         backend.close()
 

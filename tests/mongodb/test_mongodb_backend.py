@@ -133,8 +133,8 @@ def test_missing_database_needs_create_db(mongo: Settings) -> None:
         connected(mongo)
     assert "--create-db" in missing.value.hint
     backend = connected(mongo, create=True)
-    assert HISTORY in backend._db.list_collection_names()
-    assert backend._db[HISTORY].index_information()["version_unique"]["unique"]
+    assert HISTORY in backend.db.list_collection_names()
+    assert backend.db[HISTORY].index_information()["version_unique"]["unique"]
 
 
 def test_history_apply_and_rollback(mongo: Settings, mdir: Path) -> None:
@@ -148,11 +148,11 @@ def test_history_apply_and_rollback(mongo: Settings, mdir: Path) -> None:
         (v, "applied", 1) for v in (2, 3)
     ]
     assert rows[0].applied_at is not None and rows[0].applied_at.tzinfo is not None
-    assert {"t1", "t2", "t3"} <= set(backend._db.list_collection_names())
+    assert {"t1", "t2", "t3"} <= set(backend.db.list_collection_names())
     assert runner.migrate("mongodb", migrations_dir=mdir, settings=mongo) == []
     assert runner.rollback("mongodb", steps=2, migrations_dir=mdir, settings=mongo) == [3, 2]
     assert [r.version for r in backend.history()] == [1]
-    assert not {"t2", "t3"} & set(backend._db.list_collection_names())
+    assert not {"t2", "t3"} & set(backend.db.list_collection_names())
 
 
 def test_failed_step_is_recorded_and_resumed(mongo: Settings, mdir: Path) -> None:
@@ -168,7 +168,7 @@ def test_failed_step_is_recorded_and_resumed(mongo: Settings, mdir: Path) -> Non
     runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, resume=True)
     backend = connected(mongo)
     assert [(r.status, r.statements_done) for r in backend.history()] == [("applied", 2)]
-    assert backend._db["part"].count_documents({}) == 1  # step 1 did not run twice (it would have failed)
+    assert backend.db["part"].count_documents({}) == 1  # step 1 did not run twice (it would have failed)
 
 
 def test_editing_a_done_step_blocks_resume(mongo: Settings, mdir: Path) -> None:
@@ -182,7 +182,7 @@ def test_editing_a_done_step_blocks_resume(mongo: Settings, mdir: Path) -> None:
 
 def test_foreign_history_document_is_refused(mongo: Settings) -> None:
     backend = connected(mongo, create=True)
-    backend._db[HISTORY].insert_one({"name": "001_collections_schema.js", "applied": True})
+    backend.db[HISTORY].insert_one({"name": "001_collections_schema.js", "applied": True})
     with pytest.raises(HistoryMismatch, match="did not write") as refused:
         backend.history()
     assert "baseline" in refused.value.hint
@@ -296,6 +296,6 @@ def test_js_migration_runs_in_mongosh(mongo: Settings, mdir: Path, monkeypatch: 
     with pytest.raises(MigrationFailed, match="E11000"):
         runner.migrate("mongodb", migrations_dir=mdir, settings=mongo, create_db=True)
     backend = connected(mongo)
-    assert {"js_made", "seed_style"} <= set(backend._db.list_collection_names())
+    assert {"js_made", "seed_style"} <= set(backend.db.list_collection_names())
     assert [(r.version, r.status) for r in backend.history()] == [(1, "applied"), (2, "applied"), (3, "failed")]
     backend.close()

@@ -21,7 +21,7 @@ def db(mongo: Settings):
     runner.migrate("mongodb", migrations_dir=MIGRATIONS, settings=mongo, create_db=True)
     backend = MongoBackend(mongo)
     backend.connect()
-    yield backend._db
+    yield backend.db
     backend.close()
 
 

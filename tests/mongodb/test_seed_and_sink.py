@@ -26,10 +26,10 @@ def test_seed_documents_agree_with_the_other_stores_and_load_once(mongo: Setting
     loaded = load("mongodb", data, settings=mongo, migrations_dir=MIGRATIONS)
     backend = connected(mongo)
     try:
-        configs = list(backend._db.strategy_configs.find({}, {"_id": 0}).sort("strategy_id"))
+        configs = list(backend.db.strategy_configs.find({}, {"_id": 0}).sort("strategy_id"))
         pg_ids = list(next(t for t in data.stores["postgres"] if t.target == "strategies").columns["id"])
         assert [c["strategy_id"] for c in configs] == pg_ids  # the stores agree on strategies
-        events = list(backend._db.event_store.find({"aggregate_id": "strategy-1"}).sort("version"))
+        events = list(backend.db.event_store.find({"aggregate_id": "strategy-1"}).sort("version"))
         assert [e["version"] for e in events] == [1, 2, 3]
         assert loaded["event_store"] == backend.count("event_store") > 0
         assert loaded["strategy_configs"] == len(configs)
@@ -48,7 +48,7 @@ def test_system_logs_sink_writes_documents_the_validator_accepts(mongo: Settings
                 Event("postgres", "migrate", "failed", 4, "orders", error="boom"),
             ]
         )
-        logs = list(backend._db.system_logs.find({}, {"_id": 0}).sort("context.version"))
+        logs = list(backend.db.system_logs.find({}, {"_id": 0}).sort("context.version"))
     finally:
         backend.close()
     assert [(log["level"], log["context"]["version"], log["context"].get("error")) for log in logs] == [

@@ -33,7 +33,7 @@ def query(settings: Settings, sql: str) -> list[tuple]:
     backend = PostgresBackend(settings)
     backend.connect()
     try:
-        return backend._query(sql)
+        return backend.query(sql)
     finally:
         backend.close()
 

@@ -49,7 +49,7 @@ def r(rs: Settings) -> Iterator[object]:
     """A redis client on the test's DB index (str responses)."""
     backend = RedisBackend(rs)
     backend.connect()
-    yield backend._r
+    yield backend.client
     backend.close()
 
 

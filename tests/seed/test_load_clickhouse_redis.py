@@ -42,7 +42,7 @@ def ch(settings: Settings, sql: str) -> list[tuple]:
     backend = ClickHouseBackend(settings)
     backend.connect()
     try:
-        return backend._query(sql)
+        return backend.query(sql)
     finally:
         backend.close()
 
@@ -98,7 +98,7 @@ def test_redis_seed_follows_the_declared_layout(redis_db: Settings, data) -> Non
     backend = RedisBackend(redis_db)
     backend.connect()
     try:
-        r = backend._r
+        r = backend.client
         session = next(r.scan_iter(match="sessions:*"))
         assert r.ttl(session) > 0 and r.hget(session, "user_id")
         latest = r.lrange("candles:BTCUSDT:1m", 0, 1)

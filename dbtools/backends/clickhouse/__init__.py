@@ -122,7 +122,7 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         from dbtools.backends.clickhouse import lint
         from dbtools.lint import rules
 
-        return (rules.drop_without_deprecation, rules.schema_and_data, lint.mutations, lint.not_idempotent)
+        return (*rules.SQL_CHECKS, lint.mutations, lint.not_idempotent)
 
     @staticmethod
     def deprecation_mark(table: str, column: str | None = None) -> str:

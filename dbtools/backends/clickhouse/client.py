@@ -379,6 +379,10 @@ class ClickHouseConnection:
             self._client.close()
             self._client = None
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one statement on this backend's connection and return its rows (tools and tests)."""
+        return self._query(sql)
+
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         assert self._client is not None, "connect() first"
         return self._client.query(sql)

@@ -60,6 +60,11 @@ class MongoClient:
     _db: Any
 
     @property
+    def db(self) -> Any:
+        """The pymongo Database migrations run against, for tools and tests."""
+        return self._db
+
+    @property
     def auth_source(self) -> str:
         q = {k.lower(): v for k, v in self.settings.query.items()}
         return q.get("authsource") or self.settings.options.get("auth_source") or "admin"

@@ -64,7 +64,7 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         from dbtools.backends.postgres import squawk
         from dbtools.lint import rules
 
-        return (rules.drop_without_deprecation, rules.schema_and_data, squawk.check)
+        return (*rules.SQL_CHECKS, squawk.check)
 
     @staticmethod
     def deprecation_mark(table: str, column: str | None = None) -> str:

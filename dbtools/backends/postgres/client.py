@@ -113,6 +113,10 @@ class PostgresClient:
             self._conn.close()
             self._conn = None
 
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement on this backend's connection and return its rows (tools and tests)."""
+        return self._query(sql, params)
+
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._conn.cursor() as cur:
             cur.execute(sql, params)

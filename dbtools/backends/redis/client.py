@@ -40,6 +40,11 @@ class RedisClient:
     _r: Any
     _script_r: Any
 
+    @property
+    def client(self) -> Any:
+        """The redis-py client (str replies) this backend runs on, for tools and tests."""
+        return self._r
+
     def connect(self, *, create_database: bool = False) -> None:
         """Connect and PING. DB indexes always exist, so `create_database` has nothing to create."""
         self._r = self._client(decode=True, timeout=CONNECT_TIMEOUT)
