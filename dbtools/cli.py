@@ -11,7 +11,7 @@ from typing import Any
 
 from dbtools import __version__, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
-from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
+from dbtools.errors import ConnectionFailed, DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
 
@@ -606,7 +606,12 @@ def _status(args: argparse.Namespace, stores: list[str]) -> int:
         except DbtoolsError as exc:
             if len(stores) == 1 and not args.json:
                 raise
-            results[store] = {"where": _where(store), "error": exc.message, "hint": exc.hint}
+            results[store] = {
+                "where": _where(store),
+                "error": exc.message,
+                "hint": exc.hint,
+                "reachable": not isinstance(exc, ConnectionFailed),  # a file or history problem: the server answered
+            }
             code = max(code, exc.exit_code)
     if args.json:
         import json
@@ -636,7 +641,8 @@ def print_status(results: dict[str, dict[str, Any]]) -> None:
     rows = [header]
     for store, r in results.items():
         if "error" in r:
-            rows.append((store, r.get("where", "-"), "unreachable", "-", "-", "-", "-", "-", "-"))
+            state = "error" if r.get("reachable") else "unreachable"
+            rows.append((store, r.get("where", "-"), state, "-", "-", "-", "-", "-", "-"))
             continue
         current = _label_of(r, r["current"])
         counts = [str(len(r[k])) for k in ("applied", "pending", "failed", "changed", "missing")]

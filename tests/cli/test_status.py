@@ -163,3 +163,18 @@ def test_invoke_status_reports_every_store_when_one_is_down(two_stores: dict[str
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()[1:4]] == ["postgres", "mongodb", "redis"]
     assert "postgres: pending   001_users" in done.stdout and "redis: pending   001_mark" in done.stdout
+
+
+def test_a_store_whose_folder_is_refused_is_an_error_row_not_unreachable(pg: Settings, mdir: Path) -> None:
+    """A template left as `new` wrote it stops that store's status (the file is named), but the server
+    answered: the row says `error`, not `unreachable`, and --json says reachable."""
+    env = url_env(pg)
+    assert dbtools(mdir, "new", "--db", "postgres", "add orders table", env=env).returncode == 0
+    (mdir / "redis").mkdir()
+    done = dbtools(mdir, "status", "--db", "postgres,redis", env={**env, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:3]}
+    assert rows["postgres"][2] == "error" and rows["redis"][2] == "unreachable", done.stdout
+    assert "003_add_orders_table.sql has no statements" in done.stdout
+    state = json.loads(dbtools(mdir, "status", "--json", "--db", "postgres", env=env).stdout)
+    assert state["postgres"]["reachable"] is True and "003_add_orders_table" in state["postgres"]["error"]
