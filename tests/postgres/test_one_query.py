@@ -114,3 +114,20 @@ def test_rollback_sends_the_down_section_whole_and_names_a_failing_statement(pg:
         runner.rollback("postgres", migrations_dir=mdir, settings=pg, steps=1)
     assert query(pg, "SELECT to_regclass('u')::text") == [("u",)]
     assert history(pg) == {1: ("applied", 2, 2)}
+
+
+def test_a_section_sent_whole_is_encoded_as_the_connection_talks(servers: Servers, mdir: Path) -> None:
+    # a LATIN1 database: psycopg2 talks LATIN1 to it, and so must the section's bytes
+    base = fresh_settings(servers, "postgres")
+    admin = PostgresBackend(servers.get("postgres"))
+    admin.connect()
+    try:
+        admin._query(
+            f"CREATE DATABASE \"{base.database}\" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    finally:
+        admin.close()
+    text = "CREATE TABLE words (w text);\nINSERT INTO words VALUES ('café');\n"
+    (mdir / "postgres" / "001_words.sql").write_text(text)
+    runner.migrate("postgres", migrations_dir=mdir, settings=base)
+    assert query(base, "SELECT w, length(w) FROM words") == [("café", 4)]

@@ -43,6 +43,13 @@ def _execute(cur: Any, statement: Statement, *, begin: bool = False) -> None:
         raise QueryCanceled(str(exc)) from None
 
 
+def _codec(conn: Any) -> str:
+    """The Python codec of the connection's client encoding."""
+    from psycopg2.extensions import encodings
+
+    return encodings.get(conn.encoding, "utf-8")
+
+
 def _first_failure(cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, str] | None:
     """Run `script` then `tail` inside the open transaction (see `_locate`)."""
     import psycopg2
@@ -53,7 +60,7 @@ def _first_failure(cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, 
         last = min(total, first + _LOCATE_BATCH) - 1
         start, end = script.span(first, last)
         try:
-            cur.execute(("SAVEPOINT dbtools_locate;\n" + text[start:end] + "\n;").encode())
+            cur.execute("SAVEPOINT dbtools_locate;\n" + text[start:end] + "\n;")
         except psycopg2.Error:
             cur.execute("ROLLBACK TO SAVEPOINT dbtools_locate")
             for index in range(first, last + 1):
@@ -148,7 +155,8 @@ class PostgresApply(PostgresHistory):
 
         from dbtools import interrupt
 
-        body = script.text.encode()
+        # in the connection's encoding, as psycopg2 encodes a str query (a LATIN1 database talks LATIN1)
+        body = script.text.encode(_codec(cur.connection))
         head = b"BEGIN;\n"
         in_tail = False
         try:
