@@ -289,3 +289,30 @@ def _kill_holder_and_check(store: str, provider: str, script: str) -> None:
 def test_free_port_is_free() -> None:
     port = free_port()
     assert not port_answers("127.0.0.1", port)
+
+
+def test_a_chdb_sandbox_starts_while_this_process_holds_another_chdb_directory_open() -> None:
+    """chdb opens one directory per process: the readiness check of a second embedded sandbox must not
+    fail on that ("did not open ... already has another chdb directory open"); the engine is known to
+    run here, and the new directory is used after, or by another process."""
+    pytest.importorskip("chdb")
+    from dbtools.backends.clickhouse import ClickHouseBackend
+    from dbtools.backends.clickhouse.sandbox import embedded_recipe
+    from dbtools.sandbox.embedded import EmbeddedSandbox
+
+    with EmbeddedSandbox("clickhouse", embedded_recipe) as first:
+        held = ClickHouseBackend(first)
+        held.connect()
+        try:
+            with EmbeddedSandbox("clickhouse", embedded_recipe) as second:
+                opens = (
+                    "from dbtools.backends.clickhouse import ClickHouseBackend\n"
+                    "from dbtools.settings import Settings\n"
+                    "b = ClickHouseBackend(Settings('clickhouse', 'chdb', '', 0, 'default', '', '', "
+                    f"path={second.path!r}))\n"
+                    "b.connect(create_database=True)\nprint(b.query('SELECT 41 + 1'))\nb.close()\n"
+                )
+                done = subprocess.run([sys.executable, "-c", opens], capture_output=True, text=True, timeout=120)
+        finally:
+            held.close()
+    assert done.returncode == 0 and done.stdout.strip() == "[(42,)]", done.stderr  # another process uses it

@@ -57,7 +57,7 @@ from dbtools.backends.clickhouse.describe import ClickHouseDescribe
 from dbtools.backends.clickhouse.load import ClickHouseLoad
 from dbtools.backends.clickhouse.lock import DEFAULT_LEASE
 from dbtools.backends.clickhouse.rehearse import ClickHouseRehearsal
-from dbtools.backends.clickhouse.sandbox import docker_recipe, embedded_recipe, local_recipe
+from dbtools.backends.clickhouse.sandbox import docker_recipe, embedded_recipe, local_recipe, sandbox_probe
 from dbtools.errors import ConfigError
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
@@ -113,6 +113,7 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
     dialect = dialect  # how a file reads: split() and words() (for lint), see dialect.py
     local_recipe = staticmethod(local_recipe)
     embedded_recipe = staticmethod(embedded_recipe)
+    sandbox_probe = staticmethod(sandbox_probe)
     docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install clickhouse-server, or pip install chdb"
 

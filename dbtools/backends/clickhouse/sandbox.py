@@ -113,5 +113,22 @@ def embedded_recipe(workdir: Path, **_options: Any) -> Settings:
     return Settings("clickhouse", "chdb", "", 0, "default", "", "", path=str(path), source="sandbox")
 
 
+def sandbox_probe(settings: Settings) -> None:
+    """Readiness of a sandbox: the backend connects (creating the database) and disconnects - except for
+    a chdb directory while this process holds another one open (chdb opens one directory per process):
+    the engine is proven to run here, and opening the new directory would fail for that reason alone
+    (the sandbox's users open it after, or in another process)."""
+    import os
+
+    from dbtools.backends import clickhouse
+    from dbtools.backends.clickhouse.client import _OPEN_HERE
+
+    if settings.path and any(path != os.path.realpath(settings.path) for path in _OPEN_HERE):
+        return
+    backend = clickhouse.ClickHouseBackend(settings)
+    backend.connect(create_database=True)
+    backend.close()
+
+
 def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
