@@ -139,7 +139,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         )
         p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
         p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
-        p.add_argument("--resume", action="store_true", help="continue a migration that stopped half-way")
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue a migration that stopped half-way (one that stopped inside a statement also needs "
+            "--rerun-step or --skip-step)",
+        )
+        step = p.add_mutually_exclusive_group()
+        step.add_argument(
+            "--rerun-step",
+            dest="step_choice",
+            action="store_const",
+            const="rerun",
+            help="with --resume: run the statement/step the migration stopped inside again from its start "
+            "(it ran without a transaction and may have partly run; implies --resume)",
+        )
+        step.add_argument(
+            "--skip-step",
+            dest="step_choice",
+            action="store_const",
+            const="skip",
+            help="with --resume: count the statement/step the migration stopped inside as done and continue "
+            "after it (implies --resume)",
+        )
         p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
         p.add_argument(
             "--backup",
@@ -465,6 +487,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             allow_out_of_order=args.allow_out_of_order,
             resume=args.resume,
+            step_choice=args.step_choice,
             lock_timeout=args.lock_timeout,
             create_db=args.create_db,
             report=report,
@@ -689,16 +712,22 @@ def _details(r: dict[str, Any]) -> list[str]:
 
 
 def _unfinished(row: dict[str, Any]) -> str:
-    """One line for a failed or interrupted migration: what stayed applied, then the recorded error."""
-    done, total = row["statements_done"], row["statements_total"]
+    """One line for a failed, interrupted or running migration: where it stopped, what stayed, the error."""
+    done, total, step = row["statements_done"], row["statements_total"], row.get("in_step", 0)
+    state = row.get("state", row["status"])
     of = f" of {total}" if total else ""
-    if row["status"] == "running":
-        kept = f"the run stopped after statement {done}{of}" if done else "stopped before a statement finished"
-    elif done:
+    if done:
         kept = f"statements 1-{done}{of} stayed applied" if done > 1 else f"statement 1{of} stayed applied"
     else:
-        kept = "nothing of it stayed applied"
-    return f"{row['status']:<9} {row['label']}: {kept}; {row['error'] or 'the run was interrupted'}"
+        kept = "nothing before it stayed applied" if step else "nothing of it stayed applied"
+    if state == "running":
+        where = f"running now, in statement {step}{of}" if step else "running now"
+        return f"{'running':<9} {row['label']}: {where}; {kept}"
+    if step:
+        where = "interrupted in" if state == "interrupted" else "failed in"
+        kept = f"{where} statement {step}{of}, which may have partly run (no transaction); {kept}"
+    reason = row["error"] or "the run stopped (killed, or its connection or lease was lost)"
+    return f"{state:<9} {row['label']}: {kept}; {reason}"
 
 
 def options_taking_values(command: str) -> set[str]:

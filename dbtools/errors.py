@@ -62,6 +62,19 @@ class LockTimeout(DbtoolsError):
     """Another run holds the migration lock longer than we were told to wait."""
 
 
+class LeaseLost(DbtoolsError):
+    """The migration lock this run held is no longer its own (the lease expired while the run was paused,
+    or `unlock --force` broke it): the run stops and writes nothing more to history."""
+
+    def during(self, label: str, shows: str) -> LeaseLost:
+        """The same loss, said for the migration it stopped: `label` and what history shows now."""
+        return LeaseLost(
+            f"{self.message}; {label} was not recorded as applied ({shows})",
+            hint="another run may be applying migrations now: see `status`; once no run holds the lock, "
+            "continue with `migrate --resume` (or clean up and `repair`)",
+        )
+
+
 class HistoryMismatch(DbtoolsError):
     """History and files disagree (changed, missing, out of order, failed) and the command refuses."""
 

@@ -36,6 +36,24 @@ class AppliedMigration:
     applied_by: str = ""
     tool_version: str = ""
     adopted_from: str = ""  # the tool whose history recorded it (`adopt --from`); "" when dbtools ran it
+    in_step: int = 0  # the step (statement) this row's run had started and not finished, 1-based; 0: none
+
+    @property
+    def stopped_in_step(self) -> int:
+        """The step (1-based) an unfinished migration stopped inside, which may have left part of its
+        work behind; 0 when it stopped between steps (or nothing of it stayed: a rolled-back transaction).
+
+        A `running` row is written just before each step that runs without a transaction, so one left
+        behind means its run died inside step `statements_done + 1` (rows of older dbtools versions,
+        which lack `in_step`, are read the same way)."""
+        if self.status == "failed":
+            return self.in_step
+        if self.status != "running":
+            return 0
+        if self.in_step:
+            return self.in_step
+        total = self.statements_total
+        return self.statements_done + 1 if total is None or self.statements_done < total else 0
 
     @property
     def is_applied(self) -> bool:
@@ -43,8 +61,9 @@ class AppliedMigration:
 
     @property
     def left_changes(self) -> bool:
-        """True when an unfinished migration left some statements applied (needs --resume or repair)."""
-        return self.status in UNFINISHED_STATES and self.statements_done > 0
+        """True when an unfinished migration may have left changes: statements done, or one started and
+        not finished (it needs `--resume` or `repair`, never a silent re-run)."""
+        return self.status in UNFINISHED_STATES and (self.statements_done > 0 or self.stopped_in_step > 0)
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,44 @@ def _locked(ctx: Context, lock_timeout: float) -> Iterator[None]:
         yield
 
 
-def check(plan: Plan, *, allow_out_of_order: bool = False, resume: bool = False) -> None:
-    """Raise HistoryMismatch when the plan must not be applied as it stands."""
+STEP_CHOICES = ("rerun", "skip")  # --rerun-step / --skip-step: what --resume does with a step that had started
+
+
+def running_now(holder: str | None) -> bool:
+    """True when the lock holder `holder` (as `lock_holder()` tells it) looks like a live run: the lock
+    is held, not reported stale, and not left by a process of this host that no longer exists."""
+    from dbtools.leases import holder_gone
+
+    return holder is not None and "stale" not in holder and not holder_gone(holder)
+
+
+def unfinished_state(row: AppliedMigration, holder: str | None) -> str:
+    """`running` (its run holds the lock now), `interrupted` (its run died) or `failed`."""
+    if row.status != "running":
+        return row.status
+    return "running" if running_now(holder) else "interrupted"
+
+
+def _where_stopped(row: AppliedMigration, unit: str = "statement") -> str:
+    """`in statement 2 of 3` / `after statement 2 of 3`: where an unfinished migration stopped."""
+    of = f" of {row.statements_total}" if row.statements_total else ""
+    if row.stopped_in_step:
+        return f"in {unit} {row.stopped_in_step}{of}"
+    return f"after {unit} {row.statements_done}{of}"
+
+
+def check(
+    plan: Plan,
+    *,
+    allow_out_of_order: bool = False,
+    resume: bool = False,
+    step_choice: str | None = None,
+    holder: str | None = None,
+) -> None:
+    """Raise HistoryMismatch when the plan must not be applied as it stands.
+
+    `holder` is the lock holder when the caller does not hold the lock itself (validate): a `running`
+    row whose run is alive is reported as running now, not as interrupted."""
     store = plan.store
     if plan.changed:
         raise HistoryMismatch(
@@ -113,15 +149,28 @@ def check(plan: Plan, *, allow_out_of_order: bool = False, resume: bool = False)
             f"or drop them from history with `repair --db {store}`",
         )
     stuck = [row for row in plan.failed if row.left_changes]
-    if stuck and not resume:
-        row = stuck[0]
-        state = "was interrupted" if row.status == "running" else "failed"
-        raise HistoryMismatch(
-            f"{store}: migration {row.version:03d}_{row.name} {state} after statement "
-            f"{row.statements_done} of {row.statements_total}: {row.error or 'the run stopped'}",
-            hint=f"fix the file and continue with `migrate --resume --db {store}`, "
-            f"or undo its statements by hand and run `repair --db {store}`",
-        )
+    for row in stuck[:1]:
+        label = plan.label(row.version)
+        state = unfinished_state(row, holder)
+        if state == "running":
+            raise HistoryMismatch(
+                f"{store}: migration {label} is being applied now ({_where_stopped(row)}) by {holder}",
+                hint=f"wait for that run to finish, then check again; `status --db {store}` shows its progress",
+            )
+        if resume:
+            break  # _resume_point checks the statements done, then wants a choice for one that had started
+        what = "was interrupted" if state == "interrupted" else "failed"
+        reason = row.error or "the run stopped (killed, or its connection or lease was lost)"
+        if row.stopped_in_step:
+            from dbtools.backends.base import partial_step_hint
+
+            hint = partial_step_hint(store, row.stopped_in_step, row.statements_done)
+        else:
+            hint = (
+                f"fix the file and continue with `migrate --resume --db {store}`, "
+                f"or undo its statements by hand and run `repair --db {store}`"
+            )
+        raise HistoryMismatch(f"{store}: migration {label} {what} {_where_stopped(row)}: {reason}", hint=hint)
     if plan.out_of_order and not allow_out_of_order:
         raise HistoryMismatch(
             f"{store}: pending migration(s) {plan.labels(plan.out_of_order)} are numbered below the "
@@ -139,6 +188,7 @@ def migrate(
     dry_run: bool = False,
     allow_out_of_order: bool = False,
     resume: bool = False,
+    step_choice: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     create_db: bool = False,
     report: Reporter | None = None,
@@ -147,11 +197,16 @@ def migrate(
     """Apply pending migrations (up to `target`) in order; return the rows written.
 
     With `backup_dir`, back the store up there first (under the lock, so nothing lands in between);
-    a failed backup applies nothing."""
+    a failed backup applies nothing. `step_choice` ("rerun" or "skip", implying `resume`) says what
+    `--resume` does with a statement that had started and not finished (it may have partly run)."""
+    if step_choice is not None:
+        if step_choice not in STEP_CHOICES:
+            raise UsageError(f"step choice {step_choice!r} is not one of {STEP_CHOICES}", hint="rerun or skip")
+        resume = True
     with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=create_db, report=report) as ctx:
         if dry_run:
             plan = ctx.plan(target=target)
-            check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
+            check(plan, allow_out_of_order=allow_out_of_order, resume=resume, step_choice=step_choice)
             for m in plan.pending:
                 statements = _statements(m, ctx.backend.split(m))
                 ctx.report(
@@ -166,7 +221,7 @@ def migrate(
             return []
         with _locked(ctx, lock_timeout):
             plan = ctx.plan(target=target)
-            check(plan, allow_out_of_order=allow_out_of_order, resume=resume)
+            check(plan, allow_out_of_order=allow_out_of_order, resume=resume, step_choice=step_choice)
             # every pending file is read and split before the first one runs: a file no server can
             # run (a psql meta-command, an unterminated string, ...) stops the run before it starts
             split = [(m, _statements(m, ctx.backend.split(m))) for m in plan.pending]
@@ -180,7 +235,8 @@ def migrate(
             for m, statements in split:
                 if _ctrl_c():
                     raise Interrupted(f"{store}: stopped before {m.label}; {_kept(plan, done)}")
-                start_at = _resume_point(store, m, statements, unfinished.get(m.version)) if resume else 0
+                row_before = unfinished.get(m.version)
+                start_at = _resume_point(store, m, statements, row_before, step_choice) if resume else 0
                 started = time.monotonic()
                 try:
                     row = ctx.backend.apply(m, statements, start_at=start_at)
@@ -207,7 +263,7 @@ def migrate(
                         m.version,
                         m.name,
                         duration_ms=row.execution_ms,
-                        detail=_applied_detail(m, statements, start_at),
+                        detail=_applied_detail(m, statements, start_at, row_before if resume else None, step_choice),
                     )
                 )
                 done.append(row)
@@ -234,6 +290,12 @@ def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, 
     down = action == "rollback"
     if down:
         kept = "history still lists it as applied" + (f" (statements 1-{done} of its down section ran)" if done else "")
+    elif step := getattr(exc, "in_step", 0):
+        before = f"statements 1-{done} stayed applied and " if done else ""
+        kept = (
+            f"{before}statement {step} may have partly run (no transaction): `migrate --resume --rerun-step` "
+            f"or `--skip-step --db {ctx.store}` continues there"
+        )
     elif done:
         kept = f"statements 1-{done} stayed applied; `migrate --resume --db {ctx.store}` continues from there"
     else:
@@ -254,7 +316,14 @@ def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, 
     return Interrupted(f"{ctx.store}: {m.label} {error}")
 
 
-def _applied_detail(m: Migration, statements: Sequence[Any], start_at: int) -> str:
+def _applied_detail(
+    m: Migration, statements: Sequence[Any], start_at: int, row: AppliedMigration | None, step_choice: str | None
+) -> str:
+    step = row.stopped_in_step if row is not None and row.left_changes else 0
+    if step and step_choice == "skip":
+        return f"statement {step} counted as done (--skip-step); resumed at statement {start_at + 1}"
+    if step:
+        return f"resumed at statement {start_at + 1}, run again from its start (--rerun-step)"
     if start_at:
         return f"resumed at statement {start_at + 1}"
     if not statements:
@@ -276,8 +345,11 @@ def _statements(m: Migration, statements: Sequence[Any], *, down: bool = False) 
     return envsub.resolve(m, statements, os.environ, down=down)
 
 
-def _resume_point(store: str, m: Migration, statements: list[Any], row: AppliedMigration | None) -> int:
-    """Where `--resume` continues: after the statements done, if they are unchanged."""
+def _resume_point(
+    store: str, m: Migration, statements: list[Any], row: AppliedMigration | None, step_choice: str | None = None
+) -> int:
+    """Where `--resume` continues: after the statements done, if they are unchanged; a statement that
+    had started is run again (`rerun`) or counted as done (`skip`), as the user chose."""
     if row is None or not row.left_changes:
         return 0
     if (
@@ -289,6 +361,16 @@ def _resume_point(store: str, m: Migration, statements: list[Any], row: AppliedM
             "were edited since",
             hint="edit only the statements from the failed one on; or undo by hand and run `repair`",
         )
+    if row.stopped_in_step and step_choice not in STEP_CHOICES:
+        raise HistoryMismatch(
+            f"{store}: migration {m.label} stopped inside statement {row.stopped_in_step}, which ran without "
+            "a transaction and may have partly run; --resume must be told what to do with it",
+            hint=f"check what it did, then `migrate --resume --rerun-step --db {store}` runs it again from "
+            f"its start, or `migrate --resume --skip-step --db {store}` counts it as done; "
+            f"or undo by hand and run `repair --db {store}`",
+        )
+    if row.stopped_in_step and step_choice == "skip":
+        return min(row.statements_done + 1, len(statements))
     return row.statements_done
 
 
@@ -382,19 +464,22 @@ def status(
     with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
         plan = ctx.plan()
         result: dict[str, Any] = {"where": where(settings), **plan.as_dict()}
+        holder = ctx.backend.lock_holder()
         result["unfinished"] = [
             {
                 "version": r.version,
                 "name": r.name,
                 "label": plan.label(r.version),
                 "status": r.status,
+                "state": unfinished_state(r, holder),  # running (now) | interrupted | failed
                 "statements_done": r.statements_done,
                 "statements_total": r.statements_total,
+                "in_step": r.stopped_in_step,  # the statement it stopped inside (may have partly run); 0: none
                 "error": r.error,
             }
             for r in plan.failed
         ]
-        result["lock"] = ctx.backend.lock_holder()
+        result["lock"] = holder
         result["adopted"] = {str(row.version): row.adopted_from for row in plan.applied if row.adopted_from}
         result["migrations"] = plan.migrations()
         return result
@@ -417,7 +502,8 @@ def validate(
     """Check files and history agree; raise HistoryMismatch (or a file error) when they do not."""
     with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
         plan = ctx.plan()
-        check(plan, allow_out_of_order=allow_out_of_order)
+        holder = ctx.backend.lock_holder() if any(r.status == "running" for r in plan.failed) else None
+        check(plan, allow_out_of_order=allow_out_of_order, holder=holder)
         failed = [row for row in plan.failed if not row.left_changes]
         if failed:
             row = failed[0]
@@ -502,11 +588,7 @@ def repair(
                     continue
                 ctx.backend.forget(row.version)
                 actions.append(f"cleared the {row.status} row of {plan.label(row.version)}")
-                kept = (
-                    f"the {row.statements_done} statement(s) that ran stay in the database"
-                    if row.left_changes
-                    else "nothing of it was kept"
-                )
+                kept = _left_behind(row)
                 ctx.report(Event(store, "repair", "cleared", row.version, row.name, detail=f"pending again; {kept}"))
             for version in plan.missing:
                 ctx.backend.forget(version)
@@ -524,6 +606,16 @@ def repair(
             if not actions:
                 ctx.report(Event(store, "repair", "nothing", detail="history and files agree"))
             return actions
+
+
+def _left_behind(row: AppliedMigration) -> str:
+    """What `repair` leaves in the database when it clears an unfinished row."""
+    if not row.left_changes:
+        return "nothing of it was kept"
+    parts = [f"the {row.statements_done} statement(s) that ran"] if row.statements_done else []
+    if row.stopped_in_step:
+        parts.append(f"whatever statement {row.stopped_in_step} did before it stopped")
+    return " and ".join(parts) + " stay in the database"
 
 
 def unlock(

@@ -19,8 +19,8 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from dbtools.backends.base import history_row, statement_failed
-from dbtools.errors import MigrationFailed, MigrationFileError
+from dbtools.backends.base import history_row, statement_failed, step_started
+from dbtools.errors import ConnectionFailed, DbtoolsError, LeaseLost, MigrationFailed, MigrationFileError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.sqltext import Statement
@@ -145,42 +145,91 @@ def run_steps(
     call: Callable[[int], None],
     *,
     start_at: int = 0,
-    guard: Callable[[], str | None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
+    message: Callable[[Exception], str] = describe,
+    cancel: Callable[[], None] | None = None,
 ) -> AppliedMigration:
-    """Run `call(i)` for steps start_at.., recording progress after each (stores without transactions).
+    """Run `call(i)` for steps start_at.. of a store without transactions, with history saying where it is.
 
-    `guard()` returns a reason to stop before the next step (e.g. the migration lock was lost)."""
+    Before step k runs, a `running` row says "step k started" (`base.step_started`): a run killed inside
+    it is read as interrupted in step k, never as "nothing done". A step that raises is recorded as
+    failed in step k (it may have left part of its work). `guard()` raises before each step when the
+    run must stop (the migration lock's lease was lost); the backend's `record` refuses a write whose
+    lease is no longer ours. A fault outside dbtools (connection lost, history not writable) becomes
+    one error naming the step and what history shows. Ctrl-C (dbtools.interrupt) calls `cancel` to
+    stop the step in flight (None: the step runs to its end); a step not yet begun is not run."""
     from dbtools import interrupt
 
     started = time.monotonic()
-    done = start_at
+    shows = f"history has no new row of {migration.label} from this run"  # what history says, for errors
 
-    def write(status: str, error: str | None = None) -> AppliedMigration:
-        row = history_row(
-            migration, status=status, started=started, statements_done=done, statements=statements, error=error
-        )
-        backend.record(row)
+    def write(row: AppliedMigration, state: str) -> AppliedMigration:
+        nonlocal shows
+        try:
+            backend.record(row)
+        except DbtoolsError:
+            raise
+        except Exception as exc:
+            raise MigrationFailed(
+                f"{backend.name}: could not write the history row of {migration.label}: {message(exc)}",
+                hint=f"{shows}; once the server takes writes again, `status --db {backend.name}` shows it "
+                f"(then `migrate --resume` or `repair`)",
+            ) from None
+        shows = f"history shows {migration.label} {state}"
         return row
 
-    write("running")
-    for index in range(start_at, len(statements)):
-        reason = guard()
-        if reason is None:
+    step = ""
+    try:
+        for index in range(start_at, len(statements)):
+            step = f"{index + 1} of {len(statements)}"
+            guard()
+            started_row = step_started(migration, started=started, index=index, statements=statements)
+            write(started_row, f"interrupted in step {step}")
             try:
-                with interrupt.cancellable(None):  # Ctrl-C lets the step finish and stops before the next
+                with interrupt.cancellable(cancel):
                     call(index)
-            except interrupt.Stopped as exc:
-                reason = str(exc)
+            except interrupt.Stopped as exc:  # Ctrl-C came before the step began: nothing of it ran
+                failure = statement_failed(backend.name, migration, statements, index, str(exc), kept=True)
+                row = history_row(
+                    migration,
+                    status="failed",
+                    started=started,
+                    statements_done=index,
+                    statements=statements,
+                    error=failure.message,
+                )
+                write(row, f"stopped before step {step}")
+                raise failure from None
+            except (ConnectionFailed, LeaseLost):
+                raise
             except Exception as exc:
-                reason = describe(exc)
-        if reason is not None:
-            failure = statement_failed(backend.name, migration, statements, index, reason, kept=True)
-            write("failed", failure.message)
-            raise failure
-        done = index + 1
-        if done < len(statements):
-            write("running")
-    return write("applied")
+                failure = statement_failed(
+                    backend.name, migration, statements, index, message(exc), kept=True, partial=True
+                )
+                row = history_row(
+                    migration,
+                    status="failed",
+                    started=started,
+                    statements_done=index,
+                    statements=statements,
+                    error=failure.message,
+                    in_step=index + 1,
+                )
+                write(row, f"failed in step {step}")
+                raise failure from None
+        row = history_row(
+            migration, status="applied", started=started, statements_done=len(statements), statements=statements
+        )
+        return write(row, "applied")
+    except LeaseLost as exc:
+        raise exc.during(migration.label, shows) from None
+    except ConnectionFailed as exc:
+        inside = f"; the run stopped in {migration.label}, step {step}" if step else ""
+        raise ConnectionFailed(
+            f"{exc.message}{inside}",
+            hint=f"{shows}; when the server is back, `status --db {backend.name}` shows it, "
+            "then `migrate --resume` (it asks whether to run a step that had started again) or `repair`",
+        ) from None
 
 
 def revert_steps(

@@ -18,8 +18,10 @@ Rules for implementations:
 * `apply` keeps one promise: when it returns, history says applied; when it raises
   `MigrationFailed`, history says exactly what ran (`status="failed"`, `statements_done=k`,
   the server's message in `error`). Stores with transactional DDL put the statements and the
-  history row in one transaction; the others record progress after every statement, so
-  `migrate --resume` continues at statement k.
+  history row in one transaction; the others record "statement k started" (`step_started`) before
+  every statement and progress after it, so a run killed inside statement k is "interrupted in
+  statement k" and `migrate --resume` continues there (`--rerun-step` / `--skip-step` decide about k).
+* While a lease lock is held (dbtools.leases.Lease), every history write is conditional on it.
 * The runner owns order and locking: it calls `lock`, then `ensure_history`, then `history`,
   and applies what the plan says. The backend owns atomicity.
 """
@@ -163,8 +165,12 @@ def history_row(
     statements_done: int,
     statements: Sequence[Statement],
     error: str | None = None,
+    in_step: int = 0,
 ) -> AppliedMigration:
-    """The row a backend records after running (part of) a migration."""
+    """The row a backend records after running (part of) a migration. `in_step` is the 1-based step
+    (statement) that has started and not finished: set it on the `running` row written just before
+    each step that runs without a transaction (see `step_started`), and on the `failed` row of a step
+    that raised and may have left part of its work behind."""
     from datetime import datetime
 
     from dbtools.sqltext import progress_checksum
@@ -184,6 +190,18 @@ def history_row(
         execution_ms=int((time.monotonic() - started) * 1000),
         applied_by=applied_by(),
         tool_version=__version__,
+        in_step=in_step,
+    )
+
+
+def step_started(
+    migration: Migration, *, started: float, index: int, statements: Sequence[Statement]
+) -> AppliedMigration:
+    """The `running` row a non-transactional store records just before it runs statements[index]:
+    steps 1..index are done, step index+1 has started. A run killed inside that step leaves this row,
+    and the plan reads it as "interrupted in step index+1" (which needs --resume or repair)."""
+    return history_row(
+        migration, status="running", started=started, statements_done=index, statements=statements, in_step=index + 1
     )
 
 
@@ -197,11 +215,14 @@ def statement_failed(
     kept: bool,
     down: bool = False,
     applied: int | None = None,
+    partial: bool = False,
 ) -> MigrationFailed:
     """The MigrationFailed for statement `index`: names file, line, statement and server message.
 
     `kept` says whether the statements before `index` stayed applied (no transaction); `applied`
-    overrides how many did (a migration managing its own transactions keeps only committed ones)."""
+    overrides how many did (a migration managing its own transactions keeps only committed ones);
+    `partial` says the failing statement itself ran without a transaction and may have left part of
+    its work (a script step, a ClickHouse statement, CREATE INDEX CONCURRENTLY)."""
     done = applied if applied is not None else (index if kept else 0)
     statement = statements[index]
     path = migration.down_path if down and migration.down_path else migration.path
@@ -214,6 +235,8 @@ def statement_failed(
         hint = "history still lists it as applied; fix the down section and run `rollback` again"
         if done:
             hint += f" (statements 1-{done} of the down section already ran: make them idempotent)"
+    elif partial:
+        hint = partial_step_hint(store, index + 1, done)
     elif done:
         hint = (
             f"statements 1-{done} stayed applied (no transaction); fix the file from statement "
@@ -224,4 +247,15 @@ def statement_failed(
     error = MigrationFailed(message, hint=hint)
     error.statements_done = done  # type: ignore[attr-defined]
     error.where = where  # type: ignore[attr-defined]
+    error.in_step = index + 1 if partial and not down else 0  # type: ignore[attr-defined]
     return error
+
+
+def partial_step_hint(store: str, step: int, done: int) -> str:
+    """What to do about a migration stopped inside step `step` (1-based), which may have partly run."""
+    kept = f"statements 1-{done} stayed applied and " if done > 1 else "statement 1 stayed applied and " if done else ""
+    return (
+        f"{kept}statement {step} ran without a transaction and may have left part of its work: check it, then "
+        f"`migrate --resume --rerun-step --db {store}` runs it again from its start, or "
+        f"`migrate --resume --skip-step --db {store}` counts it as done; or undo by hand and run `repair --db {store}`"
+    )

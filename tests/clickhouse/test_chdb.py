@@ -102,10 +102,10 @@ def test_failure_resume_and_down_failure_on_chdb(embedded: Settings, tmp_path: P
     )
     with pytest.raises(MigrationFailed, match=r"line 3, statement 2 of 3: .*Nope"):
         runner.migrate("clickhouse", migrations_dir=tmp_path, settings=embedded)
-    with pytest.raises(HistoryMismatch, match="failed after statement 1 of 3"):
+    with pytest.raises(HistoryMismatch, match="failed in statement 2 of 3"):
         runner.migrate("clickhouse", migrations_dir=tmp_path, settings=embedded)
     path.write_text(path.read_text().replace("y Nope", "y String"))
-    runner.migrate("clickhouse", migrations_dir=tmp_path, settings=embedded, resume=True)
+    runner.migrate("clickhouse", migrations_dir=tmp_path, settings=embedded, step_choice="rerun")
     with pytest.raises(MigrationFailed, match=r"down section of 001_a\.sql line 7, statement 2 of 2") as failed:
         runner.rollback("clickhouse", steps=1, migrations_dir=tmp_path, settings=embedded)
     assert "history still lists it as applied" in (failed.value.hint or "")

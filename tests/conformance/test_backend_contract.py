@@ -107,10 +107,14 @@ def test_failed_statement_is_recorded_and_recoverable(store: str, settings: Sett
     if transactional:
         runner.migrate(store, migrations_dir=mdir, settings=settings)
     else:
-        with pytest.raises(HistoryMismatch, match="failed after statement 1") as refused:
+        # the statement that failed ran without a transaction and may have done part of its work: never
+        # re-run silently, not even by --resume, until the user says so
+        with pytest.raises(HistoryMismatch, match="failed in statement 2 of 2") as refused:
             runner.migrate(store, migrations_dir=mdir, settings=settings)
-        assert "--resume" in refused.value.hint
-        runner.migrate(store, migrations_dir=mdir, settings=settings, resume=True)
+        assert "--resume --rerun-step" in refused.value.hint and "repair" in refused.value.hint
+        with pytest.raises(HistoryMismatch, match="stopped inside statement 2"):
+            runner.migrate(store, migrations_dir=mdir, settings=settings, resume=True)
+        runner.migrate(store, migrations_dir=mdir, settings=settings, step_choice="rerun")
     assert [(r.version, r.status) for r in history(store, settings)] == [(1, "applied"), (2, "applied")]
     assert "part_2" in objects(store, settings)
 

@@ -144,9 +144,14 @@ def test_kill_9_inside_a_long_migration_leaves_a_clean_state(pg: Settings, mdir:
         assert done.returncode == 0, done.stderr
         assert rows(pg) == {1: ("applied", 2)}
     else:
-        # two statements had committed: the next run says so and --resume finishes the rest
-        assert done.returncode == 1 and "was interrupted after statement 2 of 3" in done.stderr
+        # two statements had committed and the third had started: the next run says so, and --resume
+        # runs the third again once the user says so
+        assert done.returncode == 1 and "was interrupted in statement 3 of 3" in done.stderr
         resumed = subprocess.run([*argv, "--resume"], env=_env(pg), capture_output=True, text=True, timeout=60)
+        assert resumed.returncode == 1 and "--rerun-step" in resumed.stderr
+        resumed = subprocess.run(
+            [*argv, "--resume", "--rerun-step"], env=_env(pg), capture_output=True, text=True, timeout=60
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert rows(pg) == {1: ("applied", 3)}
 

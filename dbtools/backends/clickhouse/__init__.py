@@ -5,9 +5,11 @@ clickhouse-driver (`clickhouse://user:pass@host:9002/db` or the CLICKHOUSE_* var
 embedded engine chdb (`chdb:///path/to/dir`), the current ClickHouse in-process. Drivers are
 imported inside the methods that need them (chdb costs 1.3 s).
 
-No transactions, so progress is recorded after every statement: when statement k of a migration
-fails, history says `failed` with `statements_done = k - 1` and the server's message, and
-`migrate --resume` continues at k (the runner checks the statements before k are unchanged).
+No transactions, so "statement k started" is recorded before every statement and progress after it:
+when statement k of a migration fails, history says `failed` in statement k (`statements_done = k - 1`,
+`in_step = k`: it may have done part of its work) with the server's message, and
+`migrate --resume --rerun-step` (or `--skip-step`) continues there (the runner checks the statements
+before k are unchanged).
 
 History: table `migration_history`, a ReplacingMergeTree (ReplicatedReplacingMergeTree in
 cluster mode) that is only ever appended to. Every write is a new row with a larger `revision`;
@@ -59,6 +61,7 @@ from dbtools.backends.clickhouse.lock import DEFAULT_LEASE
 from dbtools.backends.clickhouse.rehearse import ClickHouseRehearsal
 from dbtools.backends.clickhouse.sandbox import docker_recipe, embedded_recipe, local_recipe, sandbox_probe
 from dbtools.errors import ConfigError
+from dbtools.leases import Lease
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
 from dbtools.sqltext import Statement, split_blocks
@@ -140,7 +143,7 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         self.lease = float(self._option("lock_lease") or DEFAULT_LEASE)
         self._client: _Client | None = None
         self._revision = 0
-        self._lock_token: str | None = None
+        self._lease: Lease | None = None
         self._renewed = 0.0
         if self.cluster and self.embedded:
             raise ConfigError(

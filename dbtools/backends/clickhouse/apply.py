@@ -1,11 +1,11 @@
-"""Running a migration: one statement at a time, progress recorded after each."""
+"""Running a migration: one statement at a time, "statement k started" recorded before each, progress after."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
-from dbtools.backends.base import history_row, statement_failed
+from dbtools import scripts
+from dbtools.backends.base import statement_failed
 from dbtools.backends.clickhouse.history import ClickHouseHistory
 from dbtools.backends.clickhouse.sql import QUERY_WAS_CANCELLED, ServerError, on_cluster
 from dbtools.errors import MigrationFailed
@@ -28,38 +28,18 @@ class ClickHouseApply(ClickHouseHistory):
             raise ServerError(QUERY_WAS_CANCELLED, str(exc)) from None
 
     def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
-        """One statement at a time, progress recorded after each (no transactions in ClickHouse)."""
-        started = time.monotonic()
-        self.record(
-            history_row(migration, status="running", started=started, statements_done=start_at, statements=statements)
+        """One statement at a time, "statement k started" recorded before each and progress after it
+        (no transactions in ClickHouse: a statement that fails may have done part of its work)."""
+        return scripts.run_steps(
+            self,
+            migration,
+            statements,
+            lambda i: self._ddl(on_cluster(statements[i].sql, self.cluster)),
+            start_at=start_at,
+            guard=self._check_lease,
+            message=lambda exc: exc.message if isinstance(exc, ServerError) else scripts.describe(exc),
+            cancel=getattr(self._client, "cancel", None),  # Ctrl-C: KILL QUERY (chdb: the statement ends)
         )
-        for index in range(start_at, len(statements)):
-            try:
-                self._run(on_cluster(statements[index].sql, self.cluster))
-            except ServerError as exc:
-                failure = statement_failed(self.name, migration, statements, index, exc.message, kept=True)
-                self.record(
-                    history_row(
-                        migration,
-                        status="failed",
-                        started=started,
-                        statements_done=index,
-                        statements=statements,
-                        error=failure.message,
-                    )
-                )
-                raise failure from None
-            if index + 1 < len(statements):
-                self.record(
-                    history_row(
-                        migration, status="running", started=started, statements_done=index + 1, statements=statements
-                    )
-                )
-        row = history_row(
-            migration, status="applied", started=started, statements_done=len(statements), statements=statements
-        )
-        self.record(row)
-        return row
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
         """Run the down statements one by one, then forget the version; history stays applied on failure."""

@@ -24,10 +24,15 @@ from dbtools.plan import AppliedMigration
 
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
-    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from"
+    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from, in_step"
 )
 # tables written before `adopt` existed lack the last column until the next locked run adds it
-_OLD_COLUMNS = _COLUMNS.removesuffix(", adopted_from")
+_OLD_COLUMNS = (_COLUMNS.removesuffix(", in_step"), _COLUMNS.removesuffix(", adopted_from, in_step"))
+# columns added since the first release, each after the one before it (18.16 has no ADD COLUMN IF NOT EXISTS)
+_ADDED_COLUMNS = (
+    ("adopted_from", "String DEFAULT ''", "tool_version"),
+    ("in_step", "UInt32 DEFAULT 0", "adopted_from"),
+)
 _HISTORY_COLUMNS = """(
     version            Int64,
     name               String,
@@ -42,6 +47,7 @@ _HISTORY_COLUMNS = """(
     applied_by         String,
     tool_version       String,
     adopted_from       String DEFAULT '',
+    in_step            UInt32 DEFAULT 0,
     revision           UInt64,
     deleted            UInt8
 )"""
@@ -61,14 +67,16 @@ class ClickHouseHistory(ClickHouseLock):
         if self.cluster:
             with suppress(ServerError):  # rows written through other replicas must be here first
                 self._ddl(f"SYSTEM SYNC REPLICA {self._history}")
-        try:
-            rows = self._history_rows(_COLUMNS)
-        except ServerError as exc:
-            if exc.code == UNKNOWN_TABLE:
-                return []
-            if exc.code != UNKNOWN_IDENTIFIER:
-                raise
-            rows = self._history_rows(_OLD_COLUMNS)  # written by an older dbtools: read what it has
+        rows: list[tuple[Any, ...]] = []
+        for columns in (_COLUMNS, *_OLD_COLUMNS):  # a table an older dbtools wrote: read what it has
+            try:
+                rows = self._history_rows(columns)
+                break
+            except ServerError as exc:
+                if exc.code == UNKNOWN_TABLE:
+                    return []
+                if exc.code != UNKNOWN_IDENTIFIER or columns == _OLD_COLUMNS[-1]:
+                    raise
         result = []
         for row in rows:
             *fields, revision, deleted = row
@@ -93,13 +101,17 @@ class ClickHouseHistory(ClickHouseLock):
             engine = "ReplacingMergeTree(revision)"
         sql = f"CREATE TABLE IF NOT EXISTS {self._history} {_HISTORY_COLUMNS} ENGINE = {engine} ORDER BY version"
         self._ddl(on_cluster(sql, self.cluster))
-        has_column = self._query(
-            f"SELECT count() FROM system.columns WHERE database = {quote(self.database)} "
-            f"AND table = {quote(HISTORY_NAME)} AND name = 'adopted_from'"
-        )
-        if not int(has_column[0][0]):  # a table an older dbtools made (18.16 has no ADD COLUMN IF NOT EXISTS)
-            alter = f"ALTER TABLE {self._history} ADD COLUMN adopted_from String DEFAULT '' AFTER tool_version"
-            self._ddl(on_cluster(alter, self.cluster))
+        present = {
+            str(name)
+            for (name,) in self._query(
+                f"SELECT name FROM system.columns WHERE database = {quote(self.database)} "
+                f"AND table = {quote(HISTORY_NAME)}"
+            )
+        }
+        for name, kind, after in _ADDED_COLUMNS:  # a table an older dbtools made
+            if name not in present:
+                alter = f"ALTER TABLE {self._history} ADD COLUMN {name} {kind} AFTER {after}"
+                self._ddl(on_cluster(alter, self.cluster))
 
     def record(self, row: AppliedMigration) -> None:
         self._insert(row, deleted=False)
@@ -108,8 +120,7 @@ class ClickHouseHistory(ClickHouseLock):
         """All rows in one INSERT: one block, which ClickHouse writes whole or not at all."""
         if rows:
             values = ", ".join(f"({self._literals(row, deleted=False)})" for row in rows)
-            self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES {values}")
-            self._renew()
+            self._write(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES {values}")
 
     def forget(self, version: int) -> None:
         self._insert(AppliedMigration(version=version, name="", checksum="", status="forgotten"), deleted=True)
@@ -118,8 +129,25 @@ class ClickHouseHistory(ClickHouseLock):
         literals = self._literals(row, deleted=deleted)
         # INSERT ... SELECT of one row: one block everywhere, and the form 18.16 takes over the native
         # protocol as it is (no statement to re-read and rewrite on every history write)
-        self._query(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) SELECT {literals}")
+        self._write(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) SELECT {literals}")
+
+    def _write(self, sql: str) -> None:
+        """A history INSERT; while this run holds the lock, only if the lock row still carries our token."""
+        if self._lease is None:
+            self._query(sql)
+            return
+        self._lease.write(lambda token: self._if_ours(token, sql))
         self._renew()
+
+    def _if_ours(self, token: str, sql: str) -> bool:
+        """Run `sql` only if the lock table still carries `token`: ClickHouse has no conditional write, so
+        the lock row is read just before (a lock broken by `unlock --force` and taken by another run
+        stops this one here; only a break in the instant between the two could slip through)."""
+        holder = self._holder()
+        if holder is None or holder.get("token") != token:
+            return False
+        self._query(sql)
+        return True
 
     def _literals(self, row: AppliedMigration, *, deleted: bool) -> str:
         applied_at = int((row.applied_at or datetime.now(UTC)).timestamp())
@@ -137,6 +165,7 @@ class ClickHouseHistory(ClickHouseLock):
             row.applied_by,
             row.tool_version,
             row.adopted_from,
+            row.in_step,
             self._next_revision(),
             int(deleted),
         )

@@ -6,15 +6,18 @@ import os
 import re
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dbtools.backends.base import owner_tag
 from dbtools.backends.clickhouse.client import ClickHouseConnection
 from dbtools.backends.clickhouse.sql import TABLE_EXISTS, ServerError, identifier, on_cluster, quote
-from dbtools.leases import Waiting, take_or_wait
+from dbtools.leases import Lease, Waiting
+
+if TYPE_CHECKING:
+    from dbtools.backends.clickhouse import ClickHouseBackend
 
 LOCK_NAME = "dbtools_migration_lock"
 DEFAULT_LEASE = 600.0  # seconds without renewal after which a lock is reported stale
@@ -31,10 +34,30 @@ def _literal(expression: str) -> str:
     return expression
 
 
+class LockTable:
+    """The lease primitives (dbtools.leases.LeaseStore) on the lock table; renewal happens inline."""
+
+    def __init__(self, backend: ClickHouseBackend) -> None:
+        self._backend = backend
+
+    def take(self, token: str, ttl: float) -> bool:
+        return self._backend._try_lock(token)
+
+    def renew(self, token: str, ttl: float) -> bool:
+        return True  # no heartbeat: ClickHouseLock._renew pushes the lease between statements
+
+    def release(self, token: str) -> None:
+        with suppress(ServerError):
+            self._backend._release(token)
+
+    def holder(self) -> str | None:
+        return self._backend.lock_holder()
+
+
 class ClickHouseLock(ClickHouseConnection):
     """lock, lock_holder, break_lock (see the package docstring)."""
 
-    _lock_token: str | None
+    _lease: Lease | None
     _renewed: float
 
     @property
@@ -43,25 +66,29 @@ class ClickHouseLock(ClickHouseConnection):
 
     @contextmanager
     def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
-        """Create the lock table (atomic); wait while another run holds it; drop it on exit."""
-        token = uuid.uuid4().hex
-        take_or_wait(
+        """The lease engine (dbtools.leases.Lease) over the lock table: created atomically, renewed inline
+        between statements (no heartbeat: the client is not shared with a thread, and the lock never
+        expires by itself), checked before every history write, dropped only with our token."""
+        lease = Lease(
             self.name,
             repr(self.database),
-            lambda: self._try_lock(token),
-            self.lock_holder,
-            timeout,
-            on_wait=on_wait,
-            breaking="if its holder is gone (a stale lock says so), break it with `unlock --force --db clickhouse`",
+            LockTable(self),  # type: ignore[arg-type]
+            self.lease,
+            heartbeat=False,
+            lost_because="`unlock --force` broke it",
         )
-        self._lock_token, self._renewed = token, time.monotonic()
-        try:
-            yield
-        finally:
-            self._lock_token = None
-            if self._client is not None:
-                with suppress(ServerError):
-                    self._release(token)
+        breaking = "if its holder is gone (a stale lock says so), break it with `unlock --force --db clickhouse`"
+        with lease.held(timeout, on_wait, breaking=breaking):
+            self._lease, self._renewed = lease, time.monotonic()
+            try:
+                yield
+            finally:
+                self._lease = None
+
+    def _check_lease(self) -> None:
+        """Before each statement: stop if the lock is no longer ours (a guarded write found it broken)."""
+        if self._lease is not None:
+            self._lease.check()
 
     def _try_lock(self, token: str) -> bool:
         now = int(time.time())
@@ -92,7 +119,7 @@ class ClickHouseLock(ClickHouseConnection):
 
     def _renew(self) -> None:
         """Push the lease forward (at most every lease/3), so a long run is not reported stale."""
-        if self._lock_token is None or time.monotonic() - self._renewed < self.lease / 3:
+        if self._lease is None or time.monotonic() - self._renewed < self.lease / 3:
             return
         self._renewed = time.monotonic()
         sql = f"ALTER TABLE {self._lock} MODIFY COLUMN renewed_at UInt64 DEFAULT {int(time.time())}"
@@ -100,6 +127,8 @@ class ClickHouseLock(ClickHouseConnection):
             self._ddl(on_cluster(sql, self.cluster))
 
     def _release(self, token: str) -> None:
+        if self._client is None:
+            return
         holder = self._holder()
         if holder is not None and holder.get("token") == token:  # unlock --force may have freed it for another run
             self._ddl(on_cluster(f"DROP TABLE IF EXISTS {self._lock}", self.cluster))

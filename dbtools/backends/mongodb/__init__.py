@@ -18,7 +18,7 @@ from dbtools.backends.mongodb.backup import MongoBackup
 from dbtools.backends.mongodb.describe import MongoDescribe
 from dbtools.backends.mongodb.load import MongoLoad
 from dbtools.backends.mongodb.sandbox import docker_recipe, local_recipe, sandbox_probe, secantusdb_recipe
-from dbtools.leases import Heartbeat
+from dbtools.leases import Lease
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
 from dbtools.sqltext import Statement
@@ -82,7 +82,8 @@ class MongoBackend(MongoApply, MongoDescribe, MongoAudit, MongoLoad, MongoBackup
         self.settings = settings
         self._client: Any = None
         self._db: Any = None
-        self._beat: Heartbeat | None = None
+        self._lease: Lease | None = None
+        self._transactions: bool | None = None  # None: not tried yet; False: a standalone server has none
 
     def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
         """Python: the steps of up/down (dbtools.scripts). JavaScript: the whole file, one statement."""

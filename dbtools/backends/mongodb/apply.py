@@ -30,11 +30,11 @@ class MongoApply(MongoHistory, MongoLock):
                 statements,
                 lambda i: self._run_js(mongosh, migration, "up"),
                 start_at=start_at,
-                guard=self.lock_lost,
+                guard=self._check_lease,
             )
         fns = scripts.callables(migration, scripts.load(migration), statements)
         return scripts.run_steps(
-            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self.lock_lost
+            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self._check_lease
         )
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, replace
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dbtools.backends.base import ForeignTable
 from dbtools.backends.mongodb.client import MongoClient, _mapped, _short
+from dbtools.backends.mongodb.lock import LOCK_ID, LOCKS
 from dbtools.errors import DbtoolsError, HistoryMismatch
+from dbtools.leases import Lease
 from dbtools.plan import AppliedMigration
 
 HISTORY = "migrations"  # the seed's name
@@ -18,6 +20,8 @@ _ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
 
 
 class MongoHistory(MongoClient):
+    _lease: Lease | None
+    _transactions: bool | None  # None: not tried yet; False: a standalone server has none
     """History rows, one document per version."""
 
     @_mapped
@@ -52,7 +56,50 @@ class MongoHistory(MongoClient):
 
     @_mapped
     def record(self, row: AppliedMigration) -> None:
-        self._db[HISTORY].replace_one({"version": row.version}, asdict(row), upsert=True)
+        history = self._db[HISTORY]
+        self._write(lambda s: history.replace_one({"version": row.version}, asdict(row), upsert=True, session=s))
+
+    def _write(self, write: Callable[[Any], Any]) -> None:
+        """One history write (`write(session)`); while this run holds the lock, only if the lock document
+        still holds our token and has not expired: checked and written in one transaction where the
+        server has them, else checked (and renewed) by one atomic update just before the write."""
+        lease = self._lease
+        if lease is None:
+            write(None)
+            return
+        lease.write(lambda token: self._guarded(token, lease.ttl, write))
+
+    def _guarded(self, token: str, ttl: float, write: Callable[[Any], Any]) -> bool:
+        import pymongo.errors
+
+        def ours(session: Any) -> bool:
+            now = datetime.now(UTC)
+            found = self._db[LOCKS].update_one(
+                {"_id": LOCK_ID, "token": token, "expires_at": {"$gt": now}},
+                {"$set": {"expires_at": now + timedelta(seconds=ttl)}},
+                session=session,
+            )
+            return found.matched_count == 1
+
+        def both(session: Any) -> bool:
+            if not ours(session):
+                return False
+            write(session)
+            return True
+
+        if self._transactions is not False:
+            try:
+                with self._client.start_session() as session:
+                    done = session.with_transaction(both)
+                self._transactions = True
+                return bool(done)
+            except pymongo.errors.OperationFailure as exc:
+                if exc.code != 20:  # IllegalOperation: "Transaction numbers are only allowed on a replica set"
+                    raise
+                self._transactions = False
+            except NotImplementedError:  # a client without sessions
+                self._transactions = False
+        return both(None)
 
     @_mapped
     def record_many(self, rows: Sequence[AppliedMigration]) -> None:
@@ -65,6 +112,9 @@ class MongoHistory(MongoClient):
         if not ops:
             return
         history = self._db[HISTORY]
+        if self._lease is not None:
+            self._write(lambda s: history.bulk_write(ops, ordered=True, session=s))
+            return
         try:
             with self._client.start_session() as session:
                 session.with_transaction(lambda s: history.bulk_write(ops, ordered=True, session=s))
@@ -99,4 +149,5 @@ class MongoHistory(MongoClient):
 
     @_mapped
     def forget(self, version: int) -> None:
-        self._db[HISTORY].delete_one({"version": version})
+        history = self._db[HISTORY]
+        self._write(lambda s: history.delete_one({"version": version}, session=s))

@@ -1,17 +1,20 @@
-"""The migration lock: one document in `migration_lock`, a lease renewed by a heartbeat."""
+"""The migration lock: the lease engine (dbtools.leases.Lease) over one document in `migration_lock`:
+taken atomically, renewed by a heartbeat, checked by every history write, released only with our token."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtools.backends.base import applied_by, owner_tag
 from dbtools.backends.mongodb.client import MongoClient, _mapped
-from dbtools.leases import Heartbeat, Waiting, lease_seconds, take_or_wait
+from dbtools.leases import Lease, Waiting, lease_seconds
+
+if TYPE_CHECKING:
+    from dbtools.backends.mongodb import MongoBackend
 
 LOCKS = "migration_lock"
 LOCK_ID = "migrate"
@@ -24,10 +27,30 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class LockDocument:
+    """The lease primitives (dbtools.leases.LeaseStore) on the lock document."""
+
+    def __init__(self, backend: MongoBackend) -> None:
+        self._backend = backend
+
+    def take(self, token: str, ttl: float) -> bool:
+        return self._backend._take(token, timedelta(seconds=ttl))
+
+    def renew(self, token: str, ttl: float) -> bool:
+        return self._backend._renew(token, timedelta(seconds=ttl))
+
+    def release(self, token: str) -> None:
+        if self._backend._db is not None:
+            self._backend._db[LOCKS].delete_one({"_id": LOCK_ID, "token": token})
+
+    def holder(self) -> str | None:
+        return self._backend.lock_holder()
+
+
 class MongoLock(MongoClient):
     """lock, lock_lost, lock_holder, break_lock."""
 
-    _beat: Heartbeat | None
+    _lease: Lease | None
 
     @property
     def lock_ttl(self) -> float:
@@ -61,30 +84,25 @@ class MongoLock(MongoClient):
 
     @contextmanager
     def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
-        """A lease document: taken atomically, renewed by a heartbeat, released only with our token."""
-        ttl = timedelta(seconds=self.lock_ttl)
-        token = uuid.uuid4().hex
-        take_or_wait(
-            self.name,
-            repr(self.settings.database),
-            lambda: self._take(token, ttl),
-            self.lock_holder,
-            timeout,
-            on_wait=on_wait,
-            breaking="a dead run's lock is taken over once it expires, or free it with `unlock --force --db mongodb`",
-        )
-        self._beat = Heartbeat(lambda: self._renew(token, ttl), ttl.total_seconds() / 3)
-        try:
-            with self._beat:
+        """The lease engine (dbtools.leases.Lease) over the lock document: taken atomically, renewed by a
+        heartbeat, checked by every history write, released only with our token."""
+        lease = Lease(self.name, repr(self.settings.database), LockDocument(self), self.lock_ttl)  # type: ignore[arg-type]
+        breaking = "a dead run's lock is taken over once it expires, or free it with `unlock --force --db mongodb`"
+        with lease.held(timeout, on_wait, breaking=breaking):
+            self._lease = lease
+            try:
                 yield
-        finally:
-            if self._db is not None:
-                with suppress(Exception):  # unreachable server: the lease expires by itself
-                    self._db[LOCKS].delete_one({"_id": LOCK_ID, "token": token})
+            finally:
+                self._lease = None
+
+    def _check_lease(self) -> None:
+        """Before each step: stop if the lock is no longer ours."""
+        if self._lease is not None:
+            self._lease.check()
 
     def lock_lost(self) -> str | None:
-        """Why the lock this run took is no longer ours, None while it is (or when none was taken)."""
-        return self._beat.lost if self._beat is not None else None
+        """Why the lock this run holds is no longer ours, None while it is (or when none is held)."""
+        return self._lease.lost_reason() if self._lease is not None else None
 
     @_mapped
     def lock_holder(self) -> str | None:

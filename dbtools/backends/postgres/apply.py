@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from dbtools.backends.base import history_row, statement_failed
+from dbtools.backends.base import history_row, statement_failed, step_started
 from dbtools.backends.postgres import dialect, kinds
 from dbtools.backends.postgres.client import _server_message
 from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed, _row_params
-from dbtools.errors import MigrationFailed
+from dbtools.errors import ConnectionFailed, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.sqltext import Statement
@@ -98,6 +98,16 @@ class PostgresApply(PostgresHistory):
             return self._apply_in_transaction(migration, statements)
         return self._apply_statement_by_statement(migration, statements, start_at)
 
+    def _connection_lost(self, m: Migration, where: str, exc: Exception, shows: str) -> ConnectionFailed:
+        """The one line for a session that died under a migration (server crash or restart, the session
+        ended by `unlock --force` or an administrator, a network cut): what happened and what history shows."""
+        return ConnectionFailed(
+            f"postgres at {self.settings.address}: the connection was lost while applying {m.label} ({where}): "
+            f"{_server_message(exc)}; {shows}",
+            hint="if the server restarted or someone ran `unlock --force`, check `status --db postgres` "
+            "once it answers, then run `migrate` again (with --resume where status says so) or `repair`",
+        )
+
     def _apply_in_transaction(self, m: Migration, statements: Sequence[Statement]) -> AppliedMigration:
         import psycopg2
 
@@ -119,6 +129,10 @@ class PostgresApply(PostgresHistory):
             cur.execute(self._upsert + "; COMMIT", _row_params(row))
             return row
         except psycopg2.Error as exc:
+            if self._conn.closed:
+                where = f"statement {index + 1} of {len(statements)}" if index < len(statements) else "at COMMIT"
+                shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
+                raise self._connection_lost(m, where, exc, shows) from None
             cur.execute("ROLLBACK")
             if not 0 <= index < len(statements):
                 raise _history_write_failed(m, exc) from None
@@ -173,6 +187,10 @@ class PostgresApply(PostgresHistory):
         except interrupt.Stopped as exc:  # Ctrl-C came first: nothing was sent
             raise MigrationFailed(f"postgres: migration {m.label} was not started: {exc}") from None
         except psycopg2.Error as exc:
+            if self._conn.closed:
+                shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
+                where = f"its section of {len(script)} statement(s), sent as one query"
+                raise self._connection_lost(m, where, exc, shows) from None
             cur.execute("ROLLBACK")
             if interrupt.requested():  # cancelled by Ctrl-C: simply not applied, nothing to locate or record
                 failure = MigrationFailed(
@@ -252,58 +270,80 @@ class PostgresApply(PostgresHistory):
     def _apply_statement_by_statement(
         self, m: Migration, statements: Sequence[Statement], start_at: int
     ) -> AppliedMigration:
-        """Autocommit, one statement at a time; progress is recorded whenever no transaction is open
-        (a file may manage its own BEGIN/COMMIT: its statements count once committed)."""
+        """Autocommit, one statement at a time. Before each statement run outside a transaction,
+        history says "statement k started" (a run killed inside it is interrupted there, never "nothing
+        done"); progress counts a statement once committed (a file may manage its own BEGIN/COMMIT)."""
         import psycopg2
         from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
         started = time.monotonic()
         committed = start_at
-        self.record(history_row(m, status="running", started=started, statements_done=committed, statements=statements))
         opened = 0  # the statement that opened the file's own transaction, if one is open
-        with self._conn.cursor() as cur:
-            for index in range(start_at, len(statements)):
-                statement = statements[index]
-                was_idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
-                try:
-                    _execute(cur, statement)
-                except psycopg2.Error as exc:
-                    raise self._stopped(m, statements, index, _server_message(exc), committed, started) from None
-                idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
-                if was_idle and not idle:
-                    opened = index
-                if idle and not was_idle and statement.kind == kinds.ROLLBACK:
-                    # the file rolled its own transaction back: what ran in it did not stay
-                    word = statement.sql.split(None, 1)[0].rstrip(";").upper()
-                    message = (
-                        f"the file's own {word} (line {statement.line}) rolled back statements "
-                        f"{opened + 1}-{index + 1}, so nothing of them stayed"
-                    )
-                    raise self._stopped(m, statements, index, message, committed, started)
-                if idle:
-                    committed = index + 1
-                    if committed < len(statements):
-                        self.record(
-                            history_row(
-                                m, status="running", started=started, statements_done=committed, statements=statements
-                            )
+        shows = f"history has no new row of {m.label} from this run"
+        index = start_at
+        try:
+            with self._conn.cursor() as cur:
+                for index in range(start_at, len(statements)):
+                    statement = statements[index]
+                    was_idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+                    if was_idle:
+                        self.record(step_started(m, started=started, index=index, statements=statements))
+                        shows = f"history shows {m.label} interrupted in statement {index + 1} of {len(statements)}"
+                    try:
+                        _execute(cur, statement)
+                    except psycopg2.Error as exc:
+                        if self._conn.closed:
+                            raise
+                        # a statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY, ...) may
+                        # leave part of its work when it fails (an INVALID index); any other is rolled back
+                        partial = was_idle and statement.kind == kinds.NO_TRANSACTION
+                        raise self._stopped(
+                            m, statements, index, _server_message(exc), committed, started, partial=partial
+                        ) from None
+                    idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+                    if was_idle and not idle:
+                        opened = index
+                    if idle and not was_idle and statement.kind == kinds.ROLLBACK:
+                        # the file rolled its own transaction back: what ran in it did not stay
+                        word = statement.sql.split(None, 1)[0].rstrip(";").upper()
+                        message = (
+                            f"the file's own {word} (line {statement.line}) rolled back statements "
+                            f"{opened + 1}-{index + 1}, so nothing of them stayed"
                         )
-            if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
-                message = "the file opens a transaction it never commits"
-                raise self._stopped(m, statements, len(statements) - 1, message, committed, started)
-        row = history_row(m, status="applied", started=started, statements_done=committed, statements=statements)
-        self.record(row)
-        return row
+                        raise self._stopped(m, statements, index, message, committed, started)
+                    if idle:
+                        committed = index + 1
+                if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+                    message = "the file opens a transaction it never commits"
+                    raise self._stopped(m, statements, len(statements) - 1, message, committed, started)
+            row = history_row(m, status="applied", started=started, statements_done=committed, statements=statements)
+            self.record(row)
+            return row
+        except psycopg2.Error as exc:
+            if not self._conn.closed:
+                raise
+            where = f"statement {index + 1} of {len(statements)}" if statements else "recording it"
+            raise self._connection_lost(m, where, exc, shows) from None
 
     def _stopped(
-        self, m: Migration, statements: Sequence[Statement], index: int, message: str, committed: int, started: float
+        self,
+        m: Migration,
+        statements: Sequence[Statement],
+        index: int,
+        message: str,
+        committed: int,
+        started: float,
+        *,
+        partial: bool = False,
     ) -> MigrationFailed:
         """Roll back an open transaction, record the failure with what stayed committed; the error to raise."""
         from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
         if self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
             self._query("ROLLBACK")
-        failure = statement_failed(self.name, m, statements, index, message, kept=True, applied=committed)
+        failure = statement_failed(
+            self.name, m, statements, index, message, kept=True, applied=committed, partial=partial
+        )
         self.record(
             history_row(
                 m,
@@ -312,6 +352,7 @@ class PostgresApply(PostgresHistory):
                 statements_done=committed,
                 statements=statements,
                 error=failure.message,
+                in_step=index + 1 if partial else 0,
             )
         )
         return failure

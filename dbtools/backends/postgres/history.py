@@ -13,10 +13,10 @@ from dbtools.plan import AppliedMigration
 
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
-    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from"
+    "error, applied_at, execution_ms, applied_by, tool_version, adopted_from, in_step"
 )
 # tables written before `adopt` existed lack the last column until the next locked run adds it
-_OLD_COLUMNS = _COLUMNS.removesuffix(", adopted_from")
+_OLD_COLUMNS = (_COLUMNS.removesuffix(", in_step"), _COLUMNS.removesuffix(", adopted_from, in_step"))
 # History statements name the table with its schema ({table}: "schema"."migration_history", fixed when
 # the run connects), so a migration that runs SET search_path cannot send them elsewhere.
 _CREATE_HISTORY = """
@@ -33,23 +33,29 @@ CREATE TABLE IF NOT EXISTS {table} (
     execution_ms       integer     NOT NULL DEFAULT 0,
     applied_by         text        NOT NULL,
     tool_version       text        NOT NULL,
-    adopted_from       text        NOT NULL DEFAULT ''
+    adopted_from       text        NOT NULL DEFAULT '',
+    in_step            integer     NOT NULL DEFAULT 0
 )"""
-_ADD_ADOPTED_FROM = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS adopted_from text NOT NULL DEFAULT ''"
+_ADD_ADOPTED_FROM = (
+    "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS adopted_from text NOT NULL DEFAULT '', "
+    "ADD COLUMN IF NOT EXISTS in_step integer NOT NULL DEFAULT 0"
+)
 _UPSERT = (
-    "INSERT INTO {table} (" + _COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "INSERT INTO {table} (" + _COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
     "status = EXCLUDED.status, statements_done = EXCLUDED.statements_done, "
     "statements_total = EXCLUDED.statements_total, progress_checksum = EXCLUDED.progress_checksum, "
     "error = EXCLUDED.error, applied_at = EXCLUDED.applied_at, execution_ms = EXCLUDED.execution_ms, "
-    "applied_by = EXCLUDED.applied_by, tool_version = EXCLUDED.tool_version, adopted_from = EXCLUDED.adopted_from"
+    "applied_by = EXCLUDED.applied_by, tool_version = EXCLUDED.tool_version, adopted_from = EXCLUDED.adopted_from, "
+    "in_step = EXCLUDED.in_step"
 )
 # The same, applied_at and execution_ms from the server's clock: from the transaction's start to the history write
 # (a section sent in one query with its history row cannot be timed by the client before it is sent).
-_UPSERT_TIMED = _UPSERT.replace(
-    "%s, %s, %s, %s, %s)",
-    "clock_timestamp(), (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer, %s, %s, %s)",
+_UPSERT_TIMED = _UPSERT.replace(  # applied_at and execution_ms from the server's clock
+    "%s, %s, %s, %s, %s, %s)",
+    "clock_timestamp(), (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer, %s, %s, %s, %s)",
 )
+assert _UPSERT_TIMED.count("%s") == _UPSERT.count("%s") - 2
 
 
 def _qualified(schema: str, name: str) -> str:
@@ -72,6 +78,7 @@ def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
         row.applied_by,
         row.tool_version,
         row.adopted_from,
+        row.in_step,
     )
 
 
@@ -95,12 +102,16 @@ class PostgresHistory(PostgresClient):
     def history(self) -> list[AppliedMigration]:
         import psycopg2.errors
 
-        try:
-            rows = self._query(f"SELECT {_COLUMNS} FROM {self._history} ORDER BY version")
-        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
-            return []
-        except psycopg2.errors.UndefinedColumn:  # written by an older dbtools: read what it has
-            rows = self._query(f"SELECT {_OLD_COLUMNS} FROM {self._history} ORDER BY version")
+        rows: list[tuple[Any, ...]] = []
+        for columns in (_COLUMNS, *_OLD_COLUMNS):  # a table an older dbtools wrote: read what it has
+            try:
+                rows = self._query(f"SELECT {columns} FROM {self._history} ORDER BY version")
+                break
+            except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+                return []
+            except psycopg2.errors.UndefinedColumn:
+                if columns == _OLD_COLUMNS[-1]:
+                    raise
         return [AppliedMigration(*row) for row in rows]
 
     def ensure_history(self) -> None:

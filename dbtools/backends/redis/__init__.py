@@ -19,9 +19,10 @@ from dbtools.backends.redis.layout import Layout
 from dbtools.backends.redis.layout import project as project_layout
 from dbtools.backends.redis.layout import use as use_layout
 from dbtools.backends.redis.load import RedisLoad
+from dbtools.backends.redis.lock import LockKey
 from dbtools.backends.redis.sandbox import SANDBOX_DATABASES, docker_recipe, local_recipe
 from dbtools.errors import UsageError
-from dbtools.leases import Heartbeat
+from dbtools.leases import Lease
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
 from dbtools.sqltext import Statement
@@ -83,7 +84,8 @@ class RedisBackend(RedisApply, RedisDescribe, RedisLoad):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._r: Any = None
-        self._beat: Heartbeat | None = None
+        self._lease: Lease | None = None
+        self._lock_key = LockKey(self)
         self._script_r: Any = None
 
     @classmethod

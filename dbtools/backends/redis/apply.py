@@ -1,4 +1,4 @@
-"""Running a migration: its Python steps, progress recorded after each."""
+"""Running a migration: its Python steps, "step k started" recorded before each and progress after it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class RedisApply(RedisHistory, RedisLock):
         fns = scripts.callables(migration, scripts.load(migration), statements)
         client = self._script_client()
         return scripts.run_steps(
-            self, migration, statements, lambda i: fns[i](client), start_at=start_at, guard=self.lock_lost
+            self, migration, statements, lambda i: fns[i](client), start_at=start_at, guard=self._check_lease
         )
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:

@@ -9,7 +9,10 @@ from datetime import datetime
 
 from dbtools.backends.base import HISTORY_NAME
 from dbtools.backends.redis.client import RedisClient, _mapped
+from dbtools.backends.redis.layout import LOCK_KEY
+from dbtools.backends.redis.lock import GUARDED, LockKey
 from dbtools.errors import HistoryMismatch
+from dbtools.leases import Lease
 from dbtools.plan import AppliedMigration
 
 _ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
@@ -23,6 +26,9 @@ def _row_json(row: AppliedMigration) -> str:
 
 class RedisHistory(RedisClient):
     """History rows in one hash."""
+
+    _lease: Lease | None
+    _lock_key: LockKey
 
     @_mapped
     def history(self) -> list[AppliedMigration]:
@@ -65,14 +71,24 @@ class RedisHistory(RedisClient):
 
     @_mapped
     def record(self, row: AppliedMigration) -> None:
-        self._r.hset(HISTORY_NAME, str(row.version), _row_json(row))
+        self._write("HSET", str(row.version), _row_json(row))
 
     @_mapped
     def record_many(self, rows: Sequence[AppliedMigration]) -> None:
         """All rows in one HSET: Redis applies a command whole."""
         if rows:
-            self._r.hset(HISTORY_NAME, mapping={str(row.version): _row_json(row) for row in rows})
+            self._write("HSET", *(part for row in rows for part in (str(row.version), _row_json(row))))
 
     @_mapped
     def forget(self, version: int) -> None:
-        self._r.hdel(HISTORY_NAME, str(version))
+        self._write("HDEL", str(version))
+
+    def _write(self, command: str, *args: str) -> None:
+        """One history command; while this run holds the lock, run only if the lock is still ours (one
+        script checks the lock's value and writes), else LeaseLost and nothing written."""
+        lease = self._lease
+        if lease is None:
+            self._r.execute_command(command, HISTORY_NAME, *args)
+            return
+        value = self._lock_key.value(lease.token)
+        lease.write(lambda token: bool(self._r.eval(GUARDED, 2, LOCK_KEY, HISTORY_NAME, value, command, *args)))

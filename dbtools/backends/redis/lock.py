@@ -1,29 +1,65 @@
-"""The migration lock: SET NX PX with a token, renewed by a heartbeat, released only by its owner."""
+"""The migration lock: the lease engine (dbtools.leases.Lease) over one key - SET NX PX with a unique
+value, renewed by a heartbeat, checked by every history write, released only by its owner."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dbtools.backends.base import owner_tag
 from dbtools.backends.redis.client import RedisClient, _mapped
 from dbtools.backends.redis.layout import LOCK_KEY
-from dbtools.leases import Heartbeat, Waiting, lease_seconds, take_or_wait
+from dbtools.leases import Lease, Waiting, lease_seconds
+
+if TYPE_CHECKING:
+    from dbtools.backends.redis import RedisBackend
 
 DEFAULT_LOCK_TTL = 30.0  # seconds; renewed every third of it while held
-# Release and renewal must only touch our own lock: compare the token server-side, atomically.
+# Release, renewal and history writes must only happen while the lock is ours: the lock's value is
+# compared server-side in the same script that acts, so nothing can come between the check and the act.
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+# KEYS: lock, history; ARGV: lock value, command (HSET / HDEL), its arguments. 1 = written, 0 = not ours.
+GUARDED = "if redis.call('GET',KEYS[1])~=ARGV[1] then return 0 end redis.call(ARGV[2],KEYS[2],unpack(ARGV,3)) return 1"
+
+
+class LockKey:
+    """The lease primitives (dbtools.leases.LeaseStore) on the lock key: SET NX PX, and scripts that
+    act only while the key holds this run's value (token, owner and time, as JSON)."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self.values: dict[str, str] = {}  # token -> the key's value while we hold it
+
+    def value(self, token: str) -> str:
+        if token not in self.values:
+            self.values[token] = json.dumps({"token": token, "owner": owner_tag(), "since": time.time()})
+        return self.values[token]
+
+    def take(self, token: str, ttl: float) -> bool:
+        return self._backend._try_take(self.value(token), int(ttl * 1000))
+
+    def renew(self, token: str, ttl: float) -> bool:
+        return bool(self._backend._r.eval(_RENEW, 1, LOCK_KEY, self.value(token), int(ttl * 1000)))
+
+    def release(self, token: str) -> None:
+        value = self.values.pop(token, None)
+        if value is not None and self._backend._r is not None:
+            self._backend._r.eval(_RELEASE, 1, LOCK_KEY, value)
+
+    def holder(self) -> str | None:
+        return self._backend.lock_holder()
 
 
 class RedisLock(RedisClient):
     """lock, lock_lost, lock_holder, break_lock."""
 
-    _beat: Heartbeat | None
+    _lease: Lease | None
+    _lock_key: LockKey
 
     @property
     def lock_ttl(self) -> float:
@@ -31,35 +67,29 @@ class RedisLock(RedisClient):
 
     @contextmanager
     def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:
-        """SET NX PX with a unique token; a heartbeat renews it; only our token releases it."""
-        ttl_ms = int(self.lock_ttl * 1000)
-        token = json.dumps({"token": uuid.uuid4().hex, "owner": owner_tag(), "since": time.time()})
-        take_or_wait(
-            self.name,
-            f"DB {self.settings.database}",
-            lambda: self._try_take(token, ttl_ms),
-            self.lock_holder,
-            timeout,
-            on_wait=on_wait,
-            breaking="a dead run's lock expires by itself, or free it now with `unlock --force --db redis`",
-        )
-        beat = Heartbeat(lambda: bool(self._r.eval(_RENEW, 1, LOCK_KEY, token, ttl_ms)), ttl_ms / 3000)
-        self._beat = beat
-        try:
-            with beat:
+        """The lease engine (dbtools.leases.Lease) over the lock key: SET NX PX with a unique value, a
+        heartbeat renews it, every history write checks it, only our value releases it."""
+        lease = Lease(self.name, f"DB {self.settings.database}", self._lock_key, self.lock_ttl)
+        breaking = "a dead run's lock expires by itself, or free it now with `unlock --force --db redis`"
+        with lease.held(timeout, on_wait, breaking=breaking):
+            self._lease = lease
+            try:
                 yield
-        finally:
-            if self._r is not None:
-                with suppress(Exception):  # if we cannot reach Redis, the lock expires by itself
-                    self._r.eval(_RELEASE, 1, LOCK_KEY, token)
+            finally:
+                self._lease = None
 
     @_mapped
-    def _try_take(self, token: str, ttl_ms: int) -> bool:
-        return bool(self._r.set(LOCK_KEY, token, nx=True, px=ttl_ms))
+    def _try_take(self, value: str, ttl_ms: int) -> bool:
+        return bool(self._r.set(LOCK_KEY, value, nx=True, px=ttl_ms))
+
+    def _check_lease(self) -> None:
+        """Before each step: stop if the lock is no longer ours."""
+        if self._lease is not None:
+            self._lease.check()
 
     def lock_lost(self) -> str | None:
-        """Why the lock this run took is no longer ours, None while it is (or when none was taken)."""
-        return self._beat.lost if self._beat is not None else None
+        """Why the lock this run holds is no longer ours, None while it is (or when none is held)."""
+        return self._lease.lost_reason() if self._lease is not None else None
 
     @_mapped
     def lock_holder(self) -> str | None:

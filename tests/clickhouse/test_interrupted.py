@@ -1,0 +1,105 @@
+"""ClickHouse on the 18.16 server: a statement that failed or was cut off is never reported as "nothing
+applied" (issue 13 item 2), a run whose lock was broken records nothing more (item 3: the lock row is
+re-checked before every history write), and a history table that cannot be written is one error line
+saying what history shows (item 8)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dbtools.backends.clickhouse import ClickHouseBackend
+from dbtools.settings import Settings
+
+from .conftest import clickhouse_env
+
+
+def dbtools(mdir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+
+def the_error(done: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), done.stderr
+    return lines[0], lines[1]
+
+
+def query(settings: Settings, sql: str) -> list[tuple]:
+    backend = ClickHouseBackend(settings)
+    backend.connect()
+    try:
+        return backend._query(sql)
+    finally:
+        backend.close()
+
+
+def folder(tmp_path: Path, sql: str) -> Path:
+    (tmp_path / "clickhouse").mkdir()
+    (tmp_path / "clickhouse" / "001_events.sql").write_text(sql)
+    return tmp_path
+
+
+def test_a_first_statement_that_failed_is_not_nothing(native: Settings, tmp_path: Path) -> None:
+    # an INSERT ... SELECT that fails part-way keeps the blocks it wrote: the statement may have done part
+    query(native, f"CREATE TABLE {native.database}.t (n UInt64) ENGINE = MergeTree ORDER BY n")
+    mdir = folder(
+        tmp_path,
+        f"INSERT INTO {native.database}.t SELECT throwIf(number = 300000) + number FROM numbers(400000)"
+        " SETTINGS max_block_size = 65536;\nSELECT 1;\n",
+    )
+    env = clickhouse_env(native)
+    error, hint = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
+    assert "statement 1 of 2" in error
+    assert "nothing of it was applied" not in hint and "may have left part of its work" in hint
+    assert "--rerun-step" in hint and "repair" in hint
+    status = json.loads(dbtools(mdir, "status", "--json", "--db", "clickhouse", env=env).stdout)["clickhouse"]
+    (row,) = status["unfinished"]
+    assert (row["state"], row["statements_done"], row["in_step"]) == ("failed", 0, 1)
+    text = dbtools(mdir, "status", "--db", "clickhouse", env=env).stdout
+    assert "failed in statement 1 of 2, which may have partly run" in text and "statement 0" not in text
+    refused, _ = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
+    assert "failed in statement 1 of 2" in refused
+
+
+def test_unlock_force_stops_the_run_before_its_next_history_write(native: Settings, tmp_path: Path) -> None:
+    mdir = folder(tmp_path, f"SELECT sleep(3);\nCREATE TABLE {native.database}.after (n UInt8) ENGINE = Memory;\n")
+    env = clickhouse_env(native)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", "clickhouse"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not query(native, "SELECT 1 FROM system.processes WHERE query LIKE 'SELECT sleep(3)%'"):
+            assert time.monotonic() < deadline and run.poll() is None, "the migration never reached its sleep"
+            time.sleep(0.02)
+        other = ClickHouseBackend(native)
+        other.connect()
+        assert "removed the lock held by dbtools" in (other.break_lock() or "")  # `unlock --force`, elsewhere
+        other.close()
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 1 and "Traceback" not in err, err
+    (error,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "clickhouse: this run lost the migration lock" in error and "`unlock --force` broke it" in error
+    assert "001_events was not recorded as applied (history shows 001_events interrupted in step 1 of 2)" in error
+    assert query(native, f"EXISTS TABLE {native.database}.after") == [(0,)]  # statement 2 never ran
+
+
+def test_history_that_cannot_be_written_is_one_line(native: Settings, tmp_path: Path) -> None:
+    # the history table goes away under the run (a full disk, a broken replica, a hand DETACH look alike)
+    mdir = folder(tmp_path, f"DETACH TABLE {native.database}.migration_history;\nSELECT 1;\n")
+    env = clickhouse_env(native)
+    error, hint = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
+    assert "clickhouse: could not write the history row of 001_events: " in error
+    assert "history shows 001_events interrupted in step 1 of 2" in hint and "status --db clickhouse" in hint
