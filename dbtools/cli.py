@@ -625,7 +625,8 @@ def _status(args: argparse.Namespace, stores: list[str]) -> int:
     code = 0
     for store in stores:
         try:
-            results[store] = runner.status(store, migrations_dir=args.migrations_dir)
+            # a person's summary names a few versions: no row per version to build for it
+            results[store] = runner.status(store, migrations_dir=args.migrations_dir, listing=args.json)
         except DbtoolsError as exc:
             if len(stores) == 1 and not args.json:
                 raise
@@ -680,11 +681,15 @@ def print_status(results: dict[str, dict[str, Any]]) -> None:
 
 
 def _labels(r: dict[str, Any]) -> dict[int, str]:
+    if "labels" in r:  # runner.status without the listing
+        return dict(r["labels"])
     return {m["version"]: m["label"] for m in r["migrations"]}
 
 
 def _label_of(r: dict[str, Any], version: int | None) -> str:
     """The label of one version (the current one: found from the end, where it usually is), "none" for None."""
+    if "labels" in r:
+        return str(r["labels"].get(version, "none"))
     for m in reversed(r["migrations"]):
         if m["version"] == version:
             return str(m["label"])

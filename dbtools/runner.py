@@ -457,9 +457,11 @@ def status(
     *,
     migrations_dir: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
+    listing: bool = True,
 ) -> dict[str, Any]:
     """The plan as a dict (`status --json` form) plus where it was read, every migration's name and
-    state, the unfinished rows and the lock holder."""
+    state, the unfinished rows and the lock holder. Without `listing`, "migrations" (a row per
+    version) is left out and "labels" names only the versions a person's summary mentions."""
     settings = settings or settings_for(store)
     with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
         plan = ctx.plan()
@@ -481,7 +483,12 @@ def status(
         ]
         result["lock"] = holder
         result["adopted"] = {str(row.version): row.adopted_from for row in plan.applied if row.adopted_from}
-        result["migrations"] = plan.migrations()
+        if listing:
+            result["migrations"] = plan.migrations()
+        else:
+            mentioned = {plan.current, *result["pending"], *result["changed"], *result["missing"], *result["failed"]}
+            mentioned |= {int(v) for v in result["adopted"]}
+            result["labels"] = {v: plan.label(v) for v in mentioned if v is not None}
         return result
 
 
