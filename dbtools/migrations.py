@@ -155,6 +155,10 @@ def _classify(
     An entry named like a migration that is not a regular file (a dangling symlink, a directory,
     a FIFO, ...) is an error: skipping it would make `validate` pass over a migration that never runs.
     `plain_file`: the caller already knows the entry is a regular file (not a link), so no stat is needed."""
+    if plain_file:  # the common case, decided by the checks below in one step
+        match = _NAME.match(name)
+        if match is not None and match["ext"] in extensions:
+            return match
     if name.startswith((".", "_")):
         return None
     kind = "file" if plain_file else _entry_kind(folder / name)
