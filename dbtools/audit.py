@@ -139,11 +139,11 @@ class AuditTrail:
 
 def _write(store: str, events: list[Event]) -> None:
     from dbtools import backends
+    from dbtools.backends.base import AuditSink
     from dbtools.settings import from_env
 
     cls = backends.load(store)
-    writer = getattr(cls, "write_log", None)
-    if writer is None:
+    if not isinstance(cls, AuditSink):
         return
     settings = from_env(store, cls.defaults)
     from dbtools.sandbox import port_answers
@@ -154,6 +154,7 @@ def _write(store: str, events: list[Event]) -> None:
     backend = cls(settings)
     backend.connect()
     try:
+        assert isinstance(backend, AuditSink)
         backend.write_log(events)
     finally:
         backend.close()

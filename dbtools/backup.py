@@ -13,8 +13,7 @@ Store-agnostic: each backend offers the optional capabilities below (looked up b
                                          transaction, or a scratch namespace switched in at the end)
     is_empty() -> bool                   the target holds nothing a user could lose (the lock aside)
     contents() -> dict[str, int]         optional: what it holds, by kind, for the refusal message
-    rehearsal_cost() -> ContextManager[dict]   optional: what one migration cost (locks, mutations)
-    restore_provider(manifest) -> str | None   optional: which sandbox kind can restore this backup
+    rehearsal_cost(), restore_provider(manifest)   optional, for `dbtools.rehearse`
 
 A backup is `DIR/<store>-<UTC time>-v<version>/`, written as `DIR/.<name>.partial` and renamed
 when complete, so a half-written folder never looks like a good backup.
@@ -29,27 +28,21 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from dbtools import __version__
 from dbtools.audit import Event, Reporter
-from dbtools.errors import DbtoolsError, HistoryMismatch, UsageError
+from dbtools.backends.base import Backend, Backupable, Inventoried, lacks
+from dbtools.errors import BackupFailed, BackupInvalid, HistoryMismatch, UsageError
+from dbtools.plan import Plan
+from dbtools.session import Context, migration_lock, migrations_root, open_store
 from dbtools.settings import Settings
 
 MANIFEST = "manifest.json"
 FORMAT = 1  # manifest layout version: a reader refuses a newer one
-
-
-class BackupFailed(DbtoolsError):
-    """A backup could not be written (folder not writable, disk full, the dump tool failed)."""
-
-
-class BackupInvalid(DbtoolsError):
-    """A backup folder is incomplete or damaged (no manifest, a checksum differs)."""
 
 
 # -- taking a backup ------------------------------------------------------------------------------
@@ -68,32 +61,29 @@ def backup(
 
     Taken under the migration lock: no migration runs while the backup reads, so the version in the
     manifest is the history inside the backup, and no backup holds half a migration."""
-    from dbtools.runner import open_store
-
     with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
-        with _migration_lock(ctx, lock_timeout):
+        with migration_lock(ctx, lock_timeout):  # as `migrate` takes it, writing nothing else (no history table)
             folder = take(ctx.backend, store, to_dir, version=ctx.plan().current)
         ctx.report(Event(store, "backup", "saved", detail=str(folder)))
         return folder
 
 
-@contextmanager
-def _migration_lock(ctx: Any, timeout: float | None) -> Iterator[None]:
-    """The store's migration lock, as `migrate` takes it (writing nothing else: no history table)."""
-    from dbtools.runner import DEFAULT_LOCK_TIMEOUT
+def before_migrating(to_dir: str | os.PathLike[str]) -> Callable[[Context, Plan], None]:
+    """The `runner.migrate(before_apply=...)` hook of `migrate --backup DIR`: back the store up into `to_dir`
+    under the migration's own lock when anything is pending (a failed backup applies nothing)."""
 
-    def waiting(detail: str) -> None:
-        ctx.report(Event(ctx.store, "lock", "waiting", name="migration lock", detail=detail))
+    def back_up(ctx: Context, plan: Plan) -> None:
+        if plan.pending:
+            folder = take(ctx.backend, ctx.store, to_dir, version=plan.current)
+            ctx.report(Event(ctx.store, "backup", "saved", detail=str(folder)))
 
-    with ctx.backend.lock(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout, waiting):
-        yield
+    return back_up
 
 
-def take(backend: Any, store: str, to_dir: str | os.PathLike[str], *, version: int | None) -> Path:
+def take(backend: Backend, store: str, to_dir: str | os.PathLike[str], *, version: int | None) -> Path:
     """Back up through a connected `backend` whose history is at `version` (used by `migrate --backup`)."""
-    writer = getattr(backend, "backup_to", None)
-    if writer is None:
-        raise UsageError(f"backup is not available for {store}", hint="back this store up with its own tools")
+    if not isinstance(backend, Backupable):
+        raise lacks(store, "backup", Backupable, hint="back this store up with its own tools")
     root = _writable(Path(to_dir))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3] + "Z"  # milliseconds: several backups a second
     name = f"{store}-{stamp}-v{version or 0}"
@@ -102,12 +92,12 @@ def take(backend: Any, store: str, to_dir: str | os.PathLike[str], *, version: i
     started = time.monotonic()
     try:
         partial.mkdir()
-        made = writer(partial)
+        made = backend.backup_to(partial)
         files = _describe(partial, made["files"], made.get("sha256", {}))
         manifest = {
             "format": FORMAT,
             "store": store,
-            "database": getattr(backend, "settings", None) and _database(backend.settings),
+            "database": _database(backend.settings),
             "version": version,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "dbtools_version": __version__,
@@ -122,7 +112,7 @@ def take(backend: Any, store: str, to_dir: str | os.PathLike[str], *, version: i
         _fsync_dir(root)
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        raise _os_failure(exc, root) from None
+        raise _os_failure(exc, root) from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -138,7 +128,7 @@ def _writable(root: Path) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _os_failure(exc, root) from None
+        raise _os_failure(exc, root) from exc
     if not root.is_dir():
         raise BackupFailed(f"backup folder {root} is not a directory", hint="pass --to a directory")
     return root  # creating the partial folder in it is the write test (EACCES/EROFS map to "not writable")
@@ -225,7 +215,7 @@ def read_manifest(folder: str | os.PathLike[str], store: str | None = None) -> d
             hint="pass --from the folder `backup` printed on its last line",
         )
     try:
-        manifest = json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise BackupInvalid(f"{path} is not a valid manifest (not JSON: {exc})", hint=_TAKE_NEW) from None
     _check_fields(manifest, path)
@@ -296,8 +286,12 @@ def _check_fields(manifest: Any, path: Path) -> None:
         if not isinstance(entry, dict):
             refuse(where, "an object")
         relative = entry.get("path")
-        inside = isinstance(relative, str) and relative and not Path(relative).is_absolute()
-        if not inside or ".." in Path(relative).parts:
+        if (
+            not isinstance(relative, str)
+            or not relative
+            or Path(relative).is_absolute()
+            or ".." in Path(relative).parts
+        ):
             refuse(f"{where}.path", "a relative path inside the backup folder")
         if type(entry.get("size")) is not int or entry["size"] < 0:
             refuse(f"{where}.size", "a whole number of bytes")
@@ -309,7 +303,6 @@ def check_version(manifest: dict[str, Any], store: str, migrations_dir: str | os
     """Refuse a backup taken at a migration version the migrations folder does not have."""
     from dbtools import backends
     from dbtools.migrations import discover
-    from dbtools.runner import migrations_root
 
     version = manifest.get("version") or 0
     folder = migrations_root(migrations_dir) / store
@@ -341,103 +334,30 @@ def restore(
     Checks first (checksums, version, empty target), so a refused restore leaves the target untouched;
     holds the migration lock throughout, so a concurrent `migrate` waits for it instead of running on
     a database being replaced."""
-    from dbtools.runner import open_store
-
     manifest = read_manifest(from_dir, store)
     check_version(manifest, store, migrations_dir)
     with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=True, report=report) as ctx:
-        with _migration_lock(ctx, lock_timeout):
+        with migration_lock(ctx, lock_timeout):
             restore_into(ctx.backend, store, Path(from_dir), manifest, force=force)
     return manifest
 
 
-def restore_into(backend: Any, store: str, folder: Path, manifest: dict[str, Any], *, force: bool) -> None:
+def restore_into(backend: Backend, store: str, folder: Path, manifest: dict[str, Any], *, force: bool) -> None:
     """Load a checked backup through a connected `backend`, refusing a non-empty target unless `force`.
 
     With `force` the backend replaces what the target holds all or nothing (`restore_from(...,
     replace=True)`): a restore that fails leaves the target as it was."""
-    loader = getattr(backend, "restore_from", None)
-    if loader is None:
-        raise UsageError(f"restore is not available for {store}", hint="restore this store with its own tools")
+    if not isinstance(backend, Backupable):
+        raise lacks(store, "restore", Backupable, hint="restore this store with its own tools")
     replace = not backend.is_empty()
     if replace and not force:
-        where = getattr(backend.settings, "display_url", store)
-        held = getattr(backend, "contents", None)
-        what = ", ".join(f"{n} {kind}" for kind, n in held().items()) if held else ""
+        where = backend.settings.display_url
+        held = backend.contents() if isinstance(backend, Inventoried) else {}
+        what = ", ".join(f"{n} {kind}" for kind, n in held.items())
         raise UsageError(
             f"{store}: the target {where} is not empty{f' ({what})' if what else ''}; "
             "restore refuses to mix a backup into existing data",
             hint="restore into an empty database (set the URL to a new one), or add --force to replace "
             "everything in it",
         )
-    loader(folder, manifest, replace=replace)
-
-
-# -- rehearse -------------------------------------------------------------------------------------
-
-
-def rehearse(
-    store: str,
-    from_dir: str | os.PathLike[str],
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    provider: str | None = None,
-    on_step: Any = None,
-) -> dict[str, Any]:
-    """Restore a backup into a throwaway sandbox, apply the pending migrations there, measure each.
-
-    Returns {"store", "backup", "sandbox", "restore_ms", "from_version", "to_version", "migrations": [...]};
-    a migration that fails ends the rehearsal with its row marked failed. The source is never contacted."""
-    from dbtools import backends, sandbox
-    from dbtools.errors import MigrationFailed
-    from dbtools.runner import check, open_store
-
-    folder = Path(from_dir)
-    manifest = read_manifest(folder, store)
-    check_version(manifest, store, migrations_dir)
-    cls = backends.load(store)
-    chooser = getattr(cls, "restore_provider", None)
-    kind = provider or (chooser(manifest) if chooser else None)
-    box = sandbox.start(store, kind)
-    result: dict[str, Any] = {"store": store, "backup": str(folder), "from_version": manifest.get("version")}
-    with box as target:
-        result["sandbox"] = getattr(box, "kind", kind)
-        result["sandbox_server"] = getattr(box, "label", "")  # e.g. SecantusDB, which is not mongod
-        with open_store(store, migrations_dir=migrations_dir, settings=target, create_db=True) as ctx:
-            started = time.monotonic()
-            restore_into(ctx.backend, store, folder, manifest, force=True)
-            result["restore_ms"] = int((time.monotonic() - started) * 1000)
-            plan = ctx.plan()
-            check(plan)
-            steps: list[dict[str, Any]] = []
-            result["migrations"] = steps
-            cost = getattr(ctx.backend, "rehearsal_cost", None)
-            for m in plan.pending:
-                statements = ctx.backend.split(m)
-                step: dict[str, Any] = {"version": m.version, "name": m.name, "statements": len(statements)}
-                began = time.monotonic()
-                with _measured(cost) as costs:
-                    try:
-                        ctx.backend.apply(m, statements)
-                        step["status"] = "applied"
-                    except MigrationFailed as exc:
-                        step["status"] = "failed"
-                        step["error"] = exc.message
-                step["duration_ms"] = int((time.monotonic() - began) * 1000)
-                step["cost"] = costs
-                steps.append(step)
-                if on_step is not None:
-                    on_step(step)
-                if step["status"] == "failed":
-                    break
-            result["to_version"] = ctx.plan().current
-    return result
-
-
-@contextmanager
-def _measured(cost: Any) -> Iterator[dict[str, Any]]:
-    if cost is None:
-        yield {}
-        return
-    with cost() as costs:
-        yield costs
+    backend.restore_from(folder, manifest, replace=replace)

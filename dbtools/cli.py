@@ -7,9 +7,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, NoReturn
 
-from dbtools import __version__, envfile, runner
+from dbtools import __version__, backends, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
 from dbtools.errors import ConnectionFailed, DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
@@ -55,7 +55,7 @@ def _terminal_columns() -> int:
         columns = 0
     if columns <= 0:
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns if columns > 0 else 80
@@ -66,12 +66,13 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> None:  # one line and exit 2, as for every usage error
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every usage error
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
 
-def _command(sub: Any, name: str, help: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, parents=parents)
+def _command(sub: Any, name: str, help: str, parents: Sequence[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=parents)
+    return parser
 
 
 BACKUP_COMMANDS = ("backup", "restore", "rehearse")  # added together by dbtools.cli_backup
@@ -104,7 +105,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="append",
         metavar="STORE",
         dest="db",
-        help=f"{runner.backends.names_text()}; repeatable or comma-separated "
+        help=f"{backends.names_text()}; repeatable or comma-separated "
         "(default: every store with a folder under the migrations folder)",
     )
     events = _Parser(add_help=False)
@@ -268,6 +269,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             help="throwaway server: docker, local, embedded, or a store's own (mongodb: secantusdb); "
             "default: $DBTOOLS_SANDBOX, else the first that works here",
         )
+        p.add_argument(
+            "--skipped-file",
+            metavar="FILE",
+            help="when no store could get a sandbox, write the reason here and exit 0, for nox to turn into a "
+            "skip (default: exit 1)",
+        )
 
     if command in (None, "schema-docs"):
         p = _command(
@@ -382,7 +389,7 @@ def main(argv: Sequence[str] | None = None, *, default_env_file: str | os.PathLi
         return code
     except DbtoolsError as exc:
         if args is not None and getattr(args, "debug", False):
-            raise
+            _print_traceback(exc)
         _print_error(exc)
         return 130 if _ctrl_c() else exc.exit_code
     except KeyboardInterrupt:
@@ -409,6 +416,16 @@ def _read_env_file(args: argparse.Namespace, default: str | os.PathLike[str]) ->
         envfile.load_default(default)
 
 
+def _print_traceback(exc: BaseException) -> None:
+    """`--debug`: the traceback, with the driver's exception the error was raised from, every secret masked
+    (a driver's message may quote a URL with its password, or a statement with an ENVSUB value)."""
+    import traceback
+
+    from dbtools.errors import redact
+
+    print(redact("".join(traceback.format_exception(exc))), end="", file=sys.stderr)
+
+
 def _print_error(exc: DbtoolsError) -> None:
     for line in exc.lines():
         print(line, file=sys.stderr)
@@ -422,14 +439,14 @@ def _stores(args: argparse.Namespace) -> list[str]:
         if not stores:
             raise UsageError(
                 f"--db {' '.join(repr(v) for v in args.db)} names no store",
-                hint=f"name one or more: --db {','.join(runner.backends.registry())} (or --db all); "
+                hint=f"name one or more: --db {','.join(backends.registry())} (or --db all); "
                 "leave --db out to use every store folder",
             )
         if stores == ["all"]:
             stores = runner.configured_stores(args.migrations_dir)
         for store in stores:
-            if store not in runner.backends.registry():
-                runner.backends.load(store)  # raises the one-line unknown-store error
+            if store not in backends.registry():
+                backends.load(store)  # raises the one-line unknown-store error
         return stores
     found = runner.configured_stores(args.migrations_dir)
     if not found:
@@ -457,21 +474,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "status":
         return _status(args, stores)
     if command == "lint":
-        from dbtools import lint
-
-        return lint.run(stores, args.migrations_dir, as_json=args.json)
+        return _lint(args, stores)
     if command == "seed":
         return _seed(args, stores)
     if command == "schema-docs":
         return _schema_docs(args, stores)
     if command == "verify":
-        from dbtools import verify
-
-        argv = [a for s in stores for a in ("--db", s)]
-        argv += ["--previous", args.previous] if args.previous else []
-        argv += ["--provider", args.provider] if args.provider else []
-        argv += ["--migrations-dir", str(args.migrations_dir)] if args.migrations_dir else []
-        return verify.main(argv)
+        return _verify(args, stores)
     if command == "adopt":
         return _adopt(args, stores)
     if command in ("backup", "restore", "rehearse"):
@@ -491,7 +500,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             lock_timeout=args.lock_timeout,
             create_db=args.create_db,
             report=report,
-            backup_dir=args.backup,
+            before_apply=_backup_first(args.backup),
             **common,
         ),
         "rollback": lambda s: runner.rollback(
@@ -514,6 +523,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         ),
     }
     return _each_store(stores, actions[command])
+
+
+def _backup_first(folder: str | None) -> Callable[[runner.Context, Any], None] | None:
+    """`migrate --backup DIR`: the runner's before-apply hook that backs the store up (None without it)."""
+    if folder is None:
+        return None
+    from dbtools.backup import before_migrating
+
+    return before_migrating(folder)
 
 
 _ADOPT_FILES_ONE_STORE = "adopt --files needs exactly one --db STORE (the folder migrations/<store>/ to fill)"
@@ -569,6 +587,61 @@ def _seed(args: argparse.Namespace, stores: list[str]) -> int:
         stores,
         lambda s: load(s, data, reset=args.reset, migrations_dir=args.migrations_dir, report=report, progress=shown),
     )
+
+
+def _lint(args: argparse.Namespace, stores: list[str]) -> int:
+    """The findings as lines and a count (or one JSON list); unreadable stores as `error:`/`hint:` lines."""
+    from dbtools.lint import lint_stores
+
+    linted = lint_stores(stores, args.migrations_dir)
+    for problem in linted.problems:
+        _print_error(problem)
+    if args.json:
+        import json
+
+        print(json.dumps([f.as_dict() for f in linted.findings], indent=2))
+    else:
+        for f in linted.findings:
+            print(f.render())
+        print(f"lint: {', '.join(stores)}: {linted.errors} error(s), {linted.warnings} warning(s)")
+    return linted.exit_code
+
+
+def _verify(args: argparse.Namespace, stores: list[str]) -> int:
+    """Each store's migration tests on a sandbox, its report printed as it ends; exit 1 when one failed, or
+    when none could be verified (0 with --skipped-file, which then says why)."""
+    from pathlib import Path
+
+    from dbtools import verify
+
+    if args.previous:
+        verify.check_ref(verify.repository(runner.migrations_root(args.migrations_dir)), args.previous)
+    outcomes: dict[str, list[str]] = {"ok": [], "failed": [], "skipped": []}
+    for store in stores:
+        outcome = verify.verify_store(
+            store,
+            migrations_dir=args.migrations_dir,
+            previous=args.previous,
+            provider=args.provider,
+            on_ready=lambda line: print(line, flush=True),
+        )
+        if outcome.error is not None:
+            _print_error(outcome.error)
+        if outcome.report is not None:
+            print(outcome.report.render(), flush=True)
+        outcomes[outcome.kind].append(f"{store}: {outcome.why}")
+    failed, skipped, verified = outcomes["failed"], outcomes["skipped"], outcomes["ok"]
+    if skipped:
+        print("skipped: " + "; ".join(skipped))
+    if failed:
+        return 1
+    if not verified:
+        if args.skipped_file:
+            Path(args.skipped_file).write_text("; ".join(skipped) + "\n")
+            return 0
+        print("error: no store could be verified on this machine", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _schema_docs(args: argparse.Namespace, stores: list[str]) -> int:

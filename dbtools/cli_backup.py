@@ -22,9 +22,7 @@ def add_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("restore", parents=parents, help="restore a backup into the database the settings point at")
     p.add_argument("--from", required=True, metavar="FOLDER", dest="source", help="a folder `backup` printed")
-    p.add_argument(
-        "--force", action="store_true", help="replace everything in a non-empty target (all or nothing)"
-    )
+    p.add_argument("--force", action="store_true", help="replace everything in a non-empty target (all or nothing)")
     _lock_timeout(p, "a restore holds the migration lock: migrations wait for it, it waits for them")
 
     p = sub.add_parser(
@@ -97,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     on_step = None if args.json else _print_step
-    result = backup.rehearse(
-        store, args.source, migrations_dir=args.migrations_dir, provider=args.provider, on_step=on_step
-    )
+    from dbtools.rehearse import rehearse
+
+    result = rehearse(store, args.source, migrations_dir=args.migrations_dir, provider=args.provider, on_step=on_step)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

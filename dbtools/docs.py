@@ -13,8 +13,9 @@ from typing import Any
 
 from dbtools import backends, runner
 from dbtools.audit import audit_suspended, discard
-from dbtools.errors import MissingDependency
-from dbtools.sandbox import SandboxFailed, start
+from dbtools.backends.base import Describable, lacks
+from dbtools.errors import MissingDependency, SandboxFailed
+from dbtools.sandbox import start
 
 DEFAULT_OUTPUT = Path("docs/schema.md")
 HEADER = """# Schema of the platform's stores
@@ -28,9 +29,13 @@ _SECTION = re.compile(r"<!-- store:(?P<store>\w+) -->\n(?P<body>.*?)<!-- /store:
 
 def describe_store(store: str, migrations_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Migrate a throwaway server of `store` and describe what the migrations built."""
+    cls = backends.load(store)
+    if not isinstance(cls, Describable):  # asked of the class: no sandbox started for a store that cannot
+        raise lacks(store, "schema-docs", Describable, hint="leave the store out with --db")
     with audit_suspended(), start(store) as settings:
         runner.migrate(store, migrations_dir=migrations_dir, settings=settings, create_db=True, report=discard)
-        backend = backends.load(store)(settings)
+        backend = cls(settings)
+        assert isinstance(backend, Describable)
         backend.connect()
         try:
             return backend.describe()

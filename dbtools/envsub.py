@@ -9,11 +9,12 @@ the file's text, and the substituted values are masked in any server message abo
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from dbtools.errors import MigrationFileError
+from dbtools.errors import MigrationFileError, secret
 from dbtools.migrations import Migration
 from dbtools.sqltext import Statement
 
@@ -50,11 +51,15 @@ def _resolve(
         number = statement.line + offset
         if "$" not in line or not any(first <= number <= last for first, last in regions):
             continue
-        lines[offset] = _REFERENCE.sub(lambda match, n=number: _value(match, environ, source, n, values), line)
+        lines[offset] = _REFERENCE.sub(
+            functools.partial(_value, environ=environ, source=source, line=number, values=values), line
+        )
         changed = True
     if not changed:
         return statement
     secrets = tuple(sorted({v for v in values if len(v) >= MIN_SECRET}, key=len, reverse=True))
+    for value in secrets:
+        secret(value)  # a driver's error may quote the statement: `--debug` masks the value there too
     return replace(statement, sql="\n".join(lines), shown=statement.sql, secrets=secrets)
 
 

@@ -48,11 +48,7 @@ def take_or_wait(
     while not attempt():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise LockTimeout(
-                f"{store}: the migration lock on {where} is held by "
-                f"{holder() or 'another run (it has gone since)'}; waited {time.monotonic() - started:.1f} s",
-                hint=f"wait for that run to finish and retry (or raise --lock-timeout); {breaking}",
-            )
+            raise LockTimeout(store, holder(), time.monotonic() - started, where=where, breaking=breaking)
         if not told and on_wait is not None:
             who = holder()
             if who is not None:  # None: freed in the meantime, the next attempt may take it

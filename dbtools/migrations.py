@@ -23,7 +23,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from dbtools.errors import MigrationFileError
 
@@ -392,7 +392,7 @@ class _Markers:
         self.envsub: list[tuple[int, int]] = []
         self.envsub_at: int | None = None
 
-    def fail(self, index: int, message: str, hint: str) -> None:
+    def fail(self, index: int, message: str, hint: str) -> NoReturn:
         raise MigrationFileError(f"{self.path.name}:{index + 1}: {message}", hint=hint)
 
     def read(self, index: int, line: str) -> bool:

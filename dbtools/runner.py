@@ -9,90 +9,32 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dbtools import backends
-from dbtools.audit import AuditTrail, Event, Reporter, discard
-from dbtools.errors import (
-    DbtoolsError,
-    HistoryMismatch,
-    Interrupted,
-    MigrationFailed,
-    MigrationFileError,
-    UsageError,
-)
-from dbtools.migrations import Migration, discover, new_file
-from dbtools.plan import AppliedMigration, Plan, build
-from dbtools.settings import Settings, from_env
+from dbtools.audit import Event, Reporter
+from dbtools.errors import DbtoolsError, HistoryMismatch, Interrupted, MigrationFailed, MigrationFileError, UsageError
+from dbtools.migrations import Migration, new_file
+from dbtools.plan import AppliedMigration, Plan
+from dbtools.session import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
+from dbtools.session import Context as Context
+from dbtools.session import configured_stores as configured_stores
+from dbtools.session import migration_lock
+from dbtools.session import migrations_root as migrations_root
+from dbtools.session import open_store as open_store
+from dbtools.session import settings_for as settings_for
+from dbtools.settings import Settings
 from dbtools.sqltext import progress_checksum
-
-DEFAULT_LOCK_TIMEOUT = 60.0
-
-
-def migrations_root(migrations_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The migrations folder: the argument, else DBTOOLS_MIGRATIONS_DIR, else ./migrations."""
-    return Path(migrations_dir or os.environ.get("DBTOOLS_MIGRATIONS_DIR") or "migrations")
-
-
-def configured_stores(migrations_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """Stores that have a folder under the migrations folder, in registry order."""
-    root = migrations_root(migrations_dir)
-    return [name for name in backends.registry() if (root / name).is_dir()]
-
-
-def settings_for(store: str, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings for `store` from the environment (its backend declares the variables)."""
-    return from_env(store, backends.load(store).defaults, env)
-
-
-@dataclass
-class Context:
-    """What one verb works with: the backend (connected), the files and a reporter."""
-
-    store: str
-    backend: Any
-    files: list[Migration]
-    report: AuditTrail
-
-    def plan(self, *, target: int | None = None) -> Plan:
-        return build(self.files, self.backend.history(), store=self.store, target=target)
-
-
-@contextmanager
-def open_store(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    create_db: bool = False,
-    report: Reporter | None = None,
-) -> Iterator[Context]:
-    """Load the backend, read the files, connect; close on exit."""
-    cls = backends.load(store)
-    files = discover(migrations_root(migrations_dir) / store, store, cls.extensions, max_version=cls.max_version)
-    backend = cls(settings or from_env(store, cls.defaults))
-    use_folder = getattr(backend, "use_migrations_folder", None)
-    if use_folder is not None:  # a store that reads declarations of the project's from its folder (Redis' layout)
-        use_folder(migrations_root(migrations_dir) / store)
-    backend.connect(create_database=create_db)
-    trail = AuditTrail(report or discard)
-    try:
-        yield Context(store, backend, files, trail)
-    finally:
-        backend.close()
-        trail.flush()
 
 
 @contextmanager
 def _locked(ctx: Context, lock_timeout: float) -> Iterator[None]:
-    def waiting(detail: str) -> None:
-        ctx.report(Event(ctx.store, "lock", "waiting", name="migration lock", detail=detail))
-
-    with ctx.backend.lock(lock_timeout, waiting):
+    """The migration lock, with the history table made sure of under it (what every writing verb needs)."""
+    with migration_lock(ctx, lock_timeout):
         ctx.backend.ensure_history()
         yield
 
@@ -162,7 +104,7 @@ def check(
         what = "was interrupted" if state == "interrupted" else "failed"
         reason = row.error or "the run stopped (killed, or its connection or lease was lost)"
         if row.stopped_in_step:
-            from dbtools.backends.base import partial_step_hint
+            from dbtools.errors import partial_step_hint
 
             hint = partial_step_hint(store, row.stopped_in_step, row.statements_done)
         else:
@@ -192,13 +134,14 @@ def migrate(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     create_db: bool = False,
     report: Reporter | None = None,
-    backup_dir: str | os.PathLike[str] | None = None,
+    before_apply: Callable[[Context, Plan], None] | None = None,
 ) -> list[AppliedMigration]:
     """Apply pending migrations (up to `target`) in order; return the rows written.
 
-    With `backup_dir`, back the store up there first (under the lock, so nothing lands in between);
-    a failed backup applies nothing. `step_choice` ("rerun" or "skip", implying `resume`) says what
-    `--resume` does with a statement that had started and not finished (it may have partly run)."""
+    `before_apply(ctx, plan)` runs under the lock once every pending file is read, before the first one
+    applies (`migrate --backup` backs the store up there: nothing lands in between); if it raises,
+    nothing is applied. `step_choice` ("rerun" or "skip", implying `resume`) says what `--resume` does
+    with a statement that had started and not finished (it may have partly run)."""
     if step_choice is not None:
         if step_choice not in STEP_CHOICES:
             raise UsageError(f"step choice {step_choice!r} is not one of {STEP_CHOICES}", hint="rerun or skip")
@@ -225,11 +168,8 @@ def migrate(
             # every pending file is read and split before the first one runs: a file no server can
             # run (a psql meta-command, an unterminated string, ...) stops the run before it starts
             split = [(m, _statements(m, ctx.backend.split(m))) for m in plan.pending]
-            if backup_dir is not None and plan.pending:
-                from dbtools import backup
-
-                folder = backup.take(ctx.backend, store, backup_dir, version=plan.current)
-                ctx.report(Event(store, "backup", "saved", detail=str(folder)))
+            if before_apply is not None:
+                before_apply(ctx, plan)
             unfinished = {row.version: row for row in plan.failed}
             done: list[AppliedMigration] = []
             for m, statements in split:
@@ -286,11 +226,11 @@ def _kept(plan: Plan, done: Sequence[AppliedMigration]) -> str:
 
 def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, started: float) -> Interrupted:
     """The one line for a migration Ctrl-C stopped (history already says what stayed); audited, not printed."""
-    done = getattr(exc, "statements_done", 0)
+    done = exc.statements_done
     down = action == "rollback"
     if down:
         kept = "history still lists it as applied" + (f" (statements 1-{done} of its down section ran)" if done else "")
-    elif step := getattr(exc, "in_step", 0):
+    elif step := exc.in_step:
         before = f"statements 1-{done} stayed applied and " if done else ""
         kept = (
             f"{before}statement {step} may have partly run (no transaction): `migrate --resume --rerun-step` "
@@ -300,7 +240,7 @@ def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, 
         kept = f"statements 1-{done} stayed applied; `migrate --resume --db {ctx.store}` continues from there"
     else:
         kept = "nothing of it was applied"
-    where = getattr(exc, "where", "a statement")
+    where = exc.where
     error = f"stopped at {where}; {kept}"
     ctx.report.persist(
         Event(
@@ -346,7 +286,7 @@ def _statements(m: Migration, statements: Sequence[Any], *, down: bool = False) 
 
 
 def _resume_point(
-    store: str, m: Migration, statements: list[Any], row: AppliedMigration | None, step_choice: str | None = None
+    store: str, m: Migration, statements: Sequence[Any], row: AppliedMigration | None, step_choice: str | None = None
 ) -> int:
     """Where `--resume` continues: after the statements done, if they are unchanged; a statement that
     had started is run again (`rerun`) or counted as done (`skip`), as the user chose."""
@@ -403,7 +343,8 @@ def rollback(
                     hint=f"finish it with `migrate --resume --db {store}` or clean it up and run `repair --db {store}`",
                 )
             newest_first = sorted(plan.applied, key=lambda r: r.version, reverse=True)
-            chosen = newest_first[:steps] if steps is not None else [r for r in newest_first if r.version > to]
+            floor = -1 if to is None else to  # argparse asks for exactly one of --steps and --to
+            chosen = newest_first[:steps] if steps is not None else [r for r in newest_first if r.version > floor]
             files = {m.version: m for m in plan.files}
             blocked = [r.version for r in chosen if r.version not in files or files[r.version].down is None]
             if blocked:
@@ -647,11 +588,13 @@ def check_layout(
     report: Reporter | None = None,
 ) -> int:
     """Check live data against the store's declared layout; return the number of violations."""
+    from dbtools.backends.base import LayoutChecked, lacks
+
+    if not isinstance(backends.load(store), LayoutChecked):  # asked before connecting
+        raise lacks(store, "check", LayoutChecked, hint="stores with a declared layout: redis")
     with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
-        checker = getattr(ctx.backend, "check", None)
-        if checker is None:
-            raise UsageError(f"check is not available for {store}", hint="stores with a declared layout: redis")
-        return checker(ctx.report)
+        assert isinstance(ctx.backend, LayoutChecked)
+        return ctx.backend.check(ctx.report)
 
 
 def new(
@@ -662,11 +605,14 @@ def new(
     extension: str | None = None,
 ) -> Path:
     """Create the next-numbered migration file for `store` from its template."""
+    from dbtools.backends.base import Templated
+
     cls = backends.load(store)
     ext = extension or cls.extensions[0]
     if ext not in cls.extensions:
         raise UsageError(f"{store} does not run .{ext} files", hint=f"use one of: {', '.join(cls.extensions)}")
-    template = cls.new_template if ext == cls.extensions[0] else getattr(cls, "templates", {}).get(ext, "")
+    extra: dict[str, str] = cls.templates if isinstance(cls, Templated) else {}
+    template = cls.new_template if ext == cls.extensions[0] else extra.get(ext, "")
     return new_file(migrations_root(migrations_dir) / store, store, description, ext, template)
 
 

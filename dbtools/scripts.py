@@ -17,7 +17,7 @@ import itertools
 import time
 import types
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol, TypeGuard
 
 from dbtools.backends.base import history_row, statement_failed, step_started
 from dbtools.errors import ConnectionFailed, DbtoolsError, LeaseLost, MigrationFailed, MigrationFileError
@@ -31,7 +31,8 @@ _serial = itertools.count(1)
 class Recorder(Protocol):
     """The part of a backend the step runner needs."""
 
-    name: str
+    @property
+    def name(self) -> str: ...  # a backend's ClassVar name meets it
 
     def record(self, row: AppliedMigration) -> None: ...
 
@@ -71,7 +72,7 @@ def _parse(migration: Migration, text: str) -> ast.Module:
         ) from None
 
 
-def _assigns(node: ast.stmt, name: str) -> bool:
+def _assigns(node: ast.stmt, name: str) -> TypeGuard[ast.Assign]:
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
 
 
@@ -112,13 +113,19 @@ def load(migration: Migration, *, down: bool = False) -> types.ModuleType:
         exec(code, module.__dict__)
     except Exception as exc:
         raise MigrationFailed(
-            f"{migration.path.name}: the script failed while loading: {describe(exc)}",
+            migration.store,
+            migration.version,
+            migration.name,
+            describe(exc),
+            stage=f"script {migration.path.name} failed while loading",
             hint="fix the module-level code of the script (nothing of it ran against the store)",
-        ) from None
+        ) from exc
     return module
 
 
-def callables(migration: Migration, module: types.ModuleType, statements: Sequence[Statement]) -> list[Callable]:
+def callables(
+    migration: Migration, module: types.ModuleType, statements: Sequence[Statement]
+) -> list[Callable[..., Any]]:
     """The functions behind `statements` (the names `steps` found), looked up in the loaded module."""
     found = []
     for statement in statements:
@@ -171,10 +178,14 @@ def run_steps(
             raise
         except Exception as exc:
             raise MigrationFailed(
-                f"{backend.name}: could not write the history row of {migration.label}: {message(exc)}",
+                backend.name,
+                migration.version,
+                migration.name,
+                message(exc),
+                stage="stopped: could not write the history row",
                 hint=f"{shows}; once the server takes writes again, `status --db {backend.name}` shows it "
                 f"(then `migrate --resume` or `repair`)",
-            ) from None
+            ) from exc
         shows = f"history shows {migration.label} {state}"
         return row
 
@@ -216,7 +227,7 @@ def run_steps(
                     in_step=index + 1,
                 )
                 write(row, f"failed in step {step}")
-                raise failure from None
+                raise failure from exc
         row = history_row(
             migration, status="applied", started=started, statements_done=len(statements), statements=statements
         )
@@ -247,5 +258,5 @@ def revert_steps(
         except Exception as exc:
             raise statement_failed(
                 backend.name, migration, statements, index, describe(exc), kept=True, down=True
-            ) from None
+            ) from exc
     backend.forget(migration.version)

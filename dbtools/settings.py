@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
-from dbtools.errors import ConfigError
+from dbtools.errors import ConfigError, secret
 from dbtools.values import PORT, BadValue, Kind
 
 
@@ -44,6 +44,9 @@ class Settings:
     options: Mapping[str, str] = field(default_factory=dict)  # store options (cluster, ...)
     path: str = ""  # for embedded engines (chdb:///dir)
     source: str = "defaults"  # where the settings came from, for messages
+
+    def __post_init__(self) -> None:
+        secret(self.password)  # masked out of whatever `--debug` prints about an error
 
     @property
     def url(self) -> str:
@@ -84,8 +87,8 @@ def mask(text: str, settings: Settings | None) -> str:
         return text
     password = settings.password
     forms = {password, quote(password, safe=""), quote(password), quote_plus(password)}
-    for secret in sorted(forms, key=len, reverse=True):  # longest first: no form left half-masked
-        text = text.replace(secret, "***")
+    for form in sorted(forms, key=len, reverse=True):  # longest first: no form left half-masked
+        text = text.replace(form, "***")
     return text
 
 
@@ -153,9 +156,7 @@ def parse_url(store: str, url: str, defaults: StoreDefaults, *, variable: str = 
     if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         raise ConfigError(f"{variable} is not a URL: it does not start with scheme://", hint=form)
     if scheme not in defaults.schemes:
-        raise ConfigError(
-            f"{variable} has scheme {scheme!r}; {store} accepts {', '.join(defaults.schemes)}", hint=form
-        )
+        raise ConfigError(f"{variable} has scheme {scheme!r}; {store} accepts {', '.join(defaults.schemes)}", hint=form)
     if rest.startswith("/"):  # embedded engine: chdb:///var/lib/x
         path, _, query_text = rest.partition("?")
         query = _query(query_text, defaults, variable)

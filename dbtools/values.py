@@ -8,6 +8,7 @@ one line naming the variable or option and what it accepts, never later as a tra
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # ASCII digits only: str.isdigit() accepts '²' and other digits int() refuses or reads differently
@@ -96,7 +97,7 @@ POSTGRES_DURATION = Duration(
 )
 
 
-def argument(kind: Number) -> object:
+def argument(kind: Number) -> Callable[[str], float]:
     """An argparse `type=` for `kind`: argparse turns its refusal into one usage-error line."""
     import argparse
 

@@ -1,6 +1,7 @@
 """Migration tests for one store on a throwaway server: from scratch, on top of the previous release, round trip.
 
-`python -m dbtools.verify --db postgres [--previous REF]` (what `nox -s migration_tests` runs):
+`python -m dbtools verify --db postgres [--previous REF]` (`nox -s migration_tests` runs its alias
+`python -m dbtools.verify`):
 
 1. from scratch, one migration at a time (`migrate --to N` for every N), each must apply cleanly;
 2. the previous release's migrations (the latest `v*` git tag, or `--previous REF`), then the current
@@ -9,13 +10,12 @@
    schema that was there before that migration, then re-apply everything and compare again.
 
 Schemas are compared with each backend's `snapshot()` (catalog queries, no noise). A failure names the
-migration and prints a small diff. Exit codes: 0 every verified store passed, 1 a check failed (or no
-store could be verified), 2 usage error.
+migration and shows a small diff. A library: it returns reports and outcomes; `dbtools.cli` prints them
+and chooses the exit code.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import subprocess
@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import Any
 
 from dbtools import backends, runner
 from dbtools.audit import audit_suspended
+from dbtools.backends.base import Isolating
 from dbtools.errors import DbtoolsError, MissingDependency, UsageError
 from dbtools.migrations import Migration, discover
 from dbtools.settings import Settings
@@ -183,8 +184,8 @@ def export_migrations(repo: Path, ref: str, folder: Path, into: Path) -> bool:
 def _fresh(store: str, base: Settings, label: str) -> Settings:
     """A database on the sandbox server nobody else uses (a backend may define `isolated`)."""
     token = f"verify_{label}_{uuid.uuid4().hex[:8]}"
-    isolated = getattr(backends.load(store), "isolated", None)
-    return isolated(base, token) if isolated else base.with_database(token)
+    cls = backends.load(store)
+    return cls.isolated(base, token) if isinstance(cls, Isolating) else base.with_database(token)
 
 
 def migration_tests(
@@ -385,105 +386,58 @@ def sandbox_for(store: str, provider: str | None = None) -> Iterator[tuple[Setti
         yield settings, box.describe()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Arguments of `python -m dbtools.verify`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m dbtools.verify",
-        description="Check that every migration applies from scratch, on top of the previous release, and "
-        "round-trips through its down section, each store on a throwaway server.",
-        epilog="exit codes: 0 every verified store passed, 1 a check failed or nothing could be verified, 2 usage.",
-    )
-    parser.add_argument(
-        "--db", action="append", metavar="STORE", help="store to verify, repeatable (default: every store folder)"
-    )
-    parser.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
-    parser.add_argument("--migrations-dir", metavar="DIR", help="folder holding <store>/ (default: ./migrations)")
-    parser.add_argument(
-        "--provider",
-        metavar="KIND",
-        help="sandbox: docker, local, embedded, or a store's own (mongodb: secantusdb); default: auto",
-    )
-    parser.add_argument(
-        "--skipped-file",
-        metavar="FILE",
-        help="when no store could get a sandbox, write the reason here and exit 0 (nox turns it into a skip)",
-    )
-    return parser
+@dataclass
+class Outcome:
+    """How verifying one store ended: `kind` ok / failed / skipped and why; the report when checks ran,
+    the error when a DbtoolsError stopped them."""
+
+    store: str
+    kind: str
+    why: str
+    report: Report | None = None
+    error: DbtoolsError | None = None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the migration tests for the chosen stores; print a report; return the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        stores = [s.strip() for v in args.db or [] for s in v.split(",") if s.strip()]
-        if args.db and not stores:
-            raise UsageError("--db names no store", hint="name one or more stores, or leave --db out")
-        stores = stores or runner.configured_stores(args.migrations_dir)
-        if not stores:
-            raise UsageError(
-                f"no store folders under {runner.migrations_root(args.migrations_dir)}", hint="pass --db STORE"
-            )
-        for store in stores:
-            if store not in backends.registry():
-                backends.load(store)  # raises the one-line unknown-store error
-        if args.previous:
-            check_ref(repository(runner.migrations_root(args.migrations_dir)), args.previous)
-    except DbtoolsError as exc:
-        _print_error(exc)
-        return exc.exit_code
-    outcomes: dict[str, list[str]] = {"ok": [], "failed": [], "skipped": []}
-    for store in stores:
-        kind, why = _verify_one(store, args)
-        outcomes[kind].append(f"{store}: {why}")
-    failed, skipped, verified = outcomes["failed"], outcomes["skipped"], outcomes["ok"]
-    if skipped:
-        print("skipped: " + "; ".join(skipped))
-    if failed:
-        return 1
-    if not verified:
-        if args.skipped_file:
-            Path(args.skipped_file).write_text("; ".join(skipped) + "\n")
-            return 0
-        print("error: no store could be verified on this machine", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _verify_one(store: str, args: argparse.Namespace) -> tuple[str, str]:
-    """('ok' | 'failed' | 'skipped', why) for one store, printing its report."""
+def verify_store(
+    store: str,
+    *,
+    migrations_dir: str | Path | None = None,
+    previous: str | None = None,
+    provider: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Start a sandbox for `store` and run its migration tests there. `on_ready` hears, once the sandbox
+    answers, which one it is and how long it took to start."""
     try:
         backends.load(store)
     except UsageError as exc:  # registered, not written yet
-        return "skipped", exc.message
-    folder = runner.migrations_root(args.migrations_dir) / store
+        return Outcome(store, "skipped", exc.message)
+    folder = runner.migrations_root(migrations_dir) / store
     if not folder.is_dir():
-        return "skipped", f"no {folder} folder, nothing to verify"
+        return Outcome(store, "skipped", f"no {folder} folder, nothing to verify")
     started = time.monotonic()
     try:
-        with sandbox_for(store, args.provider) as (settings, kind):
-            print(f"{store}: {kind} sandbox ready in {time.monotonic() - started:.1f} s", flush=True)
-            report = migration_tests(store, settings, migrations_dir=args.migrations_dir, previous=args.previous)
+        with sandbox_for(store, provider) as (settings, kind):
+            if on_ready is not None:
+                on_ready(f"{store}: {kind} sandbox ready in {time.monotonic() - started:.1f} s")
+            report = migration_tests(store, settings, migrations_dir=migrations_dir, previous=previous)
             report.where = f"{kind} sandbox {settings.display_url}"
     except MissingDependency as exc:
-        return "skipped", f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")
+        return Outcome(store, "skipped", f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
     except DbtoolsError as exc:
-        _print_error(exc)
-        return "failed", exc.message
+        return Outcome(store, "failed", exc.message, error=exc)
     except Exception as exc:  # a backend bug (say, a snapshot query the server refuses): report, don't crash
         first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"error: {store}: the migration tests stopped on {type(exc).__name__}: {first}", file=sys.stderr)
-        return "failed", f"{type(exc).__name__}: {first}"
-    print(report.render(), flush=True)
-    return ("ok", "passed") if report.ok else ("failed", "see the report")
+        why = f"{type(exc).__name__}: {first}"
+        return Outcome(store, "failed", why, error=DbtoolsError(f"{store}: the migration tests stopped on {why}"))
+    return Outcome(store, "ok", "passed", report) if report.ok else Outcome(store, "failed", "see the report", report)
 
 
-def _print_error(exc: DbtoolsError) -> None:
-    print(f"error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m dbtools.verify ARGS`: the same as `python -m dbtools verify ARGS` (what nox runs)."""
+    from dbtools import cli
+
+    return cli.main(["verify", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -73,13 +73,15 @@ def history(
     """Record in dbtools' history what `tool` recorded as applied; return the rows written (or, with
     `dry_run`, that would be). Runs no migration and never writes to the other tool's table."""
     from dbtools import runner
-    from dbtools.backends.base import applied_by
+    from dbtools.backends.base import Adoptable, applied_by, lacks
 
     source = load(tool, store)
     name = table or source.layouts[store].table
     options = Options(skip_repeatable=skip_repeatable)
     timeout = runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     with runner.open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:  # type: ignore[arg-type]
+        if not isinstance(ctx.backend, Adoptable):
+            raise lacks(store, "adopt", Adoptable, hint=f"record {tool}'s history with `baseline --db {store}`")
         with nullcontext() if dry_run else ctx.backend.lock(timeout):
             foreign = ctx.backend.read_table(name)
             if foreign is None:

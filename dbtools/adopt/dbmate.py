@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dbtools.adopt.shared import (
     Layout,
@@ -70,7 +70,7 @@ class Dbmate:
     def read(
         self, store: str, table: ForeignTable, files: Sequence[Migration], mapping: Mapping[str, int], options: Options
     ) -> OldHistory:
-        newest: dict[str, dict[str, object]] = {}
+        newest: dict[str, dict[str, Any]] = {}
         for row in table.rows:  # ClickHouse: the row with the latest ts wins, as ReplacingMergeTree(ts) keeps it
             key = str(row["version"])
             if key not in newest or _ts(row) >= _ts(newest[key]):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
+from dbtools.errors import DbtoolsError
 from dbtools.migrations import Migration
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class Flyway:
         return key[0] if not by_key and len(key) == 1 else None
 
 
-def _repeatable(store: str, name: str) -> object:
+def _repeatable(store: str, name: str) -> DbtoolsError:
     return problem(
         f"{store}: {name} is a Flyway repeatable migration; dbtools has no repeatable migrations",
         hint="pass --skip-repeatable to leave repeatables out (when one changes, add its new text as a "

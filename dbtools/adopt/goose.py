@@ -67,7 +67,7 @@ class Goose:
         )
         latest: dict[int, dict[str, object]] = {}
         for _, row in ordered:
-            latest[int(row["version_id"])] = row  # type: ignore[call-overload]
+            latest[int(row["version_id"])] = row
         old = OldHistory()
         for version, row in latest.items():
             if version == 0 or not row["is_applied"]:

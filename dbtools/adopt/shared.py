@@ -194,20 +194,19 @@ def plan(
     rows = {row.version: row for row in existing}
     agreed: set[int] = set()
     for version, row in sorted(rows.items()):
-        m = on_disk.get(version)
-        if version in chosen and m is not None:
+        if version in chosen and (file := on_disk.get(version)) is not None:
             if not row.is_applied:
                 problems.append(
                     problem(
-                        f"{store}: dbtools history already holds {m.label} as {row.status}, but {tool} says it "
+                        f"{store}: dbtools history already holds {file.label} as {row.status}, but {tool} says it "
                         "was applied",
                         hint=f"see `status --db {store}`; clear the row with `repair --db {store}`, then adopt again",
                     )
                 )
-            elif row.checksum != m.checksum:
+            elif row.checksum != file.checksum:
                 problems.append(
                     problem(
-                        f"{store}: dbtools history already holds {m.label} with another checksum than the file",
+                        f"{store}: dbtools history already holds {file.label} with another checksum than the file",
                         hint=f"restore the file as it was applied, or accept it with `repair --db {store}`, "
                         "then adopt again",
                     )

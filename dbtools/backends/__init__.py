@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import TYPE_CHECKING, cast
 
 from dbtools.errors import UsageError
+
+if TYPE_CHECKING:
+    from dbtools.backends.base import Backend
 
 # Order is the order `--db` defaults run in (the seed's order). A fifth store is one line here.
 REGISTRY: dict[str, str] = {
@@ -38,7 +42,7 @@ def registry() -> dict[str, str]:
     return found
 
 
-def load(name: str) -> type:
+def load(name: str) -> type[Backend]:
     """The backend class for `name`; a UsageError listing the known stores otherwise."""
     known = registry()
     try:
@@ -52,7 +56,7 @@ def load(name: str) -> type:
         if exc.name and exc.name.startswith("dbtools"):
             raise UsageError(f"store {name!r} is not implemented yet", hint="use one of the others") from None
         raise
-    return getattr(module, class_name)
+    return cast("type[Backend]", getattr(module, class_name))
 
 
 def names_text() -> str:

@@ -35,14 +35,19 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any, ClassVar, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from dbtools import __version__
-from dbtools.errors import MigrationFailed
+from dbtools.errors import MigrationFailed, UsageError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults
 from dbtools.sqltext import Statement
+
+if TYPE_CHECKING:
+    from dbtools.audit import Event, Reporter
+    from dbtools.seed.table import Table
 
 HISTORY_NAME = "migration_history"
 
@@ -61,6 +66,7 @@ class ForeignTable:
     engine: str = ""
 
 
+@runtime_checkable
 class Backend(Protocol):
     """One store. Instances are used by one run, in one thread, and closed by the runner."""
 
@@ -72,6 +78,7 @@ class Backend(Protocol):
     max_version: ClassVar[int]  # the largest version its history column holds (files above it are refused)
     transactional_ddl: ClassVar[bool]  # a migration and its history row commit together
     new_template: ClassVar[str]  # body of a file made by `dbtools new` ({description})
+    settings: Settings  # where it connects (`settings.display_url` for messages)
 
     def __init__(self, settings: Settings) -> None:
         """Keep the settings; connect nothing yet."""
@@ -84,7 +91,7 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the connection (and with it any lock still held)."""
 
-    def split(self, migration: Migration, *, down: bool = False) -> list[Statement]:
+    def split(self, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
         """The statements of the up (or down) section, each with its file line."""
 
     def history(self) -> list[AppliedMigration]:
@@ -126,10 +133,148 @@ class Backend(Protocol):
         objects, no timestamps, no internal ids), so two databases built the same way compare equal."""
 
 
-# Optional capabilities, looked up by attribute (a store without them simply lacks the verb):
-#   read_table(name) -> ForeignTable | None   `adopt`: another tool's history table, read as it is (None: absent)
-#   check(report) -> int          `dbtools check`: verify live data against a declared layout, return violations
-#   local_recipe / embedded_recipe / docker_recipe   sandbox recipes (see dbtools.sandbox)
+# -- optional capabilities ---------------------------------------------------------------------------
+# A store offers a verb beyond migrating by having the members one of these declares; callers ask
+# `isinstance(backend, Backupable)` (presence of the members, checked at run time) and refuse a store
+# without it with `lacks(...)`; each backend module states under TYPE_CHECKING which ones it meets, so
+# the type checker holds it to their signatures.
+
+
+@runtime_checkable
+class Seedable(Protocol):
+    """`dbtools seed`: count, wipe and load the seed's tables (the fast path of each store)."""
+
+    def count(self, target: str) -> int:
+        """Rows (entries) `target` holds now: a store already seeded is skipped."""
+
+    def wipe(self, targets: Sequence[str]) -> None:
+        """Empty `targets` (seed --reset)."""
+
+    def load(self, table: Table) -> int:
+        """Write one chunk of rows into `table.target`; return how many were written."""
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """Seeding in one transaction: `wipe` and every `load` inside `batch()` commit together."""
+
+    def batch(self) -> AbstractContextManager[None]: ...
+
+
+@runtime_checkable
+class Backupable(Protocol):
+    """`backup`, `restore`, `rehearse` and `migrate --backup` (see `dbtools.backup` for the folder format)."""
+
+    def backup_to(self, folder: Path) -> dict[str, Any]:
+        """Write the store's files into `folder`; return files, tool, method, details (and sha256)."""
+
+    def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
+        """Load a checked backup; with `replace`, everything the target held is replaced all or nothing."""
+
+    def is_empty(self) -> bool:
+        """The target holds nothing a user could lose (the lock aside)."""
+
+
+@runtime_checkable
+class Inventoried(Protocol):
+    """What a non-empty restore target holds, by kind, for the refusal message."""
+
+    def contents(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class RehearsalCost(Protocol):
+    """`rehearse`: what one migration cost (locks waited for, mutations), measured around it."""
+
+    def rehearsal_cost(self) -> AbstractContextManager[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class RestoreProvider(Protocol):
+    """`rehearse`: which sandbox kind can load a given backup (ClickHouse BACKUP needs the server)."""
+
+    @staticmethod
+    def restore_provider(manifest: dict[str, Any]) -> str | None: ...
+
+
+@runtime_checkable
+class Describable(Protocol):
+    """`schema-docs`: the store's objects with their purpose, fields and indexes."""
+
+    def describe(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Receives the run's events (`DBTOOLS_AUDIT=<store>`)."""
+
+    def write_log(self, events: Sequence[Event]) -> None: ...
+
+
+@runtime_checkable
+class Adoptable(Protocol):
+    """`adopt`: another tool's history table, read as the store holds it (None: absent)."""
+
+    def read_table(self, name: str) -> ForeignTable | None: ...
+
+
+@runtime_checkable
+class LayoutChecked(Protocol):
+    """`dbtools check`: live data checked against a declared layout; returns the number of violations."""
+
+    def check(self, report: Reporter) -> int: ...
+
+
+@runtime_checkable
+class Isolating(Protocol):
+    """`verify`: settings for a database of its own on a shared sandbox server (Redis: a spare DB index)."""
+
+    @classmethod
+    def isolated(cls, base: Settings, token: str) -> Settings: ...
+
+
+@runtime_checkable
+class TransactionChooser(Protocol):
+    """Whether a migration runs in one transaction (lint's squawk rules read it)."""
+
+    @staticmethod
+    def runs_in_transaction(migration: Migration, statements: Sequence[Statement]) -> bool: ...
+
+
+@runtime_checkable
+class Templated(Protocol):
+    """`new --ext`: file templates beyond `new_template`, by extension."""
+
+    templates: ClassVar[dict[str, str]]
+
+
+@runtime_checkable
+class DeprecationMarks(Protocol):
+    """How the store marks a table or column deprecated (lint's drop rule names it in its hint)."""
+
+    @staticmethod
+    def deprecation_mark(table: str, column: str | None = None) -> str: ...
+
+
+@runtime_checkable
+class FolderDeclared(Protocol):
+    """Reads declarations the project keeps in the store's migrations folder (Redis: layout.toml)."""
+
+    @staticmethod
+    def use_migrations_folder(folder: Path) -> None: ...
+
+
+@runtime_checkable
+class SandboxRecipes(Protocol):
+    """Throwaway servers for tests and `verify` (see `dbtools.sandbox`): `<provider>_recipe` members, the
+    order to try them and what to install when none starts."""
+
+    sandbox_install_hint: ClassVar[str]
+
+
+def lacks(store: str, verb: str, capability: type, hint: str) -> UsageError:
+    """The one `error:`/`hint:` pair for a store whose backend does not offer `capability`."""
+    return UsageError(f"{verb} is not available for {store}: its backend is not {capability.__name__}", hint=hint)
 
 
 @functools.cache
@@ -223,39 +368,20 @@ def statement_failed(
     overrides how many did (a migration managing its own transactions keeps only committed ones);
     `partial` says the failing statement itself ran without a transaction and may have left part of
     its work (a script step, a ClickHouse statement, CREATE INDEX CONCURRENTLY)."""
-    done = applied if applied is not None else (index if kept else 0)
     statement = statements[index]
     path = migration.down_path if down and migration.down_path else migration.path
-    section = "down section of " if down and not migration.down_path else ""
     server = " ".join(server_message.strip().split())
-    server = statement.mask(server)  # values substituted from the environment (ENVSUB) never reach a message
-    where = f"{section}{path.name} line {statement.line}, statement {index + 1} of {len(statements)}"
-    message = f"{store}: migration {migration.label} failed at {where}: {server} [{statement.excerpt(60)}]"
-    if down:
-        hint = "history still lists it as applied; fix the down section and run `rollback` again"
-        if done:
-            hint += f" (statements 1-{done} of the down section already ran: make them idempotent)"
-    elif partial:
-        hint = partial_step_hint(store, index + 1, done)
-    elif done:
-        hint = (
-            f"statements 1-{done} stayed applied (no transaction); fix the file from statement "
-            f"{done + 1} on and run `migrate --resume --db {store}`, or undo them by hand and run `repair`"
-        )
-    else:
-        hint = f"nothing of it was applied; fix the file and run `migrate --db {store}` again"
-    error = MigrationFailed(message, hint=hint)
-    error.statements_done = done  # type: ignore[attr-defined]
-    error.where = where  # type: ignore[attr-defined]
-    error.in_step = index + 1 if partial and not down else 0  # type: ignore[attr-defined]
-    return error
-
-
-def partial_step_hint(store: str, step: int, done: int) -> str:
-    """What to do about a migration stopped inside step `step` (1-based), which may have partly run."""
-    kept = f"statements 1-{done} stayed applied and " if done > 1 else "statement 1 stayed applied and " if done else ""
-    return (
-        f"{kept}statement {step} ran without a transaction and may have left part of its work: check it, then "
-        f"`migrate --resume --rerun-step --db {store}` runs it again from its start, or "
-        f"`migrate --resume --skip-step --db {store}` counts it as done; or undo by hand and run `repair --db {store}`"
+    return MigrationFailed(
+        store,
+        migration.version,
+        migration.name,
+        statement.mask(server),  # values substituted from the environment (ENVSUB) never reach a message
+        statement_index=index,
+        line=statement.line,
+        statements_done=applied if applied is not None else (index if kept else 0),
+        statements_total=len(statements),
+        file=("down section of " if down and not migration.down_path else "") + path.name,
+        excerpt=statement.excerpt(60),
+        down=down,
+        in_step=index + 1 if partial and not down else 0,
     )

@@ -11,13 +11,10 @@ ignore is a decision someone will reread. A malformed ignore is itself an error 
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TextIO
 
 from dbtools import backends
 from dbtools.errors import DbtoolsError, UsageError
@@ -25,7 +22,7 @@ from dbtools.lint import rules
 from dbtools.lint.findings import RULES, SQUAWK_PREFIX, Finding, Rule, finding
 from dbtools.migrations import SCRIPT_KINDS, Migration, discover, normalise
 
-__all__ = ["RULES", "Finding", "Rule", "lint", "run"]
+__all__ = ["RULES", "Finding", "Linted", "Rule", "lint", "lint_stores"]
 
 Check = Callable[[Migration, Sequence[Migration]], Iterable[Finding]]
 
@@ -145,32 +142,35 @@ def _ignore_problem(ignore: Ignore) -> tuple[str, str] | None:
     return None
 
 
-def run(
-    stores: Sequence[str],
-    migrations_dir: str | os.PathLike[str] | None = None,
-    *,
-    as_json: bool = False,
-    out: TextIO | None = None,
-) -> int:
-    """Lint `stores`, print the findings (lines or a JSON list); exit code 1 when any is an error.
+@dataclass(frozen=True)
+class Linted:
+    """The findings for several stores, and the errors of stores whose folder could not be read."""
 
-    A store whose folder cannot be read prints `error:`/`hint:` on stderr; the others are still linted.
-    """
-    out = out or sys.stdout
-    code = 0
+    stores: tuple[str, ...]
+    findings: list[Finding]
+    problems: list[DbtoolsError]
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any finding is an error; a store that could not be read counts with its own code."""
+        return max([p.exit_code for p in self.problems] + [1 if self.errors else 0])
+
+
+def lint_stores(stores: Sequence[str], migrations_dir: str | os.PathLike[str] | None = None) -> Linted:
+    """Lint `stores`; a store whose folder cannot be read is one problem, the others are still linted."""
     found: list[Finding] = []
+    problems: list[DbtoolsError] = []
     for store in stores:
         try:
             found += lint(store, migrations_dir)
         except DbtoolsError as exc:
-            print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
-            code = max(code, exc.exit_code)
-    errors = sum(f.severity == "error" for f in found)
-    if as_json:
-        print(json.dumps([f.as_dict() for f in found], indent=2), file=out)
-    else:
-        for f in found:
-            print(f.render(), file=out)
-        warnings = len(found) - errors
-        print(f"lint: {', '.join(stores)}: {errors} error(s), {warnings} warning(s)", file=out)
-    return max(code, 1 if errors else 0)
+            problems.append(exc)
+    return Linted(tuple(stores), found, problems)

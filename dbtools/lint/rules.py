@@ -25,6 +25,7 @@ from dbtools import backends
 from dbtools.errors import MigrationFileError
 from dbtools.lint.findings import Finding, finding
 from dbtools.lint.tokens import (
+    NO_ALTER,
     Tok,
     alter_table,
     created_table,
@@ -74,7 +75,7 @@ def unreadable(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:
         try:
             module.split(text, first_line=first_line, source=path.name)
         except MigrationFileError as exc:
-            line = getattr(exc, "line", first_line)
+            line = exc.line if exc.line is not None else first_line
             message = exc.message.removeprefix(f"{path.name}:{line}: ")
             yield finding("unreadable", m.store, path, line, message, exc.hint or "fix the text at that line")
 
@@ -116,8 +117,8 @@ def _deprecations(m: Migration) -> set[tuple[str, str | None]]:
                 elif len(parts) >= 2:
                     marked.add((parts[-2], parts[-1]))
             continue
-        alter = alter_table(toks)
-        for action in alter.actions if alter else ():
+        alter = alter_table(toks) or NO_ALTER
+        for action in alter.actions:
             head = [t.kw for t in action[:2]]
             if head == ["MODIFY", "COMMENT"] and _deprecated_text(action[2:3]):
                 marked.add((alter.table, None))
@@ -153,8 +154,8 @@ def drop_without_deprecation(m: Migration, earlier: Sequence[Migration]) -> Iter
         for name, tok in dropped_tables(toks):
             if (name, None) not in deprecated | created:
                 yield _drop_finding(m, tok.line, f"DROP TABLE {name}", _mark(m, name))
-        alter = alter_table(toks)
-        for action in alter.actions if alter else ():
+        alter = alter_table(toks) or NO_ALTER
+        for action in alter.actions:
             added = added_column(action)
             if added:
                 created.add((alter.table, added))
@@ -173,7 +174,11 @@ def drop_without_deprecation(m: Migration, earlier: Sequence[Migration]) -> Iter
 
 def _mark(m: Migration, table: str, column: str | None = None) -> str:
     """How the store marks a table or column deprecated (its backend's `deprecation_mark`)."""
-    return backends.load(m.store).deprecation_mark(table, column)
+    from dbtools.backends.base import DeprecationMarks
+
+    cls = backends.load(m.store)
+    assert isinstance(cls, DeprecationMarks), f"{m.store} runs the drop rule but declares no deprecation_mark"
+    return cls.deprecation_mark(table, column)
 
 
 def added_column(action: Sequence[Tok]) -> str | None:

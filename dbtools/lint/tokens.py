@@ -135,6 +135,9 @@ class AlterTable:
     actions: list[list[Tok]]
 
 
+NO_ALTER = AlterTable("", [])  # what a statement that is no ALTER TABLE alters: nothing
+
+
 def alter_table(toks: Sequence[Tok]) -> AlterTable | None:
     """Parse `ALTER TABLE [IF EXISTS] [ONLY] name [*] [ON CLUSTER c] action, action ...` (PG and CH)."""
     if kws(toks, 0, 2) != ["ALTER", "TABLE"]:
@@ -169,7 +172,7 @@ def dropped_tables(toks: Sequence[Tok]) -> list[tuple[str, Tok]]:
     if kws(toks, 0, 2) != ["DROP", "TABLE"]:
         return []
     i = skip(toks, 2, "IF", "EXISTS")
-    found = []
+    found: list[tuple[str, Tok]] = []
     while True:
         start = i
         parts, i = qualified_name(toks, i)

@@ -20,14 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dbtools.errors import DbtoolsError, MissingDependency, UsageError
+from dbtools.errors import MissingDependency, SandboxFailed, UsageError
 from dbtools.settings import Settings
 
 PROVIDERS = ("docker", "local", "embedded")
-
-
-class SandboxFailed(DbtoolsError):
-    """A throwaway server did not start or did not become ready."""
 
 
 class Provider:
@@ -89,7 +85,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -201,7 +198,8 @@ def start(
     wanted = provider or os.environ.get("DBTOOLS_SANDBOX") or None
     if wanted and wanted not in known:
         raise UsageError(f"unknown sandbox provider {wanted!r} for {store}", hint=f"use one of: {', '.join(known)}")
-    chosen = [wanted] if wanted else list(order or getattr(cls, "sandbox_order", PROVIDERS))
+    default: Sequence[str] = getattr(cls, "sandbox_order", PROVIDERS)  # a store's own order, when it has one
+    chosen = [wanted] if wanted else list(order or default)
     return FirstThatStarts(store, chosen, options)
 
 

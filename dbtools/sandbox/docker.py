@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dbtools.errors import MissingDependency
-from dbtools.sandbox import DockerRecipe, Provider, SandboxFailed, connect_check, docker_available, wait_until
+from dbtools.errors import MissingDependency, SandboxFailed
+from dbtools.sandbox import DockerRecipe, Provider, connect_check, docker_available, wait_until
 from dbtools.settings import Settings
 
 
@@ -54,7 +54,7 @@ class DockerSandbox(Provider):
             raise SandboxFailed(
                 f"{self.store} sandbox: container {self.spec.image} did not start: {exc}",
                 hint="check `docker info` and that the image can be pulled",
-            ) from None
+            ) from exc
         settings = self.spec.settings(host, port)
         try:
             wait_until(
@@ -71,7 +71,7 @@ class DockerSandbox(Provider):
     def _running(self) -> bool:
         try:
             self.container.reload()  # testcontainers caches the status until reload
-            return self.container.status == "running"
+            return bool(self.container.status == "running")
         except Exception:
             return False
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dbtools.sandbox import Provider, SandboxFailed, connect_check
+from dbtools.errors import SandboxFailed
+from dbtools.sandbox import Provider, connect_check
 from dbtools.settings import Settings
 
 
@@ -38,7 +39,7 @@ class EmbeddedSandbox(Provider):
             raise SandboxFailed(
                 f"{self.store} embedded engine ({self.name}) did not open in {self.workdir}: {exc}",
                 hint="see the message; is the engine's package complete?",
-            ) from None
+            ) from exc
         self.settings = settings
         return settings
 

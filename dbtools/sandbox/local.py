@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dbtools.sandbox import Provider, SandboxFailed, ServerSpec, connect_check, free_port, wait_until
+from dbtools.errors import SandboxFailed
+from dbtools.sandbox import Provider, ServerSpec, connect_check, free_port, wait_until
 from dbtools.settings import Settings, mask
 
 _RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()

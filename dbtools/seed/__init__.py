@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from dbtools.audit import Event, Reporter, discard
-from dbtools.errors import HistoryMismatch, UsageError
+from dbtools.errors import HistoryMismatch
 from dbtools.seed.table import Table
 from dbtools.settings import Settings
 
@@ -32,13 +32,15 @@ def load(
     """Load `data`'s tables for `store`; skip a store already seeded unless `reset` (which wipes first).
 
     Returns rows loaded per target (empty when skipped)."""
-    from dbtools.runner import open_store
+    from dbtools.backends.base import Batching, Seedable, lacks
+    from dbtools.session import open_store
 
     report = report or discard
     tables = data.stores.get(store, [])
     with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
-        if not hasattr(ctx.backend, "load"):
-            raise UsageError(f"seeding is not available for {store} yet", hint="seed the other stores")
+        backend = ctx.backend
+        if not isinstance(backend, Seedable):
+            raise lacks(store, "seeding", Seedable, hint="seed the other stores")
         plan = ctx.plan()
         if plan.pending or plan.failed:
             raise HistoryMismatch(
@@ -46,7 +48,7 @@ def load(
                 hint=f"run `migrate --db {store}` first",
             )
         targets = [t.target for t in tables]
-        existing = ctx.backend.count(targets[0]) if targets else 0
+        existing = backend.count(targets[0]) if targets else 0
         if existing and not reset:
             report(
                 Event(
@@ -58,16 +60,16 @@ def load(
             )
             return {}
         # where the store has transactions, wipe and load commit together (or not at all)
-        with getattr(ctx.backend, "batch", nullcontext)():
+        with backend.batch() if isinstance(backend, Batching) else nullcontext():
             if reset:
-                ctx.backend.wipe(targets)
+                backend.wipe(targets)
             loaded: dict[str, int] = {}
             with rows_progress(progress, f"loading {store}", total=sum(len(t) for t in tables)) as shown:
                 for table in tables:
                     started = time.monotonic()
                     loaded[table.target] = 0
                     for chunk in _chunks(table):
-                        loaded[table.target] += ctx.backend.load(chunk)
+                        loaded[table.target] += backend.load(chunk)
                         shown(len(chunk))
                     elapsed = time.monotonic() - started
                 rate = f", {len(table) / elapsed:,.0f} rows/s" if elapsed > 0.05 else ""

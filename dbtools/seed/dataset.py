@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ def _market(data: Dataset, rng: np.random.Generator, candles: dict[str, market.C
 def _trading(
     data: Dataset, strategies: list[Strategy], results: dict[int, Backtest], candles: dict[str, market.Candles]
 ) -> None:
-    sig: dict[str, list] = {
+    sig: dict[str, list[Any]] = {
         k: []
         for k in (
             "signal_id",
@@ -171,7 +172,7 @@ def _trading(
             "reason",
         )
     }
-    trd: dict[str, list] = {
+    trd: dict[str, list[Any]] = {
         k: []
         for k in (
             "trade_id",
@@ -191,10 +192,10 @@ def _trading(
             "signal_id",
         )
     }
-    snap: dict[str, list] = {
+    snap: dict[str, list[Any]] = {
         k: [] for k in ("account_id", "strategy_id", "ts", "cash", "equity", "positions", "unrealized_pnl", "drawdown")
     }
-    met: dict[str, list] = {
+    met: dict[str, list[Any]] = {
         k: []
         for k in (
             "strategy_id",

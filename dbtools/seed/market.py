@@ -5,6 +5,7 @@ computed from the candles. Pure and deterministic: the same seed gives the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,7 +153,7 @@ def rsi(values: np.ndarray, period: int = 14) -> np.ndarray:
     return out
 
 
-INDICATORS = {
+INDICATORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sma_20": lambda c: sma(c, 20),
     "sma_50": lambda c: sma(c, 50),
     "ema_20": lambda c: ema(c, 20),

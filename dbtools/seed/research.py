@@ -4,7 +4,7 @@ walk-forward windows, a small genetic search and Monte-Carlo trade shuffles (Cli
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from dbtools.seed.table import Table, stable_uuid
 from dbtools.seed.trading import Backtest, Strategy, backtest
 
 if TYPE_CHECKING:
-    from dbtools.seed.dataset import Dataset
+    from dbtools.seed.shape import Dataset
 
 GRID = [(fast, slow) for fast in (10, 20, 30) for slow in (50, 100)]
 WALK_FORWARD_WINDOWS = 3
@@ -34,7 +34,7 @@ def add_tables(
     candles: dict[str, market.Candles],
 ) -> None:
     """Add backtest, optimisation, walk-forward, genetic and Monte-Carlo tables to `data`."""
-    bt_rows: dict[str, list] = {
+    bt_rows: dict[str, list[Any]] = {
         k: []
         for k in (
             "backtest_id",
@@ -58,7 +58,7 @@ def add_tables(
             "equity_curve",
         )
     }
-    opt: dict[str, list] = {
+    opt: dict[str, list[Any]] = {
         k: []
         for k in (
             "optimization_id",
@@ -73,7 +73,7 @@ def add_tables(
             "total_trades",
         )
     }
-    wf: dict[str, list] = {
+    wf: dict[str, list[Any]] = {
         k: []
         for k in (
             "wf_id",
@@ -89,7 +89,7 @@ def add_tables(
             "efficiency",
         )
     }
-    ga: dict[str, list] = {
+    ga: dict[str, list[Any]] = {
         k: []
         for k in (
             "ga_run_id",
@@ -102,7 +102,7 @@ def add_tables(
             "mutated",
         )
     }
-    mc: dict[str, list] = {
+    mc: dict[str, list[Any]] = {
         k: []
         for k in (
             "simulation_id",
@@ -173,7 +173,7 @@ def add_tables(
     data.add("clickhouse", Table("monte_carlo_simulations", mc))
 
 
-def _walk_forward(wf: dict[str, list], s: Strategy, c: market.Candles, times: np.ndarray, seed: int) -> None:
+def _walk_forward(wf: dict[str, list[Any]], s: Strategy, c: market.Candles, times: np.ndarray, seed: int) -> None:
     """Best grid parameters on each in-sample window, scored on the window after it."""
     wf_id = stable_uuid(f"{seed}:walk_forward:{s.strategy_id}")
     size = len(c.close) // (WALK_FORWARD_WINDOWS + 1)
@@ -198,7 +198,7 @@ def _walk_forward(wf: dict[str, list], s: Strategy, c: market.Candles, times: np
             wf[key].append(value)
 
 
-def _genetic(ga: dict[str, list], rng: np.random.Generator, s: Strategy, c: market.Candles, seed: int) -> None:
+def _genetic(ga: dict[str, list[Any]], rng: np.random.Generator, s: Strategy, c: market.Candles, seed: int) -> None:
     """A few generations: keep the fitter half, breed it with crossover and mutation."""
     run_id = stable_uuid(f"{seed}:ga:{s.strategy_id}")
     genomes = [(float(rng.integers(5, 40)), float(rng.integers(45, 200))) for _ in range(GA_POPULATION)]
@@ -233,7 +233,7 @@ def _genetic(ga: dict[str, list], rng: np.random.Generator, s: Strategy, c: mark
 
 
 def _monte_carlo(
-    mc: dict[str, list], rng: np.random.Generator, s: Strategy, bt: Backtest, backtest_id: str, seed: int
+    mc: dict[str, list[Any]], rng: np.random.Generator, s: Strategy, bt: Backtest, backtest_id: str, seed: int
 ) -> None:
     """Shuffle the order of the closed trades' returns: how much of the result was luck of sequence."""
     closing = bt.trade_pnl[bt.trade_side == "sell"] if len(bt.trade_side) else np.zeros(0)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Column = Sequence[Any] | NDArray[Any]  # a numpy array or a list
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,7 @@ class Table:
     PostgreSQL streams them through COPY, MongoDB and Redis read them back as rows."""
 
     target: str
-    columns: Mapping[str, Sequence[Any]]
+    columns: Mapping[str, Column]
 
     def __post_init__(self) -> None:
         lengths = {len(values) for values in self.columns.values()}
@@ -34,9 +39,8 @@ class Table:
             yield dict(zip(names, values, strict=True))
 
 
-def _as_list(values: Sequence[Any]) -> list[Any]:
-    tolist = getattr(values, "tolist", None)
-    return tolist() if tolist is not None else list(values)
+def _as_list(values: Column) -> list[Any]:
+    return values.tolist() if not isinstance(values, Sequence) else list(values)
 
 
 def stable_uuid(text: str) -> str:

@@ -3,7 +3,9 @@ portfolio snapshots from the trades, metrics from the snapshots and trades. Pure
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +92,7 @@ def backtest(strategy: Strategy, close: np.ndarray) -> Backtest:
             cash += proceeds
             trades.append((i, "sell", price, qty, fee, proceeds - entry_cost))
             qty = 0.0
-    columns = list(zip(*trades, strict=True)) if trades else [[]] * 6
+    columns: list[Sequence[Any]] = list(zip(*trades, strict=True)) if trades else [[]] * 6
     t_index = np.array(columns[0], dtype=np.int64)
     t_side = np.array(columns[1], dtype=object)
     t_qty = np.array(columns[3], dtype=float)

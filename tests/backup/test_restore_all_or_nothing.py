@@ -15,6 +15,7 @@ import psycopg2
 import pytest
 
 from dbtools import backends, backup, runner
+from dbtools.errors import DbtoolsError
 from dbtools.settings import Settings
 from tests.backup.conftest import (
     CH_MIGRATIONS,
@@ -267,7 +268,7 @@ def test_clickhouse_restore_failing_half_way_leaves_the_target_as_it_was(
     folder = backup.backup("clickhouse", tmp_path / "b", settings=source, migrations_dir=migrations)
     _damage_last_step(folder)
     before = ch_state(target)
-    with pytest.raises(backup.DbtoolsError, match="restore failed") as refused:
+    with pytest.raises(DbtoolsError, match="restore failed") as refused:
         backup.restore("clickhouse", folder, force=True, settings=target, migrations_dir=migrations)
     assert "exactly as it was" in (refused.value.hint or "")
     assert ch_state(target) == before

@@ -195,6 +195,11 @@ def test_hostile_password_never_leaves_the_process(
         assert done.returncode == code, (what, done.stderr)
         one_line_error(done, code)
 
+    # --debug: the traceback, with the driver's own exception the error was raised from, still without a secret
+    done = in_process(["--debug", *status], {url_env: url(target, WRONG)}, monkeypatch, capsys)
+    assert done.returncode == 1 and "Traceback" in done.stderr, done.stderr
+    assert "direct cause" in done.stderr and done.stderr.strip().splitlines()[-2].startswith("error: "), done.stderr
+
     # history rows, audit rows and the argv of every child process
     backend = backends.load(store)(target)
     backend.connect()
@@ -226,3 +231,7 @@ def test_hostile_mongodb_password_in_every_driver_error(servers, monkeypatch, ca
     for changes, code, needle in faults:
         done = in_process(["status", "--db", "mongodb"], {"MONGO_URL": url(server, **changes)}, monkeypatch, capsys)
         one_line_error(done, code, needle)
+        debug = in_process(
+            ["--debug", "status", "--db", "mongodb"], {"MONGO_URL": url(server, **changes)}, monkeypatch, capsys
+        )
+        assert debug.returncode == code and "Traceback" in debug.stderr, debug.stderr

@@ -101,5 +101,5 @@ def test_history_that_cannot_be_written_is_one_line(native: Settings, tmp_path: 
     mdir = folder(tmp_path, f"DETACH TABLE {native.database}.migration_history;\nSELECT 1;\n")
     env = clickhouse_env(native)
     error, hint = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
-    assert "clickhouse: could not write the history row of 001_events: " in error
+    assert "clickhouse: migration 001_events stopped: could not write the history row: " in error
     assert "history shows 001_events interrupted in step 1 of 2" in hint and "status --db clickhouse" in hint

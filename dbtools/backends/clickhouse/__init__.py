@@ -49,7 +49,7 @@ another replica are seen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools.backends.clickhouse import dialect
 from dbtools.backends.clickhouse.apply import ClickHouseApply
@@ -158,3 +158,27 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         text, first_line, path = migration.section(down=down)
         blocks = migration.blocks if path == migration.path else ()
         return split_blocks(text, first_line, path.name, blocks, dialect.split)
+
+
+if TYPE_CHECKING:  # the contract and the capabilities this store offers, held to their signatures by mypy
+    from dbtools.backends.base import (
+        Adoptable,
+        Backend,
+        Backupable,
+        DeprecationMarks,
+        Describable,
+        RehearsalCost,
+        RestoreProvider,
+        SandboxRecipes,
+        Seedable,
+    )
+
+    _backend: type[Backend] = ClickHouseBackend
+    _seedable: type[Seedable] = ClickHouseBackend
+    _backupable: type[Backupable] = ClickHouseBackend
+    _rehearsalcost: type[RehearsalCost] = ClickHouseBackend
+    _restoreprovider: type[RestoreProvider] = ClickHouseBackend
+    _describable: type[Describable] = ClickHouseBackend
+    _deprecationmarks: type[DeprecationMarks] = ClickHouseBackend
+    _adoptable: type[Adoptable] = ClickHouseBackend
+    _sandboxrecipes: type[SandboxRecipes] = ClickHouseBackend

@@ -49,13 +49,16 @@ class ClickHouseApply(ClickHouseHistory):
             except ServerError as exc:
                 raise statement_failed(
                     self.name, migration, statements, index, exc.message, kept=True, down=True
-                ) from None
+                ) from exc
             self._renew()
         try:
             self.forget(migration.version)
         except ServerError as exc:
             raise MigrationFailed(
-                f"clickhouse: migration {migration.label} was rolled back but its history row could not be "
-                f"removed: {exc.message}",
+                "clickhouse",
+                migration.version,
+                migration.name,
+                exc.message,
+                stage="was rolled back but its history row could not be removed",
                 hint="check migration_history, then run `repair --db clickhouse`",
-            ) from None
+            ) from exc

@@ -6,7 +6,7 @@ import json
 import shutil
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dbtools.backends.clickhouse.client import ClickHouseConnection
 from dbtools.backends.clickhouse.lock import LOCK_NAME
@@ -14,6 +14,9 @@ from dbtools.backends.clickhouse.sandbox import _xml_escape
 from dbtools.backends.clickhouse.sql import ServerError, identifier, quote, retarget, server_message
 from dbtools.errors import DbtoolsError, MissingDependency
 from dbtools.settings import mask
+
+if TYPE_CHECKING:
+    from dbtools.backends.clickhouse import ClickHouseBackend
 
 
 def _stream(source: Any, path: Path) -> str:
@@ -55,10 +58,15 @@ class ClickHouseBackup(ClickHouseConnection):
             if name != LOCK_NAME and not name.startswith(".inner")
         ]
 
+    @property
+    def _server_version(self) -> str:
+        assert self._client is not None, "connect() first"
+        return self._client.version
+
     def backup_to(self, folder: Path) -> dict[str, Any]:
         """The server's BACKUP DATABASE where it can write to `folder` (chdb, a local current server),
         else SHOW CREATE DDL plus each table's data in Native format; the manifest says which."""
-        details: dict[str, Any] = {"database": self.database, "server_version": self._client.version}
+        details: dict[str, Any] = {"database": self.database, "server_version": self._server_version}
         details["engine"] = "chdb" if self.embedded else "server"
         reason = "the server has no BACKUP statement (before 22.x)"
         if self._major >= 23 and (self.embedded or self.settings.host in ("127.0.0.1", "localhost", "::1")):
@@ -67,7 +75,7 @@ class ClickHouseBackup(ClickHouseConnection):
                 self._backup_statement(f"BACKUP DATABASE {db} EXCEPT TABLES {db}.{LOCK_NAME}", "TO", folder)
                 return {
                     "files": {"clickhouse": "ClickHouse BACKUP of the database (schema, data, migration_history)"},
-                    "tool": f"ClickHouse {self._client.version} BACKUP",
+                    "tool": f"ClickHouse {self._server_version} BACKUP",
                     "method": "BACKUP DATABASE",
                     "details": details,
                 }
@@ -81,7 +89,7 @@ class ClickHouseBackup(ClickHouseConnection):
     @property
     def _major(self) -> int:
         assert self._client is not None
-        return int(self._client.version.split(".")[0])
+        return int(self._server_version.split(".")[0])
 
     def _backup_statement(self, head: str, direction: str, folder: Path, tail: str = "") -> None:
         """BACKUP/RESTORE to File(folder/clickhouse) (chdb sessions start with backups.allowed_path set;
@@ -112,7 +120,7 @@ class ClickHouseBackup(ClickHouseConnection):
                 "schema.json": "SHOW CREATE of every table and view, in restore order",
                 "data": "table rows, Native format",
             },
-            "tool": f"{tool} {self._client.version}",
+            "tool": f"{tool} {self._server_version}",
             "method": "SHOW CREATE + SELECT * FORMAT Native",
             "sha256": digests,
         }
@@ -125,7 +133,7 @@ class ClickHouseBackup(ClickHouseConnection):
                 self._ddl(f"INSERT INTO FUNCTION file({quote(str(path))}, 'Native') SELECT * FROM {source}")
             except ServerError as exc:
                 _raise_if_disk_full(exc)
-                raise DbtoolsError(f"{self._where}: exporting {table} failed: {exc.message[:300]}") from None
+                raise DbtoolsError(f"{self._where}: exporting {table} failed: {exc.message[:300]}") from exc
             if not path.exists():  # an empty table writes no file
                 path.write_bytes(b"")
             return None
@@ -168,7 +176,7 @@ class ClickHouseBackup(ClickHouseConnection):
         """Restore into a scratch database, then switch it in: all or nothing (restore.py)."""
         from dbtools.backends.clickhouse import restore as clickhouse_restore
 
-        clickhouse_restore.restore(self, folder, manifest, replace=replace)
+        clickhouse_restore.restore(cast("ClickHouseBackend", self), folder, manifest, replace=replace)
 
     def _retarget(self, create: str, source: str) -> str:
         """A SHOW CREATE statement of database `source` rewritten for this database."""

@@ -39,6 +39,9 @@ class _Client(Protocol):
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Run one statement; rows for a SELECT, [] otherwise; raises ServerError."""
 
+    def insert(self, table: str, columns: dict[str, Any], types: dict[str, str]) -> None:
+        """Insert whole columns (Native on a server, Arrow in chdb)."""
+
     def close(self) -> None: ...
 
 
@@ -90,12 +93,12 @@ class _NativeClient:
         try:
             return self._client.execute(sql, query_id=self._query_id) or []
         except errors.ServerException as exc:
-            raise ServerError(exc.code, server_message(exc.message)) from None
+            raise ServerError(exc.code, server_message(exc.message)) from exc
         except (errors.NetworkError, errors.SocketTimeoutError, EOFError, OSError) as exc:
             raise ConnectionFailed(
                 f"clickhouse at {self._address}: lost the connection ({exc or type(exc).__name__})",
                 hint="check the server; `status --db clickhouse` shows where the run stopped",
-            ) from None
+            ) from exc
 
     def cancel(self) -> None:
         """KILL QUERY the statement this client runs, from a second connection (called from another
@@ -195,7 +198,7 @@ class _EmbeddedClient:
         except RuntimeError as exc:
             text = str(exc)
             code = re.search(r"Code: (\d+)", text)
-            raise ServerError(int(code[1]) if code else 0, server_message(text)) from None
+            raise ServerError(int(code[1]) if code else 0, server_message(text)) from exc
         raw = result.bytes() if result is not None else b""
         return [tuple(row) for row in json.loads(raw)["data"]] if raw else []
 
@@ -281,9 +284,9 @@ class ClickHouseConnection:
         try:
             return _NativeClient(self.settings, database, timeout=timeout, ddl_timeout=ddl_timeout)
         except errors.ServerException as exc:
-            raise self._server_refused(exc.code, server_message(exc.message)) from None
+            raise self._server_refused(exc.code, server_message(exc.message)) from exc
         except (errors.SocketTimeoutError, errors.NetworkError, errors.UnexpectedPacketFromServerError, OSError) as exc:
-            raise self._unreachable(str(exc), timeout) from None
+            raise self._unreachable(str(exc), timeout) from exc
         except EOFError:
             raise self._unreachable("the server closed the connection", timeout) from None
 
@@ -353,10 +356,10 @@ class ClickHouseConnection:
                     f"{self._where}: this process already has another chdb directory open "
                     f"({other[1] if other else 'unknown'}); chdb opens one directory per process",
                     hint="use the same directory, or run the other one in a separate process",
-                ) from None
+                ) from exc
             if "Error initializing EmbeddedServer" in text or "Cannot lock file" in text:
-                raise self._busy(_busy_pid(path) or "another process") from None
-            raise ConnectionFailed(f"{self._where}: {server_message(text)}") from None
+                raise self._busy(_busy_pid(path) or "another process") from exc
+            raise ConnectionFailed(f"{self._where}: {server_message(text)}") from exc
 
     def _busy(self, holder: str) -> ConnectionFailed:
         return ConnectionFailed(
@@ -372,7 +375,7 @@ class ClickHouseConnection:
             raise ConnectionFailed(
                 f"{self._where}: could not create database {self.database!r}: {exc.message}",
                 hint="create it by hand, or connect as a user allowed to CREATE DATABASE",
-            ) from None
+            ) from exc
 
     def close(self) -> None:
         if self._client is not None:

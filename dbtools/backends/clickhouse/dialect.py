@@ -144,12 +144,11 @@ def split(text: str, *, first_line: int = 1, source: str = "") -> list[Statement
                 start = token.start
     except LexError as exc:
         line = first_line + text.count("\n", 0, exc.offset)
-        error = MigrationFileError(
+        raise MigrationFileError(
             f"{source or '<text>'}:{line}: {exc}",
             hint="close it; a backslash escapes the next character and a doubled quote stands for itself",
-        )
-        error.line = line  # type: ignore[attr-defined]
-        raise error from None
+            line=line,
+        ) from None
     if start is not None:
         line += text.count("\n", counted, start)
         statements.append(Statement(text[start:].rstrip(), line))

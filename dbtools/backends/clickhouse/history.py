@@ -196,7 +196,7 @@ class ClickHouseHistory(ClickHouseLock):
                 f"{self._where}: could not read {name}: {exc.message}",
                 hint=f"check that {name} is the other tool's history table and that this user may read it "
                 "(--table NAME reads another)",
-            ) from None
+            ) from exc
         rows = []
         for values in found:
             row = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from dbtools.lint.findings import Finding, finding
-from dbtools.lint.tokens import Tok, alter_table, has_seq, kws
+from dbtools.lint.tokens import NO_ALTER, Tok, alter_table, has_seq, kws
 from dbtools.lint.tokens import statements as parsed
 from dbtools.migrations import Migration
 
@@ -63,8 +63,8 @@ def mutations(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:
                 "OPTIMIZE ... FINAL merges every part of the table (or partition) into one: hours on a large table",
                 "leave merging to ClickHouse; if needed, run it for one PARTITION outside migrations",
             )
-        alter = alter_table(toks)
-        for action in alter.actions if alter else ():
+        alter = alter_table(toks) or NO_ALTER
+        for action in alter.actions:
             yield from _action(m, alter.table, action)
 
 
@@ -135,8 +135,8 @@ def _idempotency_problem(toks: Sequence[Tok]) -> tuple[str, Tok] | None:
         if has_seq(head[:6], "IF", "EXISTS"):
             return None
         return f"DROP {' '.join(_object_words(head[1:]))} without IF EXISTS", toks[0]
-    alter = alter_table(toks)
-    for action in alter.actions if alter else ():
+    alter = alter_table(toks) or NO_ALTER
+    for action in alter.actions:
         words = kws(action, 0, 5)
         if words[0] == "ADD" and words[1] in _ALTER_OBJECTS and words[2:5] != ["IF", "NOT", "EXISTS"]:
             return f"ALTER TABLE {alter.table} ADD {words[1]} without IF NOT EXISTS", action[0]

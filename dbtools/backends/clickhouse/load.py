@@ -63,7 +63,7 @@ class ClickHouseLoad(ClickHouseConnection):
         except ServerError as exc:
             raise DbtoolsError(
                 f"clickhouse: loading {table.target} failed: {exc}", hint="see the server message"
-            ) from None
+            ) from exc
         return len(table)
 
     def _table(self, name: str) -> str:

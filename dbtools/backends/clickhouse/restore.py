@@ -42,7 +42,7 @@ def restore(backend: ClickHouseBackend, folder: Path, manifest: dict[str, Any], 
             _load(backend, folder, manifest, target)
         except ServerError as exc:
             _drop_all(backend, target)  # it held nothing a user could lose: give it back empty
-            raise DbtoolsError(f"{backend._where}: restore failed: {exc.message[:300]}", hint=refused) from None
+            raise DbtoolsError(f"{backend._where}: restore failed: {exc.message[:300]}", hint=refused) from exc
         return
     engine = _engine(backend, target)
     if engine is None:
@@ -58,7 +58,7 @@ def restore(backend: ClickHouseBackend, folder: Path, manifest: dict[str, Any], 
         try:
             _load(backend, folder, manifest, scratch)
         except ServerError as exc:
-            raise DbtoolsError(f"{backend._where}: restore failed: {exc.message[:300]}", hint=refused) from None
+            raise DbtoolsError(f"{backend._where}: restore failed: {exc.message[:300]}", hint=refused) from exc
         _switch(backend, scratch, target, token, engine)
     finally:
         backend._ddl(f"DROP DATABASE IF EXISTS {identifier(scratch)}")
@@ -151,10 +151,10 @@ def _switch(backend: ClickHouseBackend, scratch: str, target: str, token: str, e
                     f"{backend._where}: restore failed while switching the restored tables in ({exc.message[:200]}), "
                     f"and putting the target back failed too ({undo.message[:200]})",
                     hint=f"the previous tables are in database {aside}; move them back with RENAME TABLE",
-                ) from None
+                ) from undo
         backend._ddl(f"DROP DATABASE IF EXISTS {identifier(aside)}")
         raise DbtoolsError(
             f"{backend._where}: restore failed while switching the restored tables in: {exc.message[:300]}",
             hint="nothing was restored: the target was put back exactly as it was",
-        ) from None
+        ) from exc
     backend._ddl(f"DROP DATABASE {identifier(aside)}")  # what --force replaced

@@ -9,7 +9,7 @@ Lock expiry compares client clocks: hosts running migrations should keep NTP tim
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools import scripts
 from dbtools.backends.mongodb.apply import MongoApply
@@ -91,3 +91,27 @@ class MongoBackend(MongoApply, MongoDescribe, MongoAudit, MongoLoad, MongoBackup
             text = migration.down if down else migration.up
             return [Statement(text or "", 1, "MONGOSH")] if text is not None else []
         return scripts.steps(migration, down=down)
+
+
+if TYPE_CHECKING:  # the contract and the capabilities this store offers, held to their signatures by mypy
+    from dbtools.backends.base import (
+        Adoptable,
+        AuditSink,
+        Backend,
+        Backupable,
+        Describable,
+        Inventoried,
+        SandboxRecipes,
+        Seedable,
+        Templated,
+    )
+
+    _backend: type[Backend] = MongoBackend
+    _seedable: type[Seedable] = MongoBackend
+    _backupable: type[Backupable] = MongoBackend
+    _inventoried: type[Inventoried] = MongoBackend
+    _describable: type[Describable] = MongoBackend
+    _auditsink: type[AuditSink] = MongoBackend
+    _adoptable: type[Adoptable] = MongoBackend
+    _templated: type[Templated] = MongoBackend
+    _sandboxrecipes: type[SandboxRecipes] = MongoBackend

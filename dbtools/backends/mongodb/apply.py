@@ -11,7 +11,7 @@ from dbtools import scripts
 from dbtools.backends.mongodb.history import MongoHistory
 from dbtools.backends.mongodb.lock import MongoLock
 from dbtools.backends.mongodb.sandbox import find_mongosh
-from dbtools.errors import MigrationFailed, MissingDependency
+from dbtools.errors import MissingDependency, ScriptFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import mask
@@ -73,4 +73,4 @@ class MongoApply(MongoHistory, MongoLock):
             output = mask((done.stderr or done.stdout).strip(), self.settings)
             lines = [line for line in output.splitlines() if line.strip()]
             error = next((line for line in lines if "Error" in line), lines[-1] if lines else "")
-            raise MigrationFailed(f"mongosh exited with {done.returncode}: {error.strip()}")
+            raise ScriptFailed(f"mongosh exited with {done.returncode}: {error.strip()}")

@@ -7,7 +7,7 @@ import json
 import warnings
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from dbtools.backends.base import owner_tag
@@ -28,7 +28,7 @@ def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return method(self, *args, **kwargs)
         except pymongo.errors.ConnectionFailure as exc:
-            raise self._connection_error(exc) from None
+            raise self._connection_error(exc) from exc
 
     return wrapper
 
@@ -58,6 +58,10 @@ class MongoClient:
     settings: Settings
     _client: Any
     _db: Any
+
+    if TYPE_CHECKING:
+
+        def ensure_history(self) -> None: ...  # MongoHistory's
 
     @property
     def db(self) -> Any:
@@ -129,7 +133,7 @@ class MongoClient:
             ) from None
         except (pymongo.errors.PyMongoError, ValueError) as exc:
             self.close()
-            raise self._connection_error(exc) from None
+            raise self._connection_error(exc) from exc
         if not exists:
             if not create_database:
                 self.close()

@@ -30,7 +30,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from dbtools.errors import DbtoolsError, MissingDependency
+from dbtools.errors import DbtoolsError, MissingDependency, RestoreFailed
 
 CATALOG = "mongodb/catalog.json"
 DRIVER_TOOL = "pymongo"
@@ -40,10 +40,6 @@ ASIDE = "dbtools_replaced."
 TRANSIENT = (SCRATCH, ASIDE)
 BATCH_BYTES = 8 << 20  # documents per insert_many: well under the 48 MB message limit
 BATCH_DOCS = 5000
-
-
-class RestoreFailed(DbtoolsError):
-    """The backup could not be loaded; the target was left as it was."""
 
 
 def user_collections(db: Any, skip: Sequence[str]) -> list[dict[str, Any]]:
@@ -146,7 +142,8 @@ def read_catalog(folder: Path) -> list[dict[str, Any]]:
     from bson import json_util
 
     try:
-        return json_util.loads((folder / CATALOG).read_text())["collections"]
+        collections: list[dict[str, Any]] = json_util.loads((folder / CATALOG).read_text())["collections"]
+        return collections
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RestoreFailed(
             f"mongodb: {folder / CATALOG} is not a dbtools MongoDB catalog ({exc})",
@@ -169,7 +166,7 @@ def restore(db: Any, folder: Path, *, replace: bool, skip: Sequence[str]) -> Non
                 _load_collection(db, folder, entry, prefix + name)
     except (pymongo.errors.PyMongoError, OSError, DbtoolsError) as exc:
         _drop_prefixed(db, prefix)
-        raise _refused(exc, f"loading it into scratch collections ({name})") from None
+        raise _refused(exc, f"loading it into scratch collections ({name})") from exc
     switch(db, catalog, prefix, token, replace=replace, skip=skip)
 
 
@@ -190,7 +187,9 @@ def _documents(path: Path) -> Iterator[Any]:
         yield from decode_file_iter(handle, CodecOptions(document_class=RawBSONDocument))
 
 
-def switch(db: Any, catalog: list[dict[str, Any]], prefix: str, token: str, *, replace: bool, skip: Sequence[str]):
+def switch(
+    db: Any, catalog: list[dict[str, Any]], prefix: str, token: str, *, replace: bool, skip: Sequence[str]
+) -> None:
     """Move the target's collections aside, the scratch ones in, create the views; undo all on failure.
 
     Whatever the target holds is replaced: with `replace` the caller agreed to that; without it the
@@ -203,7 +202,7 @@ def switch(db: Any, catalog: list[dict[str, Any]], prefix: str, token: str, *, r
         current = user_collections(db, skip)
     except pymongo.errors.PyMongoError as exc:
         _drop_prefixed(db, prefix)
-        raise _refused(exc, "switching the restored collections in") from None
+        raise _refused(exc, "switching the restored collections in") from exc
     old_views = [i for i in current if i.get("type") == "view"]
     old_collections = [i for i in current if i.get("type", "collection") != "view"]
     moved_aside: list[dict[str, Any]] = []
@@ -233,8 +232,8 @@ def switch(db: Any, catalog: list[dict[str, Any]], prefix: str, token: str, *, r
                 f"the old collections back failed too: they are kept, untouched, as {where}",
                 hint=f"rename each back once the server works again (db.getCollection('{aside}NAME')"
                 ".renameCollection('NAME')), or restore this backup again",
-            ) from None
-        raise _refused(exc, "switching the restored collections in") from None
+            ) from exc
+        raise _refused(exc, "switching the restored collections in") from exc
     _drop_prefixed(db, aside)
 
 
@@ -269,7 +268,8 @@ def rename_keeps_options(db: Any, prefix: str) -> bool:
     db.command("create", probe, **options)
     try:
         _rename(db, probe, renamed, options)
-        kept = next(iter(db.list_collections(filter={"name": renamed})), {}).get("options", {})
+        found: dict[str, Any] = next(iter(db.list_collections(filter={"name": renamed})), {})
+        kept: dict[str, Any] = found.get("options", {})
         return all(kept.get(k) == v for k, v in options.items())
     finally:
         db.drop_collection(probe)

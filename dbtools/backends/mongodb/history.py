@@ -79,7 +79,7 @@ class MongoHistory(MongoClient):
                 {"$set": {"expires_at": now + timedelta(seconds=ttl)}},
                 session=session,
             )
-            return found.matched_count == 1
+            return bool(found.matched_count == 1)
 
         def both(session: Any) -> bool:
             if not ours(session):
@@ -139,7 +139,7 @@ class MongoHistory(MongoClient):
                 f"mongodb: could not read {name}: {words}",
                 hint=f"check that {name} is the other tool's history collection and that this user may read it "
                 "(--table NAME reads another)",
-            ) from None
+            ) from exc
         columns: dict[str, str] = {}
         for field in docs[0] if docs else ():
             if all(field in doc for doc in docs):

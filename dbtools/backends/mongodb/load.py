@@ -36,5 +36,5 @@ class MongoLoad(MongoClient):
             raise DbtoolsError(
                 f"mongodb: loading {table.target} failed: {str(exc).splitlines()[0][:300]}",
                 hint="is the schema current (`migrate --db mongodb`)? --reset empties the seeded collections first",
-            ) from None
+            ) from exc
         return len(rows)

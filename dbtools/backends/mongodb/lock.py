@@ -34,17 +34,18 @@ class LockDocument:
         self._backend = backend
 
     def take(self, token: str, ttl: float) -> bool:
-        return self._backend._take(token, timedelta(seconds=ttl))
+        return bool(self._backend._take(token, timedelta(seconds=ttl)))
 
     def renew(self, token: str, ttl: float) -> bool:
-        return self._backend._renew(token, timedelta(seconds=ttl))
+        return bool(self._backend._renew(token, timedelta(seconds=ttl)))
 
     def release(self, token: str) -> None:
         if self._backend._db is not None:
             self._backend._db[LOCKS].delete_one({"_id": LOCK_ID, "token": token})
 
     def holder(self) -> str | None:
-        return self._backend.lock_holder()
+        found: str | None = self._backend.lock_holder()
+        return found
 
 
 class MongoLock(MongoClient):
@@ -80,7 +81,7 @@ class MongoLock(MongoClient):
         found = self._db[LOCKS].update_one(
             {"_id": LOCK_ID, "token": token}, {"$set": {"expires_at": datetime.now(UTC) + ttl}}
         )
-        return found.matched_count == 1
+        return bool(found.matched_count == 1)
 
     @contextmanager
     def lock(self, timeout: float, on_wait: Waiting | None = None) -> Iterator[None]:

@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dbtools.errors import MissingDependency
 from dbtools.settings import Settings
@@ -112,7 +112,7 @@ def sandbox_probe(settings: Settings) -> None:
     (creates nothing on the server)."""
     import pymongo
 
-    client = pymongo.MongoClient(
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
         settings.host, settings.port, directConnection=True, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
     )
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools.backends.base import HISTORY_NAME
 from dbtools.backends.postgres import dialect
@@ -127,3 +127,33 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         from dbtools.backends.postgres import backup as postgres_backup
 
         return postgres_backup.contents(self)
+
+
+if TYPE_CHECKING:  # the contract and the capabilities this store offers, held to their signatures by mypy
+    from dbtools.backends.base import (
+        Adoptable,
+        AuditSink,
+        Backend,
+        Backupable,
+        Batching,
+        DeprecationMarks,
+        Describable,
+        Inventoried,
+        RehearsalCost,
+        SandboxRecipes,
+        Seedable,
+        TransactionChooser,
+    )
+
+    _backend: type[Backend] = PostgresBackend
+    _seedable: type[Seedable] = PostgresBackend
+    _batching: type[Batching] = PostgresBackend
+    _backupable: type[Backupable] = PostgresBackend
+    _inventoried: type[Inventoried] = PostgresBackend
+    _rehearsalcost: type[RehearsalCost] = PostgresBackend
+    _describable: type[Describable] = PostgresBackend
+    _deprecationmarks: type[DeprecationMarks] = PostgresBackend
+    _auditsink: type[AuditSink] = PostgresBackend
+    _adoptable: type[Adoptable] = PostgresBackend
+    _transactionchooser: type[TransactionChooser] = PostgresBackend
+    _sandboxrecipes: type[SandboxRecipes] = PostgresBackend

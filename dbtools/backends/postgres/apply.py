@@ -47,7 +47,7 @@ def _codec(conn: Any) -> str:
     """The Python codec of the connection's client encoding."""
     from psycopg2.extensions import encodings
 
-    return encodings.get(conn.encoding, "utf-8")
+    return str(encodings.get(conn.encoding, "utf-8"))
 
 
 def _first_failure(cur: Any, script: dialect.Script, tail: bytes) -> tuple[int, str] | None:
@@ -132,10 +132,10 @@ class PostgresApply(PostgresHistory):
             if self._conn.closed:
                 where = f"statement {index + 1} of {len(statements)}" if index < len(statements) else "at COMMIT"
                 shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
-                raise self._connection_lost(m, where, exc, shows) from None
+                raise self._connection_lost(m, where, exc, shows) from exc
             cur.execute("ROLLBACK")
             if not 0 <= index < len(statements):
-                raise _history_write_failed(m, exc) from None
+                raise _history_write_failed(m, exc) from exc
             failure = statement_failed(self.name, m, statements, index, _server_message(exc), kept=False)
             from dbtools import interrupt
 
@@ -144,7 +144,7 @@ class PostgresApply(PostgresHistory):
                     m, status="failed", started=started, statements_done=0, statements=statements, error=failure.message
                 )
                 self.record(row)
-            raise failure from None
+            raise failure from exc
         finally:
             cur.close()
 
@@ -185,23 +185,26 @@ class PostgresApply(PostgresHistory):
                     in_tail = True
                     cur.execute(tail + b";\nCOMMIT")
         except interrupt.Stopped as exc:  # Ctrl-C came first: nothing was sent
-            raise MigrationFailed(f"postgres: migration {m.label} was not started: {exc}") from None
+            raise MigrationFailed(self.name, m.version, m.name, str(exc), stage="was not started") from None
         except psycopg2.Error as exc:
             if self._conn.closed:
                 shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
                 where = f"its section of {len(script)} statement(s), sent as one query"
-                raise self._connection_lost(m, where, exc, shows) from None
+                raise self._connection_lost(m, where, exc, shows) from exc
             cur.execute("ROLLBACK")
             if interrupt.requested():  # cancelled by Ctrl-C: simply not applied, nothing to locate or record
-                failure = MigrationFailed(
-                    f"postgres: migration {m.label} was cancelled: {_server_message(exc)}",
+                raise MigrationFailed(
+                    self.name,
+                    m.version,
+                    m.name,
+                    _server_message(exc),
+                    stage="was cancelled",
+                    # which statement ran is unknown: the server was running the section as one query
+                    where=f"one of its {len(script)} statement(s) (its section runs as one query)",
                     hint="nothing of it was applied",
-                )
-                # which statement ran is unknown: the server was running the section as one query
-                failure.where = f"one of its {len(script)} statement(s) (its section runs as one query)"  # type: ignore[attr-defined]
-                raise failure from None
-            where = None if in_tail else len(head)
-            raise self._failed_as_one(cur, m, script, exc, tail, where, started, down) from None
+                ) from exc
+            sent_before = None if in_tail else len(head)
+            raise self._failed_as_one(cur, m, script, exc, tail, sent_before, started, down) from exc
 
     def _failed_as_one(
         self,
@@ -236,8 +239,11 @@ class PostgresApply(PostgresHistory):
             return _history_write_failed(m, message, down=down)
         if index is None:
             failure = MigrationFailed(
-                f"postgres: migration {m.label} failed: {' '.join(message.split())} (no statement named: it did "
-                "not fail again when the section was run once more, statement by statement)",
+                self.name,
+                m.version,
+                m.name,
+                f"{' '.join(message.split())} (no statement named: it did not fail again when the section was run "
+                "once more, statement by statement)",
                 hint=f"nothing of it was applied; fix the file and run `{'rollback' if down else 'migrate'} "
                 "--db postgres` again",
             )
@@ -299,7 +305,7 @@ class PostgresApply(PostgresHistory):
                         partial = was_idle and statement.kind == kinds.NO_TRANSACTION
                         raise self._stopped(
                             m, statements, index, _server_message(exc), committed, started, partial=partial
-                        ) from None
+                        ) from exc
                     idle = self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
                     if was_idle and not idle:
                         opened = index
@@ -323,7 +329,7 @@ class PostgresApply(PostgresHistory):
             if not self._conn.closed:
                 raise
             where = f"statement {index + 1} of {len(statements)}" if statements else "recording it"
-            raise self._connection_lost(m, where, exc, shows) from None
+            raise self._connection_lost(m, where, exc, shows) from exc
 
     def _stopped(
         self,
@@ -378,7 +384,7 @@ class PostgresApply(PostgresHistory):
                 if in_tx:
                     cur.execute("ROLLBACK")
                 if not 0 <= index < len(statements):
-                    raise _history_write_failed(migration, exc) from None
+                    raise _history_write_failed(migration, exc) from exc
                 raise statement_failed(
                     self.name, migration, statements, index, _server_message(exc), kept=not in_tx, down=True
-                ) from None
+                ) from exc

@@ -46,12 +46,12 @@ class PostgresClient:
         try:
             conn = psycopg2.connect(host=s.host, port=s.port, dbname=database, user=s.user, **params)
         except psycopg2.OperationalError as exc:
-            raise self._connection_error(str(exc), database) from None
+            raise self._connection_error(str(exc), database) from exc
         except psycopg2.ProgrammingError as exc:  # libpq refused an option of the URL query
             reason = mask(str(exc), s).strip().removeprefix("invalid dsn: ")
             raise ConfigError(
                 f"postgres: {s.source}: {reason}", hint="fix or remove that option in the URL query (libpq's options)"
-            ) from None
+            ) from exc
         conn.autocommit = True
         return conn
 
@@ -104,7 +104,7 @@ class PostgresClient:
                 raise ConnectionFailed(
                     f"postgres: could not create database {self.settings.database!r}: {reason}",
                     hint="create it by hand, or connect as a user with CREATEDB",
-                ) from None
+                ) from exc
         finally:
             conn.close()
 

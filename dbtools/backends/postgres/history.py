@@ -86,7 +86,11 @@ def _history_write_failed(m: Migration, exc: Exception | str, *, down: bool = Fa
     what = "its history row could not be removed" if down else "its history row could not be written"
     reason = exc if isinstance(exc, str) else _server_message(exc)
     return MigrationFailed(
-        f"postgres: migration {m.label} ran but {what}: {reason}",
+        "postgres",
+        m.version,
+        m.name,
+        reason,
+        stage=f"ran but {what}",
         hint=f"nothing of it was kept; check that {HISTORY_NAME} is intact, then run "
         f"`{'rollback' if down else 'migrate'}` again",
     )
@@ -155,7 +159,7 @@ class PostgresHistory(PostgresClient):
                 f"postgres: could not read {name}: {_server_message(exc)}",
                 hint=f"check that {name} is the other tool's history table and that this user may read it "
                 "(--table NAME reads another)",
-            ) from None
+            ) from exc
         return ForeignTable(qualified, dict(columns), rows)
 
     def forget(self, version: int) -> None:

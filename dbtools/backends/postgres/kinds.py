@@ -36,6 +36,8 @@ def _kind_of(node: Any) -> str:
 
     if isinstance(node, ast.TransactionStmt):
         kind = enums.TransactionStmtKind
+        if node.kind is None:
+            return NO_TRANSACTION
         return {
             kind.TRANS_STMT_BEGIN: BEGIN,
             kind.TRANS_STMT_START: BEGIN,

@@ -46,7 +46,7 @@ def _copy_value(value: Any) -> str:
 
         return json.dumps(value).translate(_COPY_ESCAPES)
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     return str(value).translate(_COPY_ESCAPES)
 
 
@@ -96,5 +96,5 @@ class PostgresLoad(PostgresClient):
             raise DbtoolsError(
                 f"postgres: loading {table.target} failed: {_server_message(exc)}",
                 hint="is the schema current (`migrate`)? with --reset the seeded tables are emptied first",
-            ) from None
+            ) from exc
         return len(table)

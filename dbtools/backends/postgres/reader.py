@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from dbtools.backends.postgres.kinds import COPY_IN, classify
 from dbtools.backends.postgres.words import _is_comment, _rx
@@ -238,11 +238,9 @@ class _Reader:
             kind = _kind(self.text, start, stop)
         self.script._add(start, stop, self.line(start), kind, data)
 
-    def _refuse(self, offset: int, message: str, hint: str) -> Any:
+    def _refuse(self, offset: int, message: str, hint: str) -> NoReturn:
         line = self.line(offset)
-        error = MigrationFileError(f"{self.source}:{line}: {message}", hint=hint)
-        error.line = line  # type: ignore[attr-defined]
-        raise error
+        raise MigrationFileError(f"{self.source}:{line}: {message}", hint=hint, line=line)
 
 
 _UNTERMINATED_HINT = "close the string, quoted identifier, dollar quote or comment that starts there"

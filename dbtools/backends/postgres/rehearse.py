@@ -75,13 +75,10 @@ class PostgresRehearsal(PostgresClient):
                 {"relation": named.get(r, r), "mode": m, "ms": int((t[1] - t[0]) * 1000)}
                 for (r, m), t in waited.items()
             ]
-            costs["locks_held"] = sorted(
-                (
-                    {"relation": named.get(r, r), "mode": m, "ms": int((t[1] - t[0]) * 1000)}
-                    for (r, m), t in held.items()
-                ),
-                key=lambda x: -x["ms"],
-            )[:8]
+            longest = sorted(held.items(), key=lambda item: -int((item[1][1] - item[1][0]) * 1000))[:8]
+            costs["locks_held"] = [
+                {"relation": named.get(r, r), "mode": m, "ms": int((t[1] - t[0]) * 1000)} for (r, m), t in longest
+            ]
 
     def _relation_names(self, seen: list[str]) -> dict[str, str]:
         """`#oid` -> the relation's name, now that the migration's own relations are visible; one it

@@ -86,11 +86,11 @@ def _in_transaction(m: Migration) -> bool:
     """Whether the store's backend runs this migration in one transaction (squawk then knows a table
     created earlier in the file is not visible to anyone, so indexing it needs no CONCURRENTLY)."""
     from dbtools import backends
+    from dbtools.backends.base import TransactionChooser
 
     backend = backends.load(m.store)
-    decide = getattr(backend, "runs_in_transaction", None)
     try:
-        return True if decide is None else bool(decide(m, backend.split(m)))
+        return not isinstance(backend, TransactionChooser) or backend.runs_in_transaction(m, backend.split(m))
     except MigrationFileError:  # the unreadable rule reports the file
         return True
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools import scripts
 from dbtools.backends.redis.apply import RedisApply
@@ -130,3 +130,25 @@ class RedisBackend(RedisApply, RedisDescribe, RedisLoad):
         from dbtools.backends.redis import backup as redis_backup
 
         return redis_backup.is_empty(self)
+
+
+if TYPE_CHECKING:  # the contract and the capabilities this store offers, held to their signatures by mypy
+    from dbtools.backends.base import (
+        Backend,
+        Backupable,
+        Describable,
+        FolderDeclared,
+        Isolating,
+        LayoutChecked,
+        SandboxRecipes,
+        Seedable,
+    )
+
+    _backend: type[Backend] = RedisBackend
+    _seedable: type[Seedable] = RedisBackend
+    _backupable: type[Backupable] = RedisBackend
+    _describable: type[Describable] = RedisBackend
+    _folderdeclared: type[FolderDeclared] = RedisBackend
+    _layoutchecked: type[LayoutChecked] = RedisBackend
+    _isolating: type[Isolating] = RedisBackend
+    _sandboxrecipes: type[SandboxRecipes] = RedisBackend

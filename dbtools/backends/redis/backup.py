@@ -96,7 +96,7 @@ def _load(client: Any, path: Path) -> list[bytes]:
             f"redis: RESTORE refused a key: {exc}",
             hint="nothing was restored: the target is exactly as it was. A DUMP payload restores only on the "
             "same or a newer Redis release (see the manifest's redis_version)",
-        ) from None
+        ) from exc
     return keys
 
 
@@ -174,4 +174,4 @@ def _restore_in_place(backend: RedisBackend, path: Path) -> None:
 
 def is_empty(backend: RedisBackend) -> bool:
     """No key in this DB index but the migration lock (a restore holds it while it checks)."""
-    return backend._r.dbsize() - backend._r.exists(LOCK_KEY) == 0
+    return bool(backend._r.dbsize() - backend._r.exists(LOCK_KEY) == 0)

@@ -84,8 +84,8 @@ class RedisCheck(RedisClient):
                 continue
             seen_bad.add(key)
             findings.setdefault(problem, _Finding()).add(key)
-        for (problem, pattern), finding in sorted(findings.items()):
-            detail = f"{finding.count} key(s) {problem}" + (f" [{pattern}]" if pattern else "")
+        for (what, pattern), finding in sorted(findings.items()):
+            detail = f"{finding.count} key(s) {what}" + (f" [{pattern}]" if pattern else "")
             report(Event(self.name, "check", "violation", detail=f"{detail}; e.g. {', '.join(finding.samples)}"))
         seconds = time.monotonic() - started
         total = sum(f.count for f in findings.values())

@@ -27,7 +27,7 @@ def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return method(self, *args, **kwargs)
         except (rx.ConnectionError, rx.TimeoutError) as exc:
-            raise self._connection_error(exc) from None
+            raise self._connection_error(exc) from exc
 
     return wrapper
 
@@ -57,8 +57,8 @@ class RedisClient:
             self._r.close()
             self._r = None
             if isinstance(exc, TypeError):  # redis-py passes unknown URL options on to the connection
-                raise self._option_error(exc) from None
-            raise self._connection_error(exc) from None
+                raise self._option_error(exc) from exc
+            raise self._connection_error(exc) from exc
 
     def _client(self, *, decode: bool, timeout: float = COMMAND_TIMEOUT) -> Any:
         """A redis-py client; `timeout` bounds every read, the TLS handshake included (a rediss:// URL

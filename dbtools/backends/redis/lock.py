@@ -41,7 +41,7 @@ class LockKey:
         return self.values[token]
 
     def take(self, token: str, ttl: float) -> bool:
-        return self._backend._try_take(self.value(token), int(ttl * 1000))
+        return bool(self._backend._try_take(self.value(token), int(ttl * 1000)))
 
     def renew(self, token: str, ttl: float) -> bool:
         return bool(self._backend._r.eval(_RENEW, 1, LOCK_KEY, self.value(token), int(ttl * 1000)))
@@ -52,7 +52,8 @@ class LockKey:
             self._backend._r.eval(_RELEASE, 1, LOCK_KEY, value)
 
     def holder(self) -> str | None:
-        return self._backend.lock_holder()
+        found: str | None = self._backend.lock_holder()
+        return found
 
 
 class RedisLock(RedisClient):

@@ -1,0 +1,91 @@
+"""Where a verb's store lives and how a verb holds it: the migrations folder, settings from the
+environment, the connected backend with its files and reporter, and the migration lock.
+
+Below both `runner` (the migration verbs) and `backup` (backup and restore), so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dbtools import backends
+from dbtools.audit import AuditTrail, Event, Reporter, discard
+from dbtools.migrations import Migration, discover
+from dbtools.plan import Plan, build
+from dbtools.settings import Settings, from_env
+
+if TYPE_CHECKING:
+    from dbtools.backends.base import Backend
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def migrations_root(migrations_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The migrations folder: the argument, else DBTOOLS_MIGRATIONS_DIR, else ./migrations."""
+    return Path(migrations_dir or os.environ.get("DBTOOLS_MIGRATIONS_DIR") or "migrations")
+
+
+def configured_stores(migrations_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Stores that have a folder under the migrations folder, in registry order."""
+    root = migrations_root(migrations_dir)
+    return [name for name in backends.registry() if (root / name).is_dir()]
+
+
+def settings_for(store: str, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings for `store` from the environment (its backend declares the variables)."""
+    return from_env(store, backends.load(store).defaults, env)
+
+
+@dataclass
+class Context:
+    """What one verb works with: the backend (connected), the files and a reporter."""
+
+    store: str
+    backend: Backend
+    files: list[Migration]
+    report: AuditTrail
+
+    def plan(self, *, target: int | None = None) -> Plan:
+        return build(self.files, self.backend.history(), store=self.store, target=target)
+
+
+@contextmanager
+def open_store(
+    store: str,
+    *,
+    migrations_dir: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    create_db: bool = False,
+    report: Reporter | None = None,
+) -> Iterator[Context]:
+    """Load the backend, read the files, connect; close on exit."""
+    cls = backends.load(store)
+    files = discover(migrations_root(migrations_dir) / store, store, cls.extensions, max_version=cls.max_version)
+    backend = cls(settings or from_env(store, cls.defaults))
+    from dbtools.backends.base import FolderDeclared  # loaded with the backend already
+
+    if isinstance(backend, FolderDeclared):  # a store that reads declarations of the project's (Redis' layout)
+        backend.use_migrations_folder(migrations_root(migrations_dir) / store)
+    backend.connect(create_database=create_db)
+    trail = AuditTrail(report or discard)
+    try:
+        yield Context(store, backend, files, trail)
+    finally:
+        backend.close()
+        trail.flush()
+
+
+@contextmanager
+def migration_lock(ctx: Context, timeout: float | None = None) -> Iterator[None]:
+    """Hold the store's migration lock (waiting up to `timeout` s, reporting whom we wait for); writes nothing else."""
+
+    def waiting(detail: str) -> None:
+        ctx.report(Event(ctx.store, "lock", "waiting", name="migration lock", detail=detail))
+
+    with ctx.backend.lock(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout, waiting):
+        yield
