@@ -156,10 +156,12 @@ def migrate(
                     Event(store, "dry-run", "would-apply", m.version, m.name, detail=f"{len(statements)} statement(s)")
                 )
             return []
-        plan = ctx.plan(target=target)
-        if plan.applied and not (plan.pending or plan.failed or plan.changed or plan.missing):
-            # nothing to do and nothing amiss: the read says so without the lock and the history DDL (three
-            # round trips fewer); anything else is planned again under the lock, from a fresh read
+        # nothing to do and nothing amiss: the read says so without taking the lock or running the history
+        # DDL (two round trips fewer); anything else is planned again under the lock, from a fresh read. Only
+        # while nobody holds the lock: a holder (a restore, a migration) may hold the history table itself,
+        # and the read would then block without the one 'waiting' line the locked path prints
+        plan = ctx.plan(target=target) if ctx.backend.lock_holder() is None else None
+        if plan and plan.applied and not (plan.pending or plan.failed or plan.changed or plan.missing):
             ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
             return []
         with _locked(ctx, lock_timeout):
