@@ -160,9 +160,9 @@ def migrate(
         # DDL (two round trips fewer); anything else is planned again under the lock, from a fresh read. Only
         # while nobody holds the lock: a holder (a restore, a migration) may hold the history table itself,
         # and the read would then block without the one 'waiting' line the locked path prints
-        plan = ctx.plan(target=target) if ctx.backend.lock_holder() is None else None
-        if plan and plan.applied and not (plan.pending or plan.failed or plan.changed or plan.missing):
-            ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {plan.current}"))
+        read = ctx.plan(target=target) if ctx.backend.lock_holder() is None else None
+        if read and read.applied and not (read.pending or read.failed or read.changed or read.missing):
+            ctx.report(Event(store, "migrate", "up-to-date", detail=f"at version {read.current}"))
             return []
         with _locked(ctx, lock_timeout):
             plan = ctx.plan(target=target)

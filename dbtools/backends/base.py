@@ -36,6 +36,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from dbtools import __version__
@@ -246,6 +247,21 @@ class Templated(Protocol):
     """`new --ext`: file templates beyond `new_template`, by extension."""
 
     templates: ClassVar[dict[str, str]]
+
+
+@runtime_checkable
+class SqlDialect(Protocol):
+    """A SQL store's way of reading files: its dialect module (`split()`, `words()`), which lint reads."""
+
+    dialect: ModuleType
+
+
+@runtime_checkable
+class LintChecked(Protocol):
+    """Lint checks of the store's own, run after the common ones (`dbtools lint`)."""
+
+    @staticmethod
+    def lint_checks() -> tuple[Callable[..., Any], ...]: ...
 
 
 @runtime_checkable

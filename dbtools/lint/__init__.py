@@ -46,13 +46,15 @@ def lint(store: str, migrations_dir: str | os.PathLike[str] | None = None) -> li
 
 def store_checks(store: str) -> tuple[Check, ...]:
     """The checks the store's backend declares (`lint_checks()`); none for a store declaring none."""
+    from dbtools.backends.base import LintChecked
+
     try:
-        declared = getattr(backends.load(store), "lint_checks", None)
+        cls = backends.load(store)
     except UsageError:
         if store in backends.registry():  # registered, not built yet: the common checks only
             return ()
         raise
-    return tuple(declared()) if declared else ()
+    return tuple(cls.lint_checks()) if isinstance(cls, LintChecked) else ()
 
 
 def _extensions(store: str) -> tuple[str, ...]:

@@ -42,10 +42,13 @@ class Tok:
 def dialect(store: str) -> ModuleType | None:
     """The dialect module the store's backend declares (`dialect`: its split() and words()), None for a
     store without SQL."""
+    from dbtools.backends.base import SqlDialect
+
     try:
-        return getattr(backends.load(store), "dialect", None)
+        cls = backends.load(store)
     except UsageError:
         return None
+    return cls.dialect if isinstance(cls, SqlDialect) else None
 
 
 def tokens(store: str, sql: str, first_line: int = 1) -> list[Tok]:

@@ -167,6 +167,7 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         Backupable,
         DeprecationMarks,
         Describable,
+        LintChecked,
         RehearsalCost,
         RestoreProvider,
         SandboxRecipes,
@@ -180,5 +181,6 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
     _restoreprovider: type[RestoreProvider] = ClickHouseBackend
     _describable: type[Describable] = ClickHouseBackend
     _deprecationmarks: type[DeprecationMarks] = ClickHouseBackend
+    _lintchecked: type[LintChecked] = ClickHouseBackend
     _adoptable: type[Adoptable] = ClickHouseBackend
     _sandboxrecipes: type[SandboxRecipes] = ClickHouseBackend

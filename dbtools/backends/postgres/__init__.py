@@ -139,6 +139,7 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         DeprecationMarks,
         Describable,
         Inventoried,
+        LintChecked,
         RehearsalCost,
         SandboxRecipes,
         Seedable,
@@ -153,6 +154,7 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
     _rehearsalcost: type[RehearsalCost] = PostgresBackend
     _describable: type[Describable] = PostgresBackend
     _deprecationmarks: type[DeprecationMarks] = PostgresBackend
+    _lintchecked: type[LintChecked] = PostgresBackend
     _auditsink: type[AuditSink] = PostgresBackend
     _adoptable: type[Adoptable] = PostgresBackend
     _transactionchooser: type[TransactionChooser] = PostgresBackend
