@@ -772,7 +772,7 @@ def _label_of(r: dict[str, Any], version: int | None) -> str:
 def _details(r: dict[str, Any]) -> list[str]:
     if "error" in r:
         return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
-    if not any(r.get(k) for k in ("adopted", "pending", "unfinished", "changed", "missing")):
+    if not any(r.get(k) for k in ("adopted", "pending", "unfinished", "changed", "missing", "lock")):
         return []  # nothing needs attention: no labels to look up
     labels = _labels(r)
     lines = [f"applied   {labels[int(v)]}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]

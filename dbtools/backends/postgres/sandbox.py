@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,14 @@ def local_recipe(workdir: Path, port: int, *, password: str = "", durable: bool 
     settings = Settings(
         "postgres", "postgres", "127.0.0.1", port, "dbtools_sandbox", "postgres", password, source="sandbox"
     )
-    return ServerSpec(argv=argv, settings=settings, prepare=[init], run_as="postgres", files=files)
+    return ServerSpec(
+        argv=argv,
+        settings=settings,
+        prepare=[init],
+        run_as="postgres",
+        files=files,
+        stop_signal=signal.SIGINT,  # fast shutdown: ends open sessions (SIGTERM waits for every client to leave)
+    )
 
 
 def docker_recipe(*, password: str = "postgres") -> DockerRecipe:
