@@ -68,9 +68,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole project, mypy (strict) over dbtools/, then the migration linter over migrations/."""
+    """ruff (lint and format) over the whole project, mypy (strict) over dbtools/, then the migration linter."""
     _install_all(session)
     session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("python", "-m", "dbtools", "lint")
 

@@ -68,17 +68,25 @@ def generate(folder: Path, n: int) -> list[tuple[int, str, str]]:
 
 def psql_scripts(folder: Path, migrations: Sequence[tuple[int, str, str]]) -> dict[str, Path]:
     """The psql inputs: (a) all ups, run with -1; (b) one transaction per migration with a history row."""
-    history = ("CREATE TABLE IF NOT EXISTS bench_history "
-               "(version bigint PRIMARY KEY, applied_at timestamptz DEFAULT now());\n")
+    history = (
+        "CREATE TABLE IF NOT EXISTS bench_history (version bigint PRIMARY KEY, applied_at timestamptz DEFAULT now());\n"
+    )
     one_tx = folder / "one_transaction.sql"
     one_tx.write_text("".join(f"{up}\n" for _, up, _ in migrations))
     floor = folder / "floor_apply.sql"
-    floor.write_text(history + "".join(
-        f"BEGIN;\n{up}\nINSERT INTO bench_history (version) VALUES ({v});\nCOMMIT;\n" for v, up, _ in migrations))
+    floor.write_text(
+        history
+        + "".join(
+            f"BEGIN;\n{up}\nINSERT INTO bench_history (version) VALUES ({v});\nCOMMIT;\n" for v, up, _ in migrations
+        )
+    )
     floor_down = folder / "floor_rollback.sql"
-    floor_down.write_text("".join(
-        f"BEGIN;\n{down}\nDELETE FROM bench_history WHERE version = {v};\nCOMMIT;\n"
-        for v, _, down in reversed(migrations)))
+    floor_down.write_text(
+        "".join(
+            f"BEGIN;\n{down}\nDELETE FROM bench_history WHERE version = {v};\nCOMMIT;\n"
+            for v, _, down in reversed(migrations)
+        )
+    )
     noop = folder / "floor_noop.sql"
     noop.write_text("SELECT max(version) FROM bench_history;\n")
     return {"one_tx": one_tx, "floor": floor, "floor_down": floor_down, "noop": noop}
@@ -95,15 +103,21 @@ def ensure_dbmate() -> Path | None:
             return candidate
     npm = shutil.which("npm")
     if npm is None:
-        print("note: npm is not installed, so dbmate is skipped (install Node.js/npm, or put dbmate's "
-              f"binary at {DBMATE})", file=sys.stderr)
+        print(
+            "note: npm is not installed, so dbmate is skipped (install Node.js/npm, or put dbmate's "
+            f"binary at {DBMATE})",
+            file=sys.stderr,
+        )
         return None
     print(f"installing dbmate: npm install --no-save dbmate (in {ROOT})", file=sys.stderr)
-    done = subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "dbmate"], capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run(
+        [npm, "install", "--no-save", "--no-audit", "--no-fund", "dbmate"], capture_output=True, text=True, cwd=ROOT
+    )
     if done.returncode or not DBMATE.exists():
-        print(f"note: npm install dbmate failed, dbmate is skipped:\n{(done.stderr or done.stdout)[-800:]}",
-              file=sys.stderr)
+        print(
+            f"note: npm install dbmate failed, dbmate is skipped:\n{(done.stderr or done.stdout)[-800:]}",
+            file=sys.stderr,
+        )
         return None
     return DBMATE
 
@@ -136,8 +150,13 @@ class Probe:
         import psycopg2
 
         self.settings = settings
-        self.conn = psycopg2.connect(host=settings.host, port=settings.port, user=settings.user,
-                                     password=settings.password or None, dbname="postgres")
+        self.conn = psycopg2.connect(
+            host=settings.host,
+            port=settings.port,
+            user=settings.user,
+            password=settings.password or None,
+            dbname="postgres",
+        )
         self.conn.autocommit = True
 
     def sql(self, text: str, params: Sequence[object] | None = None) -> list[tuple]:
@@ -160,7 +179,8 @@ class Probe:
         (row,) = self.sql(
             "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = %s), wal_sync, wal_write "
             "FROM pg_stat_wal",
-            (database,))
+            (database,),
+        )
         return int(row[0] or 0), int(row[1]), int(row[2])
 
     def settled(self, database: str, before: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
@@ -176,13 +196,15 @@ class Probe:
         return last
 
     def backends(self, database: str) -> int:
-        (row,) = self.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                          (database,))
+        (row,) = self.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+        )
         return int(row[0])
 
 
-def run_measured(probe: Probe, database: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-                 stdin: Path | None = None) -> Sample:
+def run_measured(
+    probe: Probe, database: str, argv: Sequence[str], *, env: dict[str, str] | None = None, stdin: Path | None = None
+) -> Sample:
     """Run argv once (CHECKPOINT first) and return wall, child CPU and server counter deltas."""
     probe.sql("CHECKPOINT")
     before = probe.settled(database)
@@ -193,8 +215,10 @@ def run_measured(probe: Probe, database: str, argv: Sequence[str], *, env: dict[
     wall = time.perf_counter() - started
     after_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
-        raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(map(str, argv))}\n"
-                         f"{done.stderr.decode(errors='replace')[-1500:]}")
+        raise SystemExit(
+            f"benchmark command failed ({done.returncode}): {' '.join(map(str, argv))}\n"
+            f"{done.stderr.decode(errors='replace')[-1500:]}"
+        )
     after = probe.settled(database, before)
     cpu = (after_usage.ru_utime - usage.ru_utime) + (after_usage.ru_stime - usage.ru_stime)
     return Sample(wall, cpu, after[0] - before[0], after[1] - before[1], after[2] - before[2])
@@ -217,8 +241,15 @@ def python_env(bytecode_cache: bool) -> dict[str, str]:
 class Tools:
     """The command lines of every tool measured."""
 
-    def __init__(self, probe: Probe, migrations_dir: Path, scripts: dict[str, Path], dbmate: Path | None,
-                 bytecode_cache: bool = True, baseline: Path | None = None):
+    def __init__(
+        self,
+        probe: Probe,
+        migrations_dir: Path,
+        scripts: dict[str, Path],
+        dbmate: Path | None,
+        bytecode_cache: bool = True,
+        baseline: Path | None = None,
+    ):
         self.probe = probe
         self.baseline = baseline
         self.bytecode_cache = bytecode_cache
@@ -242,8 +273,15 @@ class Tools:
 
     def dbmate_run(self, database: str, command: str) -> tuple[list[str], dict[str, str]]:
         url = self.probe.url(database) + "?sslmode=disable"
-        argv = [str(self.dbmate), "--url", url, "--migrations-dir", str(self.dir / "postgres"), "--no-dump-schema",
-                command]
+        argv = [
+            str(self.dbmate),
+            "--url",
+            url,
+            "--migrations-dir",
+            str(self.dir / "postgres"),
+            "--no-dump-schema",
+            command,
+        ]
         return argv, dict(os.environ)
 
 
@@ -358,31 +396,38 @@ def startup(tools: Tools, database: str, repeats: int) -> list[str]:
     for key, values in results.items():
         walls = [w for w, _ in values]
         cpus = [c for _, c in values]
-        lines.append(f"{key:<46} {statistics.median(walls):>11.3f}s {min(walls):>8.3f}s "
-                     f"{statistics.median(cpus):>10.3f}s")
+        lines.append(
+            f"{key:<46} {statistics.median(walls):>11.3f}s {min(walls):>8.3f}s {statistics.median(cpus):>10.3f}s"
+        )
 
     done = subprocess.run([PY, "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True, cwd=ROOT)
     imports = parse_importtime(done.stderr)
     total = sum(self_us for self_us, _, _ in imports.values())
     top = sorted(((cum, name) for name, (_, cum, depth) in imports.items() if depth == 0), reverse=True)[:12]
     lines.append("")
-    lines.append(f"`python -X importtime -m dbtools status --db postgres`: {len(imports)} modules, "
-                 f"{total / 1e6:.3f} s of import time in all (importtime itself inflates this); top-level imports by "
-                 "cumulative time (modules loaded through importlib.import_module, such as the backend, are not "
-                 "listed by importtime, their imports show at top level):")
+    lines.append(
+        f"`python -X importtime -m dbtools status --db postgres`: {len(imports)} modules, "
+        f"{total / 1e6:.3f} s of import time in all (importtime itself inflates this); top-level imports by "
+        "cumulative time (modules loaded through importlib.import_module, such as the backend, are not "
+        "listed by importtime, their imports show at top level):"
+    )
     for cum, name in top:
         lines.append(f"  {cum / 1e6:8.3f} s  {name}")
     heavy = sorted(((own, name) for name, (own, _, _) in imports.items()), reverse=True)[:10]
     lines.append("largest self times: " + ", ".join(f"{name} {own / 1000:.1f} ms" for own, name in heavy))
     # sys.modules at exit is the authority on what was imported (importtime misses import_module)
-    probe_code = ("import atexit, runpy, sys; atexit.register(lambda: sys.stderr.write('MODULES ' + "
-                  "' '.join(sorted(m for m in sys.modules if '.' not in m)) + '\\n')); "
-                  "sys.argv = ['dbtools', *sys.argv[1:]]; runpy.run_module('dbtools', run_name='__main__')")
+    probe_code = (
+        "import atexit, runpy, sys; atexit.register(lambda: sys.stderr.write('MODULES ' + "
+        "' '.join(sorted(m for m in sys.modules if '.' not in m)) + '\\n')); "
+        "sys.argv = ['dbtools', *sys.argv[1:]]; runpy.run_module('dbtools', run_name='__main__')"
+    )
     done = subprocess.run([PY, "-c", probe_code, *argv[3:]], env=env, capture_output=True, text=True, cwd=ROOT)
     found = re.search(r"^MODULES (.*)$", done.stderr, re.MULTILINE)
     loaded = set(found.group(1).split()) if found else set()
-    lines.append("drivers in sys.modules after `status --db postgres`: "
-                 + ", ".join(f"{d} {'YES' if d in loaded else 'no'}" for d in DRIVERS))
+    lines.append(
+        "drivers in sys.modules after `status --db postgres`: "
+        + ", ".join(f"{d} {'YES' if d in loaded else 'no'}" for d in DRIVERS)
+    )
     return lines
 
 
@@ -400,8 +445,10 @@ def parse_importtime(stderr: str) -> dict[str, tuple[int, int, int]]:
 
 
 def table(rows: dict[str, Row], n: int) -> list[str]:
-    head = (f"{'tool':<22} {'wall med':>9} {'min':>7} {'max':>7} {'CPU med':>8} {'xacts':>6} {'/mig':>5} "
-            f"{'wal_sync':>8} {'/mig':>5} {'wal_write':>9}")
+    head = (
+        f"{'tool':<22} {'wall med':>9} {'min':>7} {'max':>7} {'CPU med':>8} {'xacts':>6} {'/mig':>5} "
+        f"{'wal_sync':>8} {'/mig':>5} {'wal_write':>9}"
+    )
     lines = [head, "-" * len(head)]
     for row in rows.values():
         if not row.samples:
@@ -412,7 +459,8 @@ def table(rows: dict[str, Row], n: int) -> list[str]:
         lines.append(
             f"{row.label:<22} {statistics.median(walls):>8.3f}s {min(walls):>6.2f}s {max(walls):>6.2f}s "
             f"{row.median('cpu'):>7.3f}s {xacts:>6.0f} {xacts / per if per else 0:>5.2f} {syncs:>8.0f} "
-            f"{syncs / per if per else 0:>5.2f} {row.median('wal_write'):>9.0f}")
+            f"{syncs / per if per else 0:>5.2f} {row.median('wal_write'):>9.0f}"
+        )
     return lines
 
 
@@ -422,15 +470,24 @@ def ratios(rows: dict[str, Row]) -> list[str]:
     def per_round(a: str, b: str, attr: str) -> float | None:
         if not rows[a].samples or not rows[b].samples:
             return None
-        values = [getattr(x, attr) / getattr(y, attr) for x, y in zip(rows[a].samples, rows[b].samples, strict=False)
-                  if getattr(y, attr)]
+        values = [
+            getattr(x, attr) / getattr(y, attr)
+            for x, y in zip(rows[a].samples, rows[b].samples, strict=False)
+            if getattr(y, attr)
+        ]
         return statistics.median(values) if values else None
 
-    pairs = [("dbtools apply", "baseline apply"), ("dbtools no-op", "baseline no-op"),
-             ("dbtools rollback", "baseline rollback"),
-             ("dbtools apply", "(c) dbmate apply"), ("dbtools no-op", "(c) dbmate no-op"),
-             ("dbtools apply", "(b) floor apply"), ("dbtools rollback", "(b) floor rollback"),
-             ("dbtools no-op", "(b) floor no-op"), ("(c) dbmate apply", "(b) floor apply")]
+    pairs = [
+        ("dbtools apply", "baseline apply"),
+        ("dbtools no-op", "baseline no-op"),
+        ("dbtools rollback", "baseline rollback"),
+        ("dbtools apply", "(c) dbmate apply"),
+        ("dbtools no-op", "(c) dbmate no-op"),
+        ("dbtools apply", "(b) floor apply"),
+        ("dbtools rollback", "(b) floor rollback"),
+        ("dbtools no-op", "(b) floor no-op"),
+        ("(c) dbmate apply", "(b) floor apply"),
+    ]
     lines.append("ratios (median of per-round ratios; same round, so machine noise mostly cancels):")
     for a, b in pairs:
         wall, cpu = per_round(a, b, "wall"), per_round(a, b, "cpu")
@@ -444,17 +501,23 @@ def targets(rows: dict[str, Row], n: int) -> list[str]:
     def med(key: str, attr: str) -> float | None:
         return rows[key].median(attr) if rows[key].samples else None
 
-    lines = ["targets (the floor does exactly one transaction and one flush per migration by construction;"
-             " up to 10 per run of fixed overhead is allowed):"]
+    lines = [
+        "targets (the floor does exactly one transaction and one flush per migration by construction;"
+        " up to 10 per run of fixed overhead is allowed):"
+    ]
     for what, attr in (("transaction", "xacts"), ("WAL flush", "wal_sync")):
         mine, floor = med("dbtools apply", attr), med("(b) floor apply", attr)
         ok = mine <= max(n, floor) + 10
-        lines.append(f"  <= 1 {what} per migration:{' ' * (14 - len(what))}{mine:.0f} for {n} "
-                     f"({mine / n:.3f}/migration; floor {floor:.0f})  {'OK' if ok else 'MISSED'}")
+        lines.append(
+            f"  <= 1 {what} per migration:{' ' * (14 - len(what))}{mine:.0f} for {n} "
+            f"({mine / n:.3f}/migration; floor {floor:.0f})  {'OK' if ok else 'MISSED'}"
+        )
     cpu, dbmate_cpu = med("dbtools apply", "cpu"), med("(c) dbmate apply", "cpu")
     if dbmate_cpu is not None:
-        lines.append(f"  client CPU below dbmate's:         {cpu:.3f} s vs {dbmate_cpu:.3f} s  "
-                     f"{'OK' if cpu < dbmate_cpu else 'MISSED'}")
+        lines.append(
+            f"  client CPU below dbmate's:         {cpu:.3f} s vs {dbmate_cpu:.3f} s  "
+            f"{'OK' if cpu < dbmate_cpu else 'MISSED'}"
+        )
     noop = med("dbtools no-op", "wall")
     lines.append(f"  no-op run under 0.10 s:            {noop:.3f} s  {'OK' if noop < 0.10 else 'MISSED'}")
     return lines
@@ -470,10 +533,11 @@ def count_queries(tools: Tools, log: Path | None, n: int) -> list[str]:
     probe.sql("SELECT pg_reload_conf()")
     time.sleep(0.3)
     runs: list[tuple[str, str, tuple[list[str], dict[str, str]]]] = []
-    for db, steps in (("q_dbtools", [("dbtools apply", "migrate"), ("dbtools no-op", "migrate"),
-                                     ("dbtools rollback", "rollback")]),
-                      ("q_dbmate", [("(c) dbmate apply", "migrate"), ("(c) dbmate no-op", "migrate")]),
-                      ("q_floor", [("(b) floor apply", "floor")])):
+    for db, steps in (
+        ("q_dbtools", [("dbtools apply", "migrate"), ("dbtools no-op", "migrate"), ("dbtools rollback", "rollback")]),
+        ("q_dbmate", [("(c) dbmate apply", "migrate"), ("(c) dbmate no-op", "migrate")]),
+        ("q_floor", [("(b) floor apply", "floor")]),
+    ):
         if db == "q_dbmate" and not tools.dbmate:
             continue
         probe.fresh(db)
@@ -512,9 +576,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--startup-repeats", type=int, default=10, help="runs of `status` timed (default 10)")
     parser.add_argument("--no-dbmate", action="store_true", help="skip dbmate")
-    parser.add_argument("--no-bytecode-cache", action="store_true",
-                        help="run dbtools with the inherited environment (here PYTHONDONTWRITEBYTECODE=1: "
-                        "every run compiles dbtools from source)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run dbtools with the inherited environment (here PYTHONDONTWRITEBYTECODE=1: "
+        "every run compiles dbtools from source)",
+    )
     parser.add_argument("--no-query-count", action="store_true", help="skip the log_statement query count")
     parser.add_argument("--baseline", type=Path, help="another checkout whose dbtools is measured in the same rounds")
     args = parser.parse_args(argv)
@@ -535,20 +602,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             probe.sql("SELECT pg_reload_conf()")
             time.sleep(0.3)
             (version,) = probe.sql("SELECT version()")[0]
-            settings_line = ", ".join(f"{k}={v}" for k, v in probe.sql(
-                "SELECT name, setting FROM pg_settings WHERE name IN "
-                "('fsync', 'synchronous_commit', 'wal_sync_method', 'full_page_writes', 'autovacuum') ORDER BY name"))
-            tools = Tools(probe, folder, scripts, dbmate, bytecode_cache=not args.no_bytecode_cache,
-                          baseline=args.baseline.resolve() if args.baseline else None)
+            settings_line = ", ".join(
+                f"{k}={v}"
+                for k, v in probe.sql(
+                    "SELECT name, setting FROM pg_settings WHERE name IN "
+                    "('fsync', 'synchronous_commit', 'wal_sync_method', 'full_page_writes', 'autovacuum') ORDER BY name"
+                )
+            )
+            tools = Tools(
+                probe,
+                folder,
+                scripts,
+                dbmate,
+                bytecode_cache=not args.no_bytecode_cache,
+                baseline=args.baseline.resolve() if args.baseline else None,
+            )
             warm, env = tools.dbtools("postgres", "--version")  # fills the bytecode cache
             subprocess.run([*warm[:3], "--version"], env=env, capture_output=True, cwd=ROOT)
-            keys = ["dbtools apply", "(c) dbmate apply", "(b) floor apply", "(a) psql one tx",
-                    "dbtools no-op", "(c) dbmate no-op", "(b) floor no-op",
-                    "dbtools rollback", "(b) floor rollback", "baseline apply", "baseline no-op", "baseline rollback"]
+            keys = [
+                "dbtools apply",
+                "(c) dbmate apply",
+                "(b) floor apply",
+                "(a) psql one tx",
+                "dbtools no-op",
+                "(c) dbmate no-op",
+                "(b) floor no-op",
+                "dbtools rollback",
+                "(b) floor rollback",
+                "baseline apply",
+                "baseline no-op",
+                "baseline rollback",
+            ]
             rows = {k: Row(k) for k in keys}
             cache = "off (inherited env)" if args.no_bytecode_cache else "on (bench/.work/pycache)"
-            print(f"{args.n} migrations, {args.rounds} interleaved rounds; {version.split(',')[0]}; {settings_line}; "
-                  f"dbtools bytecode cache {cache}", flush=True)
+            print(
+                f"{args.n} migrations, {args.rounds} interleaved rounds; {version.split(',')[0]}; {settings_line}; "
+                f"dbtools bytecode cache {cache}",
+                flush=True,
+            )
             for index in range(args.rounds):
                 t0 = time.monotonic()
                 one_round(tools, rows, index, args.n)
@@ -567,12 +658,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             load = os.getloadavg()
 
         print()
-        print(f"== apply / no-op / rollback of {args.n} migrations (median of {args.rounds} rounds; "
-              "CPU = client user+sys; xacts = xact_commit delta; wal_sync / wal_write = pg_stat_wal deltas)")
+        print(
+            f"== apply / no-op / rollback of {args.n} migrations (median of {args.rounds} rounds; "
+            "CPU = client user+sys; xacts = xact_commit delta; wal_sync / wal_write = pg_stat_wal deltas)"
+        )
         for line in table(rows, args.n):
             print(line)
-        print("dbmate rollback-all: skipped - dbmate 2.x rolls back one migration per process "
-              f"(`dbmate rollback` x {args.n} would time {args.n} process starts, not a rollback)")
+        print(
+            "dbmate rollback-all: skipped - dbmate 2.x rolls back one migration per process "
+            f"(`dbmate rollback` x {args.n} would time {args.n} process starts, not a rollback)"
+        )
         print()
         for line in ratios(rows):
             print(line)
@@ -589,8 +684,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in start_lines:
             print(line)
         print()
-        print(f"total {time.monotonic() - began:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} "
-              f"{load[2]:.2f} on {os.cpu_count()} CPUs")
+        print(
+            f"total {time.monotonic() - began:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} "
+            f"{load[2]:.2f} on {os.cpu_count()} CPUs"
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -152,8 +152,7 @@ def execute(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path
 
     (wait4 on a child forked from this process would not do: Linux counts the parent's resident set at
     fork time into the child's maximum.)"""
-    with tempfile.NamedTemporaryFile("r") as usage, tempfile.TemporaryFile() as out, \
-            tempfile.TemporaryFile() as err:
+    with tempfile.NamedTemporaryFile("r") as usage, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         wrapped = [TIME, "-f", "%U %S %M", "-o", usage.name, *argv]
         started = time.perf_counter()
         code = subprocess.run(wrapped, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err).returncode
@@ -216,8 +215,9 @@ class HistoryResult:
     drivers: str = ""
 
 
-def history_section(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, sizes: list[int], rounds: int,
-                    repeats: int, work: Path) -> list[HistoryResult]:
+def history_section(
+    probe: bench_postgres.Probe, dbmate: Path | None, env: Env, sizes: list[int], rounds: int, repeats: int, work: Path
+) -> list[HistoryResult]:
     results = []
     for n in sizes:
         t0 = time.monotonic()
@@ -226,8 +226,9 @@ def history_section(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, 
     return results
 
 
-def history_size(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, n: int, rounds: int, repeats: int,
-                 work: Path) -> HistoryResult:
+def history_size(
+    probe: bench_postgres.Probe, dbmate: Path | None, env: Env, n: int, rounds: int, repeats: int, work: Path
+) -> HistoryResult:
     """Apply N migrations with each tool, then time the no-op run and `status` beside the floors."""
     folder = work / f"history_{n}"
     migrations = bench_postgres.generate(folder, n)
@@ -239,12 +240,21 @@ def history_size(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, n: 
         series.setdefault(label, Series()).runs.append(run)
 
     def dbtools_cmd(db: str, *args: str) -> tuple[list[str], dict[str, str]]:
-        return ([PY, "-m", "dbtools", "--migrations-dir", str(folder), *args, "--db", "postgres"],
-                env.python(POSTGRES_URL=probe.url(db)))
+        return (
+            [PY, "-m", "dbtools", "--migrations-dir", str(folder), *args, "--db", "postgres"],
+            env.python(POSTGRES_URL=probe.url(db)),
+        )
 
     def dbmate_cmd(db: str, command: str) -> list[str]:
-        return [str(dbmate), "--url", probe.url(db) + "?sslmode=disable", "--migrations-dir", str(mdir),
-                "--no-dump-schema", command]
+        return [
+            str(dbmate),
+            "--url",
+            probe.url(db) + "?sslmode=disable",
+            "--migrations-dir",
+            str(mdir),
+            "--no-dump-schema",
+            command,
+        ]
 
     def measured(db: str, argv: list[str], run_env: dict[str, str] | None = None) -> Run:
         probe.sql("CHECKPOINT")
@@ -300,7 +310,7 @@ def history_size(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, n: 
         commands["dbmate status"] = (dbmate_cmd(kept["dbmate"], "status"), None)
     labels = list(commands)
     for index in range(repeats):
-        for label in labels[index % len(labels):] + labels[: index % len(labels)]:
+        for label in labels[index % len(labels) :] + labels[: index % len(labels)]:
             argv, run_env = commands[label]
             add(label, execute(argv, env=run_env))
     result = HistoryResult(n, series, drivers_loaded(*dbtools_cmd(db, "migrate")))
@@ -315,9 +325,11 @@ DRIVERS = ("psycopg2", "chdb", "clickhouse_driver", "pymongo", "redis", "sqlpars
 
 def drivers_loaded(argv: list[str], run_env: dict[str, str]) -> str:
     """Which drivers and heavy libraries are in sys.modules when the command exits."""
-    code = ("import atexit, runpy, sys; atexit.register(lambda: print('MODULES ' + "
-            "' '.join(sorted(m for m in sys.modules if '.' not in m)))); "
-            "sys.argv = ['dbtools', *sys.argv[1:]]; runpy.run_module('dbtools', run_name='__main__')")
+    code = (
+        "import atexit, runpy, sys; atexit.register(lambda: print('MODULES ' + "
+        "' '.join(sorted(m for m in sys.modules if '.' not in m)))); "
+        "sys.argv = ['dbtools', *sys.argv[1:]]; runpy.run_module('dbtools', run_name='__main__')"
+    )
     run = execute([PY, "-c", code, *argv[3:]], env=run_env)
     line = next((ln for ln in run.stdout.splitlines() if ln.startswith("MODULES ")), "MODULES ")
     loaded = set(line.split()[1:])
@@ -327,8 +339,17 @@ def drivers_loaded(argv: list[str], run_env: dict[str, str]) -> str:
 def history_report(results: list[HistoryResult]) -> list[str]:
     if not results:
         return []
-    labels = ["dbtools apply", "dbmate apply", "psql floor apply", "dbtools no-op", "dbmate no-op", "dbtools status",
-              "dbmate status", "floor query", "floor files"]
+    labels = [
+        "dbtools apply",
+        "dbmate apply",
+        "psql floor apply",
+        "dbtools no-op",
+        "dbmate no-op",
+        "dbtools status",
+        "dbmate status",
+        "floor query",
+        "floor files",
+    ]
     lines = ["== long histories: median wall s (ms per migration) [peak MB]; apply rounds: 3 up to 1,000, then 1"]
     head = f"{'':<18}" + "".join(f"{'N=' + format(r.n, ','):>30}" for r in results)
     lines += [head, "-" * len(head)]
@@ -357,15 +378,23 @@ def history_report(results: list[HistoryResult]) -> list[str]:
             lines.append(f"  {label:<18} " + "   ".join(cells))
     lines.append("")
     lines.append("ratios (median of per-round ratios; wall, CPU in brackets):")
-    pairs = [("dbtools apply", "dbmate apply"), ("dbtools apply", "psql floor apply"),
-             ("dbtools no-op", "floor files"), ("dbtools status", "floor files"), ("dbtools no-op", "floor query"),
-             ("dbtools no-op", "dbmate no-op"), ("dbtools status", "dbmate status")]
+    pairs = [
+        ("dbtools apply", "dbmate apply"),
+        ("dbtools apply", "psql floor apply"),
+        ("dbtools no-op", "floor files"),
+        ("dbtools status", "floor files"),
+        ("dbtools no-op", "floor query"),
+        ("dbtools no-op", "dbmate no-op"),
+        ("dbtools status", "dbmate status"),
+    ]
     for a, b in pairs:
         cells = []
         for r in results:
             if a in r.series and b in r.series:
-                cells.append(f"N={r.n:,}: {paired_ratio(r.series[a], r.series[b]):.2f}x "
-                             f"({paired_ratio(r.series[a], r.series[b], 'cpu'):.2f}x)")
+                cells.append(
+                    f"N={r.n:,}: {paired_ratio(r.series[a], r.series[b]):.2f}x "
+                    f"({paired_ratio(r.series[a], r.series[b], 'cpu'):.2f}x)"
+                )
         if cells:
             lines.append(f"  {a + ' / ' + b:<34} " + "  ".join(cells))
     lines.append("")
@@ -384,11 +413,9 @@ def history_report(results: list[HistoryResult]) -> list[str]:
     top = results[-1]
     for label in ("dbtools no-op", "dbtools status"):
         ratio = paired_ratio(top.series[label], top.series["floor files"])
-        lines.append(f"  {label} over {top.n:,} <= 2x the Python floor (files): {ratio:.2f}x  "
-                     f"{verdict(ratio <= 2.0)}")
+        lines.append(f"  {label} over {top.n:,} <= 2x the Python floor (files): {ratio:.2f}x  {verdict(ratio <= 2.0)}")
         peak = top.series[label].peak()
-        lines.append(f"  {label} over {top.n:,} peak memory < 100 MB:          {peak:.0f} MB  "
-                     f"{verdict(peak < 100)}")
+        lines.append(f"  {label} over {top.n:,} peak memory < 100 MB:          {peak:.0f} MB  {verdict(peak < 100)}")
     return lines
 
 
@@ -403,14 +430,17 @@ def large_file(folder: Path, statements: int) -> Path:
     with open(path, "w") as f:
         f.write("-- migrate:up\nCREATE TABLE big_rows (id bigint PRIMARY KEY, name text, note text);\n")
         for i in range(1, statements):
-            f.write(f"INSERT INTO big_rows (id, name, note) VALUES ({i}, 'row {i}', "
-                    f"'a note of ordinary length, as data migrations carry, row {i}');\n")
+            f.write(
+                f"INSERT INTO big_rows (id, name, note) VALUES ({i}, 'row {i}', "
+                f"'a note of ordinary length, as data migrations carry, row {i}');\n"
+            )
         f.write("\n-- migrate:down\nDROP TABLE big_rows;\n")
     return path
 
 
-def large_section(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, statements: int, rounds: int,
-                  work: Path) -> tuple[dict[str, Series], float, Series]:
+def large_section(
+    probe: bench_postgres.Probe, dbmate: Path | None, env: Env, statements: int, rounds: int, work: Path
+) -> tuple[dict[str, Series], float, Series]:
     folder = work / "large"
     path = large_file(folder, statements)
     size_mb = path.stat().st_size / 2**20
@@ -438,8 +468,15 @@ def large_section(probe: bench_postgres.Probe, dbmate: Path | None, env: Env, st
         def dbmate_run(index: int = index) -> None:
             db = f"large_dbmate_{index}"
             probe.fresh(db)
-            argv = [str(dbmate), "--url", probe.url(db) + "?sslmode=disable", "--migrations-dir",
-                    str(folder / "postgres"), "--no-dump-schema", "migrate"]
+            argv = [
+                str(dbmate),
+                "--url",
+                probe.url(db) + "?sslmode=disable",
+                "--migrations-dir",
+                str(folder / "postgres"),
+                "--no-dump-schema",
+                "migrate",
+            ]
             series.setdefault("dbmate", Series()).runs.append(execute(argv))
             check(db)
             probe.drop(db)
@@ -475,23 +512,31 @@ def _count(probe: bench_postgres.Probe, db: str, sql: str) -> int:
 def large_report(series: dict[str, Series], size_mb: float, statements: int, baseline: Series) -> list[str]:
     if not series:
         return []
-    lines = [f"== one migration of {statements:,} statements ({size_mb:.1f} MB), median of "
-             f"{len(next(iter(series.values())).runs)} rounds",
-             f"{'tool':<20} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'us/statement':>13}"]
+    lines = [
+        f"== one migration of {statements:,} statements ({size_mb:.1f} MB), median of "
+        f"{len(next(iter(series.values())).runs)} rounds",
+        f"{'tool':<20} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'us/statement':>13}",
+    ]
     for label, s in series.items():
-        lines.append(f"{label:<20} {s.median():>8.2f} {s.median('cpu'):>8.2f} {s.peak():>8.0f} "
-                     f"{s.median() / statements * 1e6:>13.1f}")
+        lines.append(
+            f"{label:<20} {s.median():>8.2f} {s.median('cpu'):>8.2f} {s.peak():>8.0f} "
+            f"{s.median() / statements * 1e6:>13.1f}"
+        )
     mine = series["dbtools"]
     lines.append("")
     if "dbmate" in series:
         ratio = paired_ratio(mine, series["dbmate"])
-        lines.append(f"dbtools / dbmate wall {ratio:.2f}x (CPU {paired_ratio(mine, series['dbmate'], 'cpu'):.2f}x); "
-                     f"target <= 1.2x  {verdict(ratio <= 1.2)}")
+        lines.append(
+            f"dbtools / dbmate wall {ratio:.2f}x (CPU {paired_ratio(mine, series['dbmate'], 'cpu'):.2f}x); "
+            f"target <= 1.2x  {verdict(ratio <= 1.2)}"
+        )
     lines.append(f"dbtools / floor wall {paired_ratio(mine, series['floor (one query)']):.2f}x")
     extra = mine.peak() - statistics.median(r.rss_mb for r in baseline.runs)
-    lines.append(f"client memory for the file: peak {mine.peak():.0f} MB - {mine.peak() - extra:.0f} MB of the same "
-                 f"process on a no-op = {extra:.0f} MB = {extra / size_mb:.1f}x the file; target < 3x  "
-                 f"{verdict(extra < 3 * size_mb)}")
+    lines.append(
+        f"client memory for the file: peak {mine.peak():.0f} MB - {mine.peak() - extra:.0f} MB of the same "
+        f"process on a no-op = {extra:.0f} MB = {extra / size_mb:.1f}x the file; target < 3x  "
+        f"{verdict(extra < 3 * size_mb)}"
+    )
     return lines
 
 
@@ -559,8 +604,10 @@ def clickhouse_section(env: Env, migrations: int, rounds: int, work: Path) -> di
 
 
 def clickhouse_report(out: dict[str, dict[str, Series]], migrations: int) -> list[str]:
-    lines = [f"== ClickHouse: {migrations} migrations x 3 statements (CREATE TABLE, INSERT, ALTER); floor = the same "
-             "statements and one history INSERT per migration, one process"]
+    lines = [
+        f"== ClickHouse: {migrations} migrations x 3 statements (CREATE TABLE, INSERT, ALTER); floor = the same "
+        "statements and one history INSERT per migration, one process"
+    ]
     for where, series in out.items():
         if not series:
             continue
@@ -568,9 +615,11 @@ def clickhouse_report(out: dict[str, dict[str, Series]], migrations: int) -> lis
         ratio = paired_ratio(mine, floor)
         per = mine.median() / migrations * 1000
         cpu = paired_ratio(mine, floor, "cpu")
-        lines.append(f"  {where:<7} dbtools {mine.median():6.2f} s ({per:5.1f} ms/migration)  floor "
-                     f"{floor.median():6.2f} s  ratio {ratio:.2f}x (CPU {cpu:.2f}x)  target <= 1.25x "
-                     f"{verdict(ratio <= 1.25)}")
+        lines.append(
+            f"  {where:<7} dbtools {mine.median():6.2f} s ({per:5.1f} ms/migration)  floor "
+            f"{floor.median():6.2f} s  ratio {ratio:.2f}x (CPU {cpu:.2f}x)  target <= 1.25x "
+            f"{verdict(ratio <= 1.25)}"
+        )
     return lines
 
 
@@ -595,8 +644,17 @@ def verify_section(env: Env, sizes: list[int], work: Path, langfuse: bool) -> li
     with start("postgres", "local") as settings:  # like verify's own sandbox: fsync off
         for label, folder, n, has_downs in cases:
             t0 = time.monotonic()
-            argv = [PY, "-m", "dbtools.verify", "--db", "postgres", "--provider", "local", "--migrations-dir",
-                    str(folder)]
+            argv = [
+                PY,
+                "-m",
+                "dbtools.verify",
+                "--db",
+                "postgres",
+                "--provider",
+                "local",
+                "--migrations-dir",
+                str(folder),
+            ]
             verify_run = execute(argv, env=env.python(DBTOOLS_AUDIT="off"))
             reference = Run(0.0, 0.0, 0.0)
             for step in ("apply", "apply again", "rollback"):
@@ -622,16 +680,20 @@ def verify_section(env: Env, sizes: list[int], work: Path, langfuse: bool) -> li
 def verify_report(results: list[tuple[str, int, Run, Run]]) -> list[str]:
     if not results:
         return []
-    lines = ["== verify (python -m dbtools.verify, local sandbox with fsync off) beside applying twice and rolling "
-             "back once with `migrate` / `rollback --to 0` on the same kind of server",
-             f"{'case':<16} {'verify s':>9} {'ms/migration':>13} {'peak MB':>8} {'reference s':>12} {'ratio':>6}"]
+    lines = [
+        "== verify (python -m dbtools.verify, local sandbox with fsync off) beside applying twice and rolling "
+        "back once with `migrate` / `rollback --to 0` on the same kind of server",
+        f"{'case':<16} {'verify s':>9} {'ms/migration':>13} {'peak MB':>8} {'reference s':>12} {'ratio':>6}",
+    ]
     per: dict[int, float] = {}
     for label, n, run, ref in results:
         per_migration = run.wall / n * 1000
         if label.startswith("generated"):
             per[n] = per_migration
-        lines.append(f"{label:<16} {run.wall:>9.2f} {per_migration:>13.2f} {run.rss_mb:>8.0f} {ref.wall:>12.2f} "
-                     f"{run.wall / ref.wall:>5.2f}x")
+        lines.append(
+            f"{label:<16} {run.wall:>9.2f} {per_migration:>13.2f} {run.rss_mb:>8.0f} {ref.wall:>12.2f} "
+            f"{run.wall / ref.wall:>5.2f}x"
+        )
     if 100 in per and 400 in per:
         ratio = per[400] / per[100]
         lines.append(f"cost per migration at 400 / at 100: {ratio:.2f}x; target <= 1.2x  {verdict(ratio <= 1.2)}")
@@ -676,10 +738,23 @@ def seed_section(probe: bench_postgres.Probe, env: Env, rounds: int, work: Path)
         def dbtools_seed(index: int = index) -> None:
             db = f"seed_dbtools_{index}"
             url = migrated(db)
-            argv = [PY, "-m", "dbtools", "--migrations-dir", str(ROOT / "migrations"), "seed", "--db", "postgres",
-                    "--scale", "large", "--until", SEED_UNTIL]
+            argv = [
+                PY,
+                "-m",
+                "dbtools",
+                "--migrations-dir",
+                str(ROOT / "migrations"),
+                "seed",
+                "--db",
+                "postgres",
+                "--scale",
+                "large",
+                "--until",
+                SEED_UNTIL,
+            ]
             series.setdefault("dbtools seed", Series()).runs.append(
-                execute(argv, env=env.python(POSTGRES_URL=url, DBTOOLS_AUDIT="off")))
+                execute(argv, env=env.python(POSTGRES_URL=url, DBTOOLS_AUDIT="off"))
+            )
             probe.drop(db)
 
         def floor_copy(index: int = index) -> None:
@@ -739,8 +814,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dbmate = None if args.no_dbmate else bench_postgres.ensure_dbmate()
     subprocess.run([PY, "-m", "dbtools", "--version"], env=env.python(), capture_output=True, cwd=ROOT)  # warm cache
     began = time.monotonic()
-    print(f"bench_scale: sections {', '.join(sections)}; load average {os.getloadavg()[0]:.2f} on "
-          f"{os.cpu_count()} CPUs; dbmate {'skipped' if dbmate is None else dbmate}", flush=True)
+    print(
+        f"bench_scale: sections {', '.join(sections)}; load average {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} CPUs; dbmate {'skipped' if dbmate is None else dbmate}",
+        flush=True,
+    )
     reports: list[list[str]] = []
     work = Path(tempfile.mkdtemp(prefix="dbtools-scale-"))
     os.chmod(work, 0o755)
@@ -759,8 +837,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     reports.append(history_report(results))
                     _show(reports[-1])
                 if "large" in sections:
-                    series, size_mb, baseline = large_section(probe, dbmate, env, args.statements, args.large_rounds,
-                                                              work)
+                    series, size_mb, baseline = large_section(
+                        probe, dbmate, env, args.statements, args.large_rounds, work
+                    )
                     reports.append(large_report(series, size_mb, args.statements, baseline))
                     _show(reports[-1])
                 if "seed" in sections:
@@ -768,8 +847,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     reports.append(seed_report(series, rows))
                     _show(reports[-1])
         if "clickhouse" in sections:
-            reports.append(clickhouse_report(clickhouse_section(env, args.ch_migrations, args.rounds, work),
-                                             args.ch_migrations))
+            reports.append(
+                clickhouse_report(clickhouse_section(env, args.ch_migrations, args.rounds, work), args.ch_migrations)
+            )
             _show(reports[-1])
         if "verify" in sections:
             verify_sizes = [int(x) for x in args.verify_sizes.split(",")]
@@ -782,8 +862,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print("\n".join(lines))
     load = os.getloadavg()
-    print(f"\ntotal {time.monotonic() - began:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"\ntotal {time.monotonic() - began:.0f} s; load average at the end {load[0]:.2f} {load[1]:.2f} "
+        f"{load[2]:.2f} on {os.cpu_count()} CPUs"
+    )
     return 0
 
 

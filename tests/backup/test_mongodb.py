@@ -25,7 +25,7 @@ from tests.backup.conftest import MIGRATIONS, cli, current_version, env_for, sna
 from tests.conftest import Servers, fresh_settings
 
 NEXT = {  # a migration after the project's 001, for rehearse and migrate --backup
-    "002_strategy_tags.py": '''
+    "002_strategy_tags.py": """
         def up(db):
             db.create_collection("strategy_tags", validator={"$jsonSchema": {"required": ["tag"]}})
             db.strategy_tags.create_index("tag", unique=True, name="tag_unique")
@@ -33,7 +33,7 @@ NEXT = {  # a migration after the project's 001, for rehearse and migrate --back
 
         def down(db):
             db.drop_collection("strategy_tags")
-    ''',
+    """,
 }
 
 
@@ -225,9 +225,7 @@ def test_failed_switch_puts_the_old_data_back(source: Settings, servers: Servers
         assert not [n for n in db.list_collection_names() if n.startswith(mongodb_backup.TRANSIENT)]
 
 
-def test_switch_that_cannot_undo_keeps_the_old_data_and_says_where(
-    source: Settings, servers: Servers, tmp_path: Path
-):
+def test_switch_that_cannot_undo_keeps_the_old_data_and_says_where(source: Settings, servers: Servers, tmp_path: Path):
     folder = take_backup(source, tmp_path)
     target = _target_with_data(servers)
     before = documents(target)

@@ -32,9 +32,7 @@ def test_the_platform_migrations_lint_clean() -> None:
     done = run()
     assert done.returncode == 0, done.stdout + done.stderr
     assert " error: " not in done.stdout
-    assert (
-        done.stdout.rstrip().endswith(": 0 error(s), 0 warning(s)") or not binary()
-    )
+    assert done.stdout.rstrip().endswith(": 0 error(s), 0 warning(s)") or not binary()
     as_json = run("--json")
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == [] or not binary()

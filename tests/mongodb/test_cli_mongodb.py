@@ -92,9 +92,7 @@ def test_migrate_status_seed_and_rollback(mongo: Settings, mdir: Path) -> None:
 
 def test_missing_mongosh_is_one_line_and_nothing_runs(mongo: Settings, mdir: Path) -> None:
     (mdir / "mongodb" / "001_collections_schema.py").unlink()
-    python_only = os.pathsep.join(
-        p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "mongosh").exists()
-    )
+    python_only = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "mongosh").exists())
     done = run(mongo, mdir, "migrate", "--db", "mongodb", "--create-db", path=python_only)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
