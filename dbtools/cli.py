@@ -465,7 +465,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         stores = _stores(args)
         if len(stores) != 1:
             raise UsageError("new needs exactly one --db STORE", hint="e.g. `new --db postgres 'add users table'`")
-        path = runner.new(stores[0], args.description, migrations_dir=args.migrations_dir, extension=args.ext)
+        from dbtools import upkeep
+
+        path = upkeep.new(stores[0], args.description, migrations_dir=args.migrations_dir, extension=args.ext)
         print(path)
         return 0
     if command == "adopt" and args.files is not None and not args.db:
@@ -489,6 +491,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cli_backup.run(args)
     report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
     common = {"migrations_dir": args.migrations_dir}
+    if command in ("baseline", "repair", "unlock", "check"):
+        from dbtools import upkeep
     actions: dict[str, Callable[[str], Any]] = {
         "migrate": lambda s: runner.migrate(
             s,
@@ -513,13 +517,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             **common,
         ),
         "validate": lambda s: _validated(s, runner.validate(s, allow_out_of_order=args.allow_out_of_order, **common)),
-        "baseline": lambda s: runner.baseline(
+        "baseline": lambda s: upkeep.baseline(
             s, args.baseline_version, lock_timeout=args.lock_timeout, report=report, **common
         ),
-        "repair": lambda s: runner.repair(s, lock_timeout=args.lock_timeout, report=report, **common),
-        "unlock": lambda s: runner.unlock(s, report=report, **common),
+        "repair": lambda s: upkeep.repair(s, lock_timeout=args.lock_timeout, report=report, **common),
+        "unlock": lambda s: upkeep.unlock(s, report=report, **common),
         "check": lambda s: _no_violations(
-            s, runner.check_layout(s, report=report, **common), runner.migrations_root(args.migrations_dir) / s
+            s, upkeep.check_layout(s, report=report, **common), runner.migrations_root(args.migrations_dir) / s
         ),
     }
     return _each_store(stores, actions[command])
