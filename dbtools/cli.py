@@ -6,12 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC
 from typing import Any, NoReturn
 
 from dbtools import __version__, backends, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
-from dbtools.errors import ConnectionFailed, DbtoolsError, Interrupted, UsageError, ValidationFailed
+from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
 
@@ -184,145 +183,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
         )
 
-    if command in (None, "rollback"):
-        p = _command(sub, "rollback", "revert applied migrations with their down sections, newest first", writers)
-        group = p.add_mutually_exclusive_group(required=True)
-        group.add_argument(
-            "--steps",
-            type=argument(STEPS),
-            metavar="N",
-            help="revert the last N applied migrations (this or --to is required)",
-        )
-        group.add_argument(
-            "--to",
-            type=argument(VERSION),
-            metavar="VERSION",
-            help="revert every migration above VERSION (this or --steps is required)",
-        )
-        p.add_argument("--dry-run", action="store_true", help="show what would be reverted, change nothing")
+    for name in _COMMANDS[2 : -len(BACKUP_COMMANDS)]:  # after migrate and status, in listing order
+        if command in (None, name):
+            from dbtools import cli_args
 
-    if command in (None, "validate"):
-        p = _command(sub, "validate", "check that files and history agree (exit 1 if not)", [common, stores])
-        p.add_argument(
-            "--allow-out-of-order", action="store_true", help="accept pending versions below the current one"
-        )
-
-    if command in (None, "baseline"):
-        p = _command(
-            sub,
-            "baseline",
-            "adopt an existing database: record migrations up to VERSION as applied without running them",
-            writers,
-        )
-        p.add_argument(
-            "--version",
-            type=argument(VERSION),
-            required=True,
-            metavar="VERSION",
-            dest="baseline_version",
-            help="the version the existing database corresponds to",
-        )
-
-    if command in (None, "repair"):
-        _command(
-            sub,
-            "repair",
-            "accept edited files, clear failed rows, forget rows whose file is gone (history only: the database "
-            "keeps what was applied)",
-            writers,
-        )
-
-    if command in (None, "unlock"):
-        p = _command(sub, "unlock", "break a migration lock left by a dead or stuck run", [common, stores, events])
-        p.add_argument("--force", action="store_true", required=True, help="confirms breaking the lock")
-
-    if command in (None, "check"):
-        _command(
-            sub,
-            "check",
-            "for stores with a declared key layout (Redis: migrations/redis/layout.toml): check live keys against it "
-            "(exit 1 on violations)",
-            [common, stores, events],
-        )
-
-    if command in (None, "seed"):
-        p = _command(
-            sub, "seed", "load deterministic development data (a store already seeded is skipped)", [common, stores]
-        )
-        p.add_argument("--seed", type=argument(SEED), default=42, help="random seed: the same seed gives the same data")
-        p.add_argument("--scale", choices=["small", "medium", "large"], default="small", help="how much data")
-        p.add_argument("--until", metavar="DATE", help="UTC date market data ends at, YYYY-MM-DD (default: today)")
-        p.add_argument("--reset", action="store_true", help="wipe the seeded tables first, then load")
-        p.add_argument("--json", action="store_true", help="one JSON object per event instead of text")
-
-    if command in (None, "verify"):
-        p = _command(
-            sub,
-            "verify",
-            "migration tests on a throwaway server: from scratch, on the previous release, round trip",
-            [common, stores],
-        )
-        p.add_argument("--previous", metavar="REF", help="git ref of the previous release (default: newest v* tag)")
-        p.add_argument(
-            "--provider",
-            metavar="KIND",
-            help="throwaway server: docker, local, embedded, or a store's own (mongodb: secantusdb); "
-            "default: $DBTOOLS_SANDBOX, else the first that works here",
-        )
-        p.add_argument(
-            "--skipped-file",
-            metavar="FILE",
-            help="when no store could get a sandbox, write the reason here and exit 0, for nox to turn into a "
-            "skip (default: exit 1)",
-        )
-
-    if command in (None, "schema-docs"):
-        p = _command(
-            sub,
-            "schema-docs",
-            "write docs/schema.md from live catalogs of freshly migrated throwaway servers",
-            [common, stores],
-        )
-        p.add_argument("--output", default="docs/schema.md", metavar="PATH", help="where to write")
-        p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is out of date")
-
-    if command in (None, "new"):
-        p = _command(sub, "new", "create the next-numbered migration file from the store's template", [common])
-        p.add_argument("description", help="what the migration does, e.g. 'add users table' (becomes the file name)")
-        p.add_argument("--db", required=True, metavar="STORE", help="the store to write the migration for")
-        p.add_argument("--ext", help="file type where the store runs several: py or js (default: the store's first)")
-
-    if command in (None, "adopt"):
-        p = sub.add_parser(
-            "adopt",
-            parents=[common, stores, locking],
-            help="switch from another tool: record its history as ours (or, with --files, lay its files) "
-            "without running anything",
-        )
-        p.add_argument(
-            "--from",
-            dest="tool",
-            required=True,
-            choices=_adopt_tools(),
-            help="the tool whose files or history to adopt",
-        )
-        p.add_argument(
-            "--files",
-            metavar="DIR",
-            help="lay the tool's migration files from DIR into migrations/<store>/ "
-            "(default: adopt its history instead)",
-        )
-        p.add_argument(
-            "--table",
-            metavar="NAME",
-            help="the tool's history table or collection (default: the tool's own name for it)",
-        )
-        p.add_argument("--dry-run", action="store_true", help="show what would be recorded or laid, change nothing")
-        p.add_argument("--skip-repeatable", action="store_true", help="leave Flyway's repeatable (R__) migrations out")
-
-    if command in (None, "lint"):
-        p = _command(sub, "lint", "flag risky migrations before they run (exit 1 on error)", [common, stores])
-        p.add_argument("--json", action="store_true", help="print the findings as one JSON list")
+            cli_args.ADD[name](sub, common, stores, events, locking)
 
     if command in (None, *BACKUP_COMMANDS):
         _add_backup_commands(sub, [common, stores])
@@ -361,12 +226,6 @@ def _named_command(tokens: list[str]) -> str | None:
         if token == "-h" or (len(token) > 2 and ("--help".startswith(token) or "--version".startswith(token))):
             return None
     return None
-
-
-def _adopt_tools() -> list[str]:
-    from dbtools.adopt import TOOLS
-
-    return list(TOOLS)
 
 
 def _add_backup_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -471,20 +330,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(path)
         return 0
     if command == "adopt" and args.files is not None and not args.db:
+        from dbtools.cli_tools import _ADOPT_FILES_EXAMPLE, _ADOPT_FILES_ONE_STORE
+
         raise UsageError(_ADOPT_FILES_ONE_STORE, hint=_ADOPT_FILES_EXAMPLE)
     stores = _stores(args)
     if command == "status":
-        return _status(args, stores)
+        from dbtools import cli_status
+
+        return cli_status.run_status(args, stores)
+    if command in ("lint", "seed", "schema-docs", "verify", "adopt"):
+        from dbtools import cli_tools
     if command == "lint":
-        return _lint(args, stores)
+        return cli_tools.run_lint(args, stores)
     if command == "seed":
-        return _seed(args, stores)
+        return cli_tools.run_seed(args, stores)
     if command == "schema-docs":
-        return _schema_docs(args, stores)
+        return cli_tools.run_schema_docs(args, stores)
     if command == "verify":
-        return _verify(args, stores)
+        return cli_tools.run_verify(args, stores)
     if command == "adopt":
-        return _adopt(args, stores)
+        return cli_tools.run_adopt(args, stores)
     if command in ("backup", "restore", "rehearse"):
         from dbtools import cli_backup
 
@@ -538,137 +403,6 @@ def _backup_first(folder: str | None) -> Callable[[runner.Context, Any], None] |
     return before_migrating(folder)
 
 
-_ADOPT_FILES_ONE_STORE = "adopt --files needs exactly one --db STORE (the folder migrations/<store>/ to fill)"
-_ADOPT_FILES_EXAMPLE = "e.g. `adopt --from dbmate --files db/migrations --db postgres`"
-
-
-def _adopt(args: argparse.Namespace, stores: list[str]) -> int:
-    from dbtools import adopt
-
-    report = json_reporter() if args.json else stdout_reporter()
-    if args.files is not None:
-        if len(stores) != 1:
-            raise UsageError(_ADOPT_FILES_ONE_STORE, hint=_ADOPT_FILES_EXAMPLE)
-        adopt.files(
-            stores[0],
-            args.tool,
-            args.files,
-            migrations_dir=args.migrations_dir,
-            dry_run=args.dry_run,
-            skip_repeatable=args.skip_repeatable,
-            report=report,
-        )
-        return 0
-    return _each_store(
-        stores,
-        lambda s: adopt.history(
-            s,
-            args.tool,
-            migrations_dir=args.migrations_dir,
-            table=args.table,
-            dry_run=args.dry_run,
-            skip_repeatable=args.skip_repeatable,
-            lock_timeout=args.lock_timeout,
-            report=report,
-        ),
-    )
-
-
-def _seed(args: argparse.Namespace, stores: list[str]) -> int:
-    from datetime import datetime
-
-    from dbtools.seed import dataset, load, rows_progress
-
-    try:
-        until = datetime.fromisoformat(args.until).replace(tzinfo=UTC) if args.until else None
-    except ValueError:
-        raise UsageError(f"--until {args.until!r} is not a date", hint="write it as YYYY-MM-DD") from None
-    shown = sys.stderr.isatty()
-    with rows_progress(shown, f"generating {args.scale} data for {', '.join(stores)}") as progress:
-        data = dataset.build(args.seed, args.scale, until, stores=stores, progress=progress)
-    report = json_reporter() if args.json else stdout_reporter()
-    return _each_store(
-        stores,
-        lambda s: load(s, data, reset=args.reset, migrations_dir=args.migrations_dir, report=report, progress=shown),
-    )
-
-
-def _lint(args: argparse.Namespace, stores: list[str]) -> int:
-    """The findings as lines and a count (or one JSON list); unreadable stores as `error:`/`hint:` lines."""
-    from dbtools.lint import lint_stores
-
-    linted = lint_stores(stores, args.migrations_dir)
-    for problem in linted.problems:
-        _print_error(problem)
-    if args.json:
-        import json
-
-        print(json.dumps([f.as_dict() for f in linted.findings], indent=2))
-    else:
-        for f in linted.findings:
-            print(f.render())
-        print(f"lint: {', '.join(stores)}: {linted.errors} error(s), {linted.warnings} warning(s)")
-    return linted.exit_code
-
-
-def _verify(args: argparse.Namespace, stores: list[str]) -> int:
-    """Each store's migration tests on a sandbox, its report printed as it ends; exit 1 when one failed, or
-    when none could be verified (0 with --skipped-file, which then says why)."""
-    from pathlib import Path
-
-    from dbtools import verify
-
-    if args.previous:
-        verify.check_ref(verify.repository(runner.migrations_root(args.migrations_dir)), args.previous)
-    outcomes: dict[str, list[str]] = {"ok": [], "failed": [], "skipped": []}
-    for store in stores:
-        outcome = verify.verify_store(
-            store,
-            migrations_dir=args.migrations_dir,
-            previous=args.previous,
-            provider=args.provider,
-            on_ready=lambda line: print(line, flush=True),
-        )
-        if outcome.error is not None:
-            _print_error(outcome.error)
-        if outcome.report is not None:
-            print(outcome.report.render(), flush=True)
-        outcomes[outcome.kind].append(f"{store}: {outcome.why}")
-    failed, skipped, verified = outcomes["failed"], outcomes["skipped"], outcomes["ok"]
-    if skipped:
-        print("skipped: " + "; ".join(skipped))
-    if failed:
-        return 1
-    if not verified:
-        if args.skipped_file:
-            Path(args.skipped_file).write_text("; ".join(skipped) + "\n")
-            return 0
-        print("error: no store could be verified on this machine", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _schema_docs(args: argparse.Namespace, stores: list[str]) -> int:
-    from pathlib import Path
-
-    from dbtools import docs
-
-    output = Path(args.output)
-    existing = output.read_text() if output.exists() else ""
-    text, outcome = docs.generate(args.migrations_dir, existing, stores)
-    for store, how in outcome.items():
-        print(f"{store}: {how}")
-    if args.check:
-        if text != existing:
-            raise ValidationFailed(f"{output} is out of date", hint="run `python -m dbtools schema-docs` and commit it")
-        print(f"{output}: up to date")
-        return 0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    print(f"wrote {output}")
-    return 0
-
-
 def _no_violations(store: str, count: int, folder: Any) -> None:
     if count:
         raise ValidationFailed(
@@ -694,122 +428,6 @@ def _each_store(stores: list[str], action: Callable[[str], Any]) -> int:
             _print_error(exc)
             code = max(code, exc.exit_code)
     return code
-
-
-def _status(args: argparse.Namespace, stores: list[str]) -> int:
-    """Every store's status; an unreachable store is one row of its own and exit 1, the others in full."""
-    results: dict[str, Any] = {}
-    code = 0
-    for store in stores:
-        try:
-            # a person's summary names a few versions: no row per version to build for it
-            results[store] = runner.status(store, migrations_dir=args.migrations_dir, listing=args.json)
-        except DbtoolsError as exc:
-            if len(stores) == 1 and not args.json:
-                raise
-            results[store] = {
-                "where": _where(store),
-                "error": exc.message,
-                "hint": exc.hint,
-                "reachable": not isinstance(exc, ConnectionFailed),  # a file or history problem: the server answered
-            }
-            code = max(code, exc.exit_code)
-    if args.json:
-        import json
-
-        print(json.dumps(results, indent=2))
-    else:
-        print_status(results)
-    if args.exit_code and any(_needs_attention(r) for r in results.values()):
-        code = max(code, 1)
-    return code
-
-
-def _where(store: str) -> str:
-    try:
-        return runner.where(runner.settings_for(store))
-    except DbtoolsError:
-        return "-"
-
-
-def _needs_attention(r: dict[str, Any]) -> bool:
-    return "error" not in r and any(r[k] for k in ("pending", "failed", "changed", "missing"))
-
-
-def print_status(results: dict[str, dict[str, Any]]) -> None:
-    """Print `runner.status` results for people: one table row per store, then what needs attention."""
-    header = ("store", "where", "current", "applied", "pending", "failed", "changed", "missing", "lock")
-    rows = [header]
-    for store, r in results.items():
-        if "error" in r:
-            state = "error" if r.get("reachable") else "unreachable"
-            rows.append((store, r.get("where", "-"), state, "-", "-", "-", "-", "-", "-"))
-            continue
-        current = _label_of(r, r["current"])
-        counts = [str(len(r[k])) for k in ("applied", "pending", "failed", "changed", "missing")]
-        rows.append((store, r["where"], current, *counts, "held" if r["lock"] else "free"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
-        print("  ".join(cells).rstrip())
-    for store, r in results.items():
-        for line in _details(r):
-            print(f"{store}: {line}")
-
-
-def _labels(r: dict[str, Any]) -> dict[int, str]:
-    if "labels" in r:  # runner.status without the listing
-        return dict(r["labels"])
-    return {m["version"]: m["label"] for m in r["migrations"]}
-
-
-def _label_of(r: dict[str, Any], version: int | None) -> str:
-    """The label of one version (the current one: found from the end, where it usually is), "none" for None."""
-    if "labels" in r:
-        return str(r["labels"].get(version, "none"))
-    for m in reversed(r["migrations"]):
-        if m["version"] == version:
-            return str(m["label"])
-    return "none"
-
-
-def _details(r: dict[str, Any]) -> list[str]:
-    if "error" in r:
-        return [f"error: {r['error']}"] + ([f"hint: {r['hint']}"] if r.get("hint") else [])
-    if not any(r.get(k) for k in ("adopted", "pending", "unfinished", "changed", "missing", "lock")):
-        return []  # nothing needs attention: no labels to look up
-    labels = _labels(r)
-    lines = [f"applied   {labels[int(v)]}  adopted from {tool}" for v, tool in r.get("adopted", {}).items()]
-    failed, out_of_order = set(r["failed"]), set(r["out_of_order"])
-    for v in r["pending"]:
-        if v in failed:
-            continue  # said below, with where it stopped
-        lines.append(f"pending   {labels[v]}" + ("  (out of order)" if v in out_of_order else ""))
-    lines += [_unfinished(row) for row in r["unfinished"]]
-    lines += [f"changed   {labels[v]}  (file edited after it was applied)" for v in r["changed"]]
-    lines += [f"missing   {labels[v]}  (applied, file gone)" for v in r["missing"]]
-    if r["lock"]:
-        lines.append(f"lock      held by {r['lock']}")
-    return lines
-
-
-def _unfinished(row: dict[str, Any]) -> str:
-    """One line for a failed, interrupted or running migration: where it stopped, what stayed, the error."""
-    done, total, step = row["statements_done"], row["statements_total"], row.get("in_step", 0)
-    state = row.get("state", row["status"])
-    of = f" of {total}" if total else ""
-    if done:
-        kept = f"statements 1-{done}{of} stayed applied" if done > 1 else f"statement 1{of} stayed applied"
-    else:
-        kept = "nothing before it stayed applied" if step else "nothing of it stayed applied"
-    if state == "running":
-        where = f"running now, in statement {step}{of}" if step else "running now"
-        return f"{'running':<9} {row['label']}: {where}; {kept}"
-    if step:
-        where = "interrupted in" if state == "interrupted" else "failed in"
-        kept = f"{where} statement {step}{of}, which may have partly run (no transaction); {kept}"
-    reason = row["error"] or "the run stopped (killed, or its connection or lease was lost)"
-    return f"{state:<9} {row['label']}: {kept}; {reason}"
 
 
 def options_taking_values(command: str) -> set[str]:

@@ -59,7 +59,8 @@ def test_a_run_parses_as_the_full_parser_does(argv: list[str]) -> None:
 def test_a_run_imports_nothing_for_the_commands_it_does_not_run() -> None:
     code = (
         "import sys; from dbtools import cli; cli.parse_args(['migrate', '--db', 'postgres']); "
-        "print(sorted(m for m in ('dbtools.adopt', 'dbtools.cli_backup', 'shutil') if m in sys.modules))"
+        "print(sorted(m for m in ('dbtools.adopt', 'dbtools.cli_backup', 'dbtools.cli_args', 'dbtools.cli_tools', "
+        "'dbtools.cli_status', 'dbtools.upkeep', 'shutil') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
