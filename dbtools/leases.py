@@ -210,6 +210,32 @@ class Lease:
             raise self.error()
 
 
+class LeaseHolder:
+    """What every lease-locked backend shares around its `Lease`: hold it for a block (`_holding`),
+    check it before each step (`_check_lease`) and say why it was lost (`lock_lost`)."""
+
+    _lease: Lease | None
+
+    @contextmanager
+    def _holding(self, lease: Lease, timeout: float, on_wait: Waiting | None, *, breaking: str) -> Iterator[None]:
+        """Take `lease` (see `Lease.held`) and keep it as this backend's lease while the block runs."""
+        with lease.held(timeout, on_wait, breaking=breaking):
+            self._lease = lease
+            try:
+                yield
+            finally:
+                self._lease = None
+
+    def _check_lease(self) -> None:
+        """Before each step: stop if the lock is no longer ours."""
+        if self._lease is not None:
+            self._lease.check()
+
+    def lock_lost(self) -> str | None:
+        """Why the lock this run holds is no longer ours, None while it is (or when none is held)."""
+        return self._lease.lost_reason() if self._lease is not None else None
+
+
 _OWNER = re.compile(r"dbtools \S+ pid (\d+) [^@\s]*@([^\s,;)]+)")
 
 

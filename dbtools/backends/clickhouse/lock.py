@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dbtools.backends.base import owner_tag
 from dbtools.backends.clickhouse.client import ClickHouseConnection
 from dbtools.backends.clickhouse.sql import TABLE_EXISTS, ServerError, identifier, on_cluster, quote
-from dbtools.leases import Lease, Waiting
+from dbtools.leases import Lease, LeaseHolder, Waiting
 
 if TYPE_CHECKING:
     from dbtools.backends.clickhouse import ClickHouseBackend
@@ -54,7 +54,7 @@ class LockTable:
         return self._backend.lock_holder()
 
 
-class ClickHouseLock(ClickHouseConnection):
+class ClickHouseLock(ClickHouseConnection, LeaseHolder):
     """lock, lock_holder, break_lock (see the package docstring)."""
 
     _lease: Lease | None
@@ -78,17 +78,9 @@ class ClickHouseLock(ClickHouseConnection):
             lost_because="`unlock --force` broke it",
         )
         breaking = "if its holder is gone (a stale lock says so), break it with `unlock --force --db clickhouse`"
-        with lease.held(timeout, on_wait, breaking=breaking):
-            self._lease, self._renewed = lease, time.monotonic()
-            try:
-                yield
-            finally:
-                self._lease = None
-
-    def _check_lease(self) -> None:
-        """Before each statement: stop if the lock is no longer ours (a guarded write found it broken)."""
-        if self._lease is not None:
-            self._lease.check()
+        with self._holding(lease, timeout, on_wait, breaking=breaking):
+            self._renewed = time.monotonic()
+            yield
 
     def _try_lock(self, token: str) -> bool:
         now = int(time.time())

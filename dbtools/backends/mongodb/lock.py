@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbtools.backends.base import applied_by, owner_tag
 from dbtools.backends.mongodb.client import MongoClient, _mapped
-from dbtools.leases import Lease, Waiting, lease_seconds
+from dbtools.leases import Lease, LeaseHolder, Waiting, lease_seconds
 
 if TYPE_CHECKING:
     from dbtools.backends.mongodb import MongoBackend
@@ -48,7 +48,7 @@ class LockDocument:
         return found
 
 
-class MongoLock(MongoClient):
+class MongoLock(MongoClient, LeaseHolder):
     """lock, lock_lost, lock_holder, break_lock."""
 
     _lease: Lease | None
@@ -89,21 +89,8 @@ class MongoLock(MongoClient):
         heartbeat, checked by every history write, released only with our token."""
         lease = Lease(self.name, repr(self.settings.database), LockDocument(self), self.lock_ttl)  # type: ignore[arg-type]
         breaking = "a dead run's lock is taken over once it expires, or free it with `unlock --force --db mongodb`"
-        with lease.held(timeout, on_wait, breaking=breaking):
-            self._lease = lease
-            try:
-                yield
-            finally:
-                self._lease = None
-
-    def _check_lease(self) -> None:
-        """Before each step: stop if the lock is no longer ours."""
-        if self._lease is not None:
-            self._lease.check()
-
-    def lock_lost(self) -> str | None:
-        """Why the lock this run holds is no longer ours, None while it is (or when none is held)."""
-        return self._lease.lost_reason() if self._lease is not None else None
+        with self._holding(lease, timeout, on_wait, breaking=breaking):
+            yield
 
     @_mapped
     def lock_holder(self) -> str | None:

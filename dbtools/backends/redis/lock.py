@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dbtools.backends.base import owner_tag
 from dbtools.backends.redis.client import RedisClient, _mapped
 from dbtools.backends.redis.layout import LOCK_KEY
-from dbtools.leases import Lease, Waiting, lease_seconds
+from dbtools.leases import Lease, LeaseHolder, Waiting, lease_seconds
 
 if TYPE_CHECKING:
     from dbtools.backends.redis import RedisBackend
@@ -56,7 +56,7 @@ class LockKey:
         return found
 
 
-class RedisLock(RedisClient):
+class RedisLock(RedisClient, LeaseHolder):
     """lock, lock_lost, lock_holder, break_lock."""
 
     _lease: Lease | None
@@ -72,25 +72,12 @@ class RedisLock(RedisClient):
         heartbeat renews it, every history write checks it, only our value releases it."""
         lease = Lease(self.name, f"DB {self.settings.database}", self._lock_key, self.lock_ttl)
         breaking = "a dead run's lock expires by itself, or free it now with `unlock --force --db redis`"
-        with lease.held(timeout, on_wait, breaking=breaking):
-            self._lease = lease
-            try:
-                yield
-            finally:
-                self._lease = None
+        with self._holding(lease, timeout, on_wait, breaking=breaking):
+            yield
 
     @_mapped
     def _try_take(self, value: str, ttl_ms: int) -> bool:
         return bool(self._r.set(LOCK_KEY, value, nx=True, px=ttl_ms))
-
-    def _check_lease(self) -> None:
-        """Before each step: stop if the lock is no longer ours."""
-        if self._lease is not None:
-            self._lease.check()
-
-    def lock_lost(self) -> str | None:
-        """Why the lock this run holds is no longer ours, None while it is (or when none is held)."""
-        return self._lease.lost_reason() if self._lease is not None else None
 
     @_mapped
     def lock_holder(self) -> str | None:
