@@ -7,10 +7,11 @@ without a store.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter, itemgetter
+from typing import Any
 
 from dbtools.migrations import Migration
 
@@ -64,6 +65,10 @@ class AppliedMigration:
         """True when an unfinished migration may have left changes: statements done, or one started and
         not finished (it needs `--resume` or `repair`, never a silent re-run)."""
         return self.status in UNFINISHED_STATES and (self.statements_done > 0 or self.stopped_in_step > 0)
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's fields in the order declared above: the order of the history tables' columns."""
+        return tuple(getattr(self, field.name) for field in fields(self))
 
 
 @dataclass(frozen=True)

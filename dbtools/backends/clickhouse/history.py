@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from dbtools.backends.clickhouse.sql import (
 from dbtools.errors import DbtoolsError
 from dbtools.plan import AppliedMigration
 
+_APPLIED_AT = [field.name for field in fields(AppliedMigration)].index("applied_at")  # in AppliedMigration.values()
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
     "error, applied_at, execution_ms, applied_by, tool_version, adopted_from, in_step"
@@ -151,24 +153,8 @@ class ClickHouseHistory(ClickHouseLock):
 
     def _literals(self, row: AppliedMigration, *, deleted: bool) -> str:
         applied_at = int((row.applied_at or datetime.now(UTC)).timestamp())
-        values = (
-            row.version,
-            row.name,
-            row.checksum,
-            row.status,
-            row.statements_done,
-            row.statements_total,
-            row.progress_checksum,
-            row.error,
-            f"toDateTime({applied_at})",
-            row.execution_ms,
-            row.applied_by,
-            row.tool_version,
-            row.adopted_from,
-            row.in_step,
-            self._next_revision(),
-            int(deleted),
-        )
+        values: list[Any] = [*row.values(), self._next_revision(), int(deleted)]
+        values[_APPLIED_AT] = f"toDateTime({applied_at})"
         return ", ".join(v if isinstance(v, str) and v.startswith("toDateTime(") else quote(v) for v in values)
 
     def read_table(self, name: str) -> ForeignTable | None:

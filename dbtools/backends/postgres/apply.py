@@ -12,7 +12,7 @@ from typing import Any
 from dbtools.backends.base import history_row, statement_failed, step_started
 from dbtools.backends.postgres import dialect, kinds
 from dbtools.backends.postgres.client import _server_message
-from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed, _row_params
+from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed
 from dbtools.errors import ConnectionFailed, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
@@ -126,7 +126,7 @@ class PostgresApply(PostgresHistory):
                 m, status="applied", started=started, statements_done=len(statements), statements=statements
             )
             index = len(statements)
-            cur.execute(self._upsert + "; COMMIT", _row_params(row))
+            cur.execute(self._upsert + "; COMMIT", row.values())
             return row
         except psycopg2.Error as exc:
             if self._conn.closed:
@@ -155,7 +155,7 @@ class PostgresApply(PostgresHistory):
         started = time.monotonic()
         row = history_row(m, status="applied", started=started, statements_done=len(script), statements=script)
         with self._conn.cursor() as cur:
-            params = _row_params(row)
+            params = row.values()
             record = cur.mogrify(self._upsert_timed, params[:8] + params[10:])
             self._run_as_one(cur, m, script, record, started)
         return replace(row, applied_at=datetime.now(UTC), execution_ms=int((time.monotonic() - started) * 1000))

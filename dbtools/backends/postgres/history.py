@@ -63,25 +63,6 @@ def _qualified(schema: str, name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
 
 
-def _row_params(row: AppliedMigration) -> tuple[Any, ...]:
-    return (
-        row.version,
-        row.name,
-        row.checksum,
-        row.status,
-        row.statements_done,
-        row.statements_total,
-        row.progress_checksum,
-        row.error,
-        row.applied_at,
-        row.execution_ms,
-        row.applied_by,
-        row.tool_version,
-        row.adopted_from,
-        row.in_step,
-    )
-
-
 def _history_write_failed(m: Migration, exc: Exception | str, *, down: bool = False) -> MigrationFailed:
     what = "its history row could not be removed" if down else "its history row could not be written"
     reason = exc if isinstance(exc, str) else _server_message(exc)
@@ -122,14 +103,14 @@ class PostgresHistory(PostgresClient):
         self._query(_CREATE_HISTORY.format(table=self._history) + "; " + _ADD_ADOPTED_FROM.format(table=self._history))
 
     def record(self, row: AppliedMigration) -> None:
-        self._query(self._upsert, _row_params(row))
+        self._query(self._upsert, row.values())
 
     def record_many(self, rows: Sequence[AppliedMigration]) -> None:
         """Insert or replace several history rows in one transaction: all of them or none."""
         with self._conn.cursor() as cur:
             cur.execute("BEGIN")
             try:
-                cur.executemany(self._upsert, [_row_params(row) for row in rows])
+                cur.executemany(self._upsert, [row.values() for row in rows])
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
