@@ -215,6 +215,11 @@ class MissingDependency(DbtoolsError):
     """A driver or external program needed for this store is not installed."""
 
 
+def missing_driver(store: str, package: str) -> MissingDependency:
+    """`store` cannot run: `package` (a Python driver requirements.txt installs) is missing."""
+    return MissingDependency(f"{store}: {package} is not installed", hint="pip install -r requirements.txt")
+
+
 class SandboxFailed(DbtoolsError):
     """A throwaway server did not start or did not become ready."""
 

@@ -22,7 +22,7 @@ from dbtools.backends.clickhouse.sql import (
     quote,
     server_message,
 )
-from dbtools.errors import ConnectionFailed, DatabaseMissing, MissingDependency
+from dbtools.errors import ConnectionFailed, DatabaseMissing, MissingDependency, missing_driver
 from dbtools.settings import Settings, mask
 
 HANDSHAKE_TIMEOUT = 3.0  # a ClickHouse server answers hello in milliseconds; HTTP ports never do
@@ -274,9 +274,7 @@ class ClickHouseConnection:
         try:
             import clickhouse_driver  # noqa: F401
         except ImportError:  # pragma: no cover - requirements install it
-            raise MissingDependency(
-                "clickhouse: the clickhouse-driver package is not installed", hint="pip install -r requirements.txt"
-            ) from None
+            raise missing_driver("clickhouse", "the clickhouse-driver package") from None
         from clickhouse_driver import errors
 
         timeout = float(self._option("connect_timeout") or HANDSHAKE_TIMEOUT)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from dbtools.backends.base import owner_tag
-from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, MissingDependency
+from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, missing_driver
 from dbtools.settings import Settings, mask
 
 OWN_OPTIONS = ("lock_ttl", "auth_source")  # read here, never passed to the driver
@@ -91,9 +91,7 @@ class MongoClient:
         try:
             import pymongo
         except ImportError:  # pragma: no cover - requirements install it
-            raise MissingDependency(
-                "mongodb: the pymongo driver is not installed", hint="pip install -r requirements.txt"
-            ) from None
+            raise missing_driver("mongodb", "the pymongo driver") from None
         s = self.settings
         given = {k.lower() for k in s.query}
         kwargs: dict[str, Any] = {"appname": owner_tag()[:128], "tz_aware": True}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from dbtools.backends.base import owner_tag
-from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, MissingDependency
+from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, missing_driver
 from dbtools.settings import Settings, mask
 
 # Session options: libpq URL query parameters we handle ourselves rather than pass to libpq.
@@ -31,9 +31,7 @@ class PostgresClient:
         try:
             import psycopg2
         except ImportError:  # pragma: no cover - requirements install it
-            raise MissingDependency(
-                "postgres: the psycopg2 driver is not installed", hint="pip install -r requirements.txt"
-            ) from None
+            raise missing_driver("postgres", "the psycopg2 driver") from None
         s = self.settings
         params: dict[str, Any] = {k: v for k, v in s.query.items() if k not in SESSION_OPTIONS}
         params.setdefault("connect_timeout", "5")

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from dbtools.backends.base import connection_name
-from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, MissingDependency
+from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, missing_driver
 from dbtools.settings import Settings, mask
 
 OWN_OPTIONS = ("lock_ttl",)  # URL query options read here, not passed to redis-py
@@ -68,9 +68,7 @@ class RedisClient:
             from redis.backoff import NoBackoff
             from redis.retry import Retry
         except ImportError:  # pragma: no cover - requirements install it
-            raise MissingDependency(
-                "redis: the redis driver is not installed", hint="pip install -r requirements.txt"
-            ) from None
+            raise missing_driver("redis", "the redis driver") from None
         s = self.settings
         if not s.database.isdigit():
             raise ConfigError(
