@@ -189,6 +189,19 @@ def run_steps(
         shows = f"history shows {migration.label} {state}"
         return row
 
+    def write_failed(failure: MigrationFailed, index: int, state: str, *, in_step: int = 0) -> None:
+        """Record the `failed` row of a step that stopped after `index` steps were done."""
+        row = history_row(
+            migration,
+            status="failed",
+            started=started,
+            statements_done=index,
+            statements=statements,
+            error=failure.message,
+            in_step=in_step,
+        )
+        write(row, state)
+
     step = ""
     try:
         for index in range(start_at, len(statements)):
@@ -201,15 +214,7 @@ def run_steps(
                     call(index)
             except interrupt.Stopped as exc:  # Ctrl-C came before the step began: nothing of it ran
                 failure = statement_failed(backend.name, migration, statements, index, str(exc), kept=True)
-                row = history_row(
-                    migration,
-                    status="failed",
-                    started=started,
-                    statements_done=index,
-                    statements=statements,
-                    error=failure.message,
-                )
-                write(row, f"stopped before step {step}")
+                write_failed(failure, index, f"stopped before step {step}")
                 raise failure from None
             except (ConnectionFailed, LeaseLost):
                 raise
@@ -217,16 +222,7 @@ def run_steps(
                 failure = statement_failed(
                     backend.name, migration, statements, index, message(exc), kept=True, partial=True
                 )
-                row = history_row(
-                    migration,
-                    status="failed",
-                    started=started,
-                    statements_done=index,
-                    statements=statements,
-                    error=failure.message,
-                    in_step=index + 1,
-                )
-                write(row, f"failed in step {step}")
+                write_failed(failure, index, f"failed in step {step}", in_step=index + 1)
                 raise failure from exc
         row = history_row(
             migration, status="applied", started=started, statements_done=len(statements), statements=statements
