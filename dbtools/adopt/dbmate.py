@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtools.adopt.scan import candidates, seconds
 from dbtools.adopt.shared import (
     Layout,
     OldHistory,
@@ -44,10 +45,8 @@ class Dbmate:
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
         found = Placements()
-        for path in sorted(source.iterdir()):
+        for path in candidates(source):
             match = FILE.match(path.name)
-            if not path.is_file() or path.name.startswith("."):
-                continue
             if not match:
                 found.skipped.append((path.name, "not a dbmate migration (dbmate reads <digits>...sql)"))
                 continue
@@ -73,7 +72,7 @@ class Dbmate:
         newest: dict[str, dict[str, Any]] = {}
         for row in table.rows:  # ClickHouse: the row with the latest ts wins, as ReplacingMergeTree(ts) keeps it
             key = str(row["version"])
-            if key not in newest or _ts(row) >= _ts(newest[key]):
+            if key not in newest or seconds(row, "ts") >= seconds(newest[key], "ts"):
                 newest[key] = row
         old = OldHistory()
         for key, row in newest.items():
@@ -90,11 +89,6 @@ class Dbmate:
             version = int(key)
             old.applied[version] = OldMigration(version, f"version {key}", applied_at=as_utc(row.get("ts")))
         return old
-
-
-def _ts(row: Mapping[str, object]) -> float:
-    value = as_utc(row.get("ts"))
-    return value.timestamp() if value else 0.0
 
 
 TOOL = Dbmate()

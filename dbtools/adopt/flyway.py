@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbtools.adopt.scan import candidates
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
 from dbtools.errors import DbtoolsError
 from dbtools.migrations import Migration
@@ -89,9 +90,7 @@ class Flyway:
         found = Placements()
         versioned: list[tuple[tuple[int, ...], Path, str, str]] = []
         undos: dict[tuple[int, ...], Path] = {}
-        for path in sorted(source.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
-                continue
+        for path in candidates(source):
             match = FILE.match(path.name)
             if not match:
                 found.skipped.append((path.name, "not a Flyway SQL migration (V<version>__<description>.sql)"))

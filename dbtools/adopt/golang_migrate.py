@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbtools.adopt.scan import candidates
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, problem
 from dbtools.migrations import Migration
 
@@ -38,9 +39,7 @@ class GolangMigrate:
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
         found = Placements()
-        for path in sorted(source.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
-                continue
+        for path in candidates(source):
             match = FILE.match(path.name)
             if not match:
                 found.skipped.append((path.name, "not a golang-migrate migration (<version>_<name>.up|down.<ext>)"))

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbtools.adopt.scan import candidates, seconds
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
 from dbtools.migrations import Migration
 
@@ -41,8 +42,8 @@ class Goose:
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
         found = Placements()
-        for path in sorted(source.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.suffix not in (".sql", ".go"):
+        for path in candidates(source):
+            if path.suffix not in (".sql", ".go"):
                 continue
             digits, _, rest = path.name.partition("_")
             if not digits.isdigit() or not rest or int(digits) < 1:
@@ -63,7 +64,7 @@ class Goose:
     ) -> OldHistory:
         # PostgreSQL: rows in id order; ClickHouse has no id, so its rows go by time (ties keep table order)
         ordered = sorted(
-            enumerate(table.rows), key=lambda item: (int(item[1].get("id") or 0), _seconds(item[1]), item[0])
+            enumerate(table.rows), key=lambda item: (int(item[1].get("id") or 0), seconds(item[1], "tstamp"), item[0])
         )
         latest: dict[int, dict[str, object]] = {}
         for _, row in ordered:
@@ -74,11 +75,6 @@ class Goose:
                 continue
             old.applied[version] = OldMigration(version, f"version {version}", applied_at=as_utc(row.get("tstamp")))
         return old
-
-
-def _seconds(row: Mapping[str, object]) -> float:
-    value = as_utc(row.get("tstamp"))
-    return value.timestamp() if value else 0.0
 
 
 TOOL = Goose()

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbtools.adopt.scan import candidates
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
 from dbtools.migrations import Migration
 
@@ -33,8 +34,8 @@ class MigrateMongo:
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
         found = Placements()
-        for path in sorted(source.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.name.startswith("sample-migration."):
+        for path in candidates(source):
+            if path.name.startswith("sample-migration."):
                 continue
             match = FILE.match(path.name)
             if not match:
