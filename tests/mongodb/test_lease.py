@@ -111,7 +111,7 @@ def test_a_runner_paused_past_its_lease_never_records_success(mongo: Settings, t
 
 def test_a_step_killed_half_way_is_interrupted_there(mongo: Settings, tmp_path: Path) -> None:
     mdir = folder(tmp_path, INC_THEN_HANG)
-    env = env_for(mongo)
+    env = env_for(mongo, MONGO_LOCK_TTL="5")  # the killed run's lock lapses in seconds, not the default half-minute
     backend = MongoBackend(mongo)
     backend.connect(create_database=True)
     run = subprocess.Popen(argv(mdir, "migrate", "--db", "mongodb"), env={**env, "HANG": "1"}, stderr=subprocess.PIPE)

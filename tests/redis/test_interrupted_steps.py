@@ -109,7 +109,7 @@ def test_a_run_killed_inside_a_step_is_interrupted_there_and_never_silently_reru
     tmp_path: Path, rs: Settings, r: object
 ) -> None:
     mdir = mdir_with(tmp_path, INCR_THEN_HANG)
-    env = env_for(rs)
+    env = env_for(rs, REDIS_LOCK_TTL="5")  # the killed run's lock lapses in seconds, not the default half-minute
     run = subprocess.Popen(argv(mdir, "migrate", "--db", "redis"), env={**env, "HANG": "1"}, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: r.get("marker"), "the step's INCR")
@@ -155,7 +155,7 @@ def test_rerun_step_runs_the_interrupted_step_again_when_the_user_says_so(
     tmp_path: Path, rs: Settings, r: object
 ) -> None:
     mdir = mdir_with(tmp_path, INCR_THEN_HANG)
-    env = env_for(rs)
+    env = env_for(rs, REDIS_LOCK_TTL="5")  # the killed run's lock lapses in seconds, not the default half-minute
     run = subprocess.Popen(argv(mdir, "migrate", "--db", "redis"), env={**env, "HANG": "1"}, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: r.get("marker"), "the step's INCR")
