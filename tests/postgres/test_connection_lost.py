@@ -14,28 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from dbtools.backends.postgres import PostgresBackend
 from dbtools.sandbox import start
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
+from tests.postgres.conftest import query
 
 SLOW = "CREATE TABLE a (id int);\nSELECT pg_sleep(120);\n"
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-def query(settings: Settings, sql: str) -> list[tuple]:
-    backend = PostgresBackend(settings)
-    backend.connect()
-    try:
-        return backend._query(sql)
-    finally:
-        backend.close()
 
 
 def env_for(settings: Settings) -> dict[str, str]:

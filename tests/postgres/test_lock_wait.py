@@ -15,27 +15,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from dbtools.backends.postgres import PostgresBackend
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
+from tests.postgres.conftest import query
 
 RUNNERS = 16
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-def query(settings: Settings, sql: str) -> list[tuple]:
-    backend = PostgresBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:

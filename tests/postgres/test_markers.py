@@ -15,21 +15,10 @@ from dbtools import runner
 from dbtools.errors import MigrationFailed, MigrationFileError
 from dbtools.migrations import checksum, discover
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
-from tests.postgres.test_statements import history, query, write
+from tests.postgres.conftest import query
+from tests.postgres.test_statements import history, write
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> Path:
-    (tmp_path / "postgres").mkdir()
-    return tmp_path
 
 
 def test_a_misspelt_down_marker_never_runs_the_down_statements(pg: Settings, mdir: Path) -> None:

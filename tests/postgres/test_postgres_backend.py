@@ -18,26 +18,7 @@ from dbtools.errors import HistoryMismatch, MigrationFailed
 from dbtools.settings import Settings
 from tests import corpus
 from tests.conftest import Servers, fresh_settings
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> Path:
-    (tmp_path / "postgres").mkdir()
-    return tmp_path
-
-
-def query(settings: Settings, sql: str) -> list[tuple]:
-    backend = PostgresBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
+from tests.postgres.conftest import query
 
 
 def rows(settings: Settings) -> dict[int, tuple]:

@@ -8,30 +8,9 @@ from pathlib import Path
 import pytest
 
 from dbtools import runner
-from dbtools.backends.postgres import PostgresBackend
 from dbtools.errors import MigrationFailed, MigrationFileError
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> Path:
-    (tmp_path / "postgres").mkdir()
-    return tmp_path
-
-
-def query(settings: Settings, sql: str) -> list[tuple]:
-    backend = PostgresBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
+from tests.postgres.conftest import query
 
 
 def history(settings: Settings) -> dict[int, tuple]:
