@@ -48,6 +48,16 @@ class Servers:
             sandbox.__exit__(None, None, None)
 
 
+def run_query(store: str, settings: Settings, sql: str) -> list[tuple]:
+    """The rows of one SQL statement, run through the store's backend on a connection of its own."""
+    backend = backends.load(store)(settings)
+    backend.connect()
+    try:
+        return backend.query(sql)  # type: ignore[attr-defined]  # the SQL stores' public query()
+    finally:
+        backend.close()
+
+
 _SESSION = Servers()
 
 

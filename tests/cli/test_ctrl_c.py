@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from dbtools.backends.clickhouse import ClickHouseBackend
-from dbtools.backends.postgres import PostgresBackend
 from dbtools.backends.redis import RedisBackend
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
+from tests.conftest import Servers, fresh_settings, run_query
 
 EXIT_WITHIN = 2.0  # seconds from SIGINT to exit; the issue asks for "a second or two"
 
@@ -84,12 +83,7 @@ def pg(servers: Servers) -> Settings:
 
 
 def _pg(settings: Settings, sql: str) -> list[tuple]:
-    backend = PostgresBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
+    return run_query("postgres", settings, sql)
 
 
 def _pg_sleeping(settings: Settings) -> Callable[[], bool]:
@@ -153,12 +147,7 @@ def native(servers: Servers) -> Settings:
 
 
 def _ch(settings: Settings, sql: str) -> list[tuple]:
-    backend = ClickHouseBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
+    return run_query("clickhouse", settings, sql)
 
 
 def test_clickhouse_ctrl_c_kills_the_running_statement(native: Settings, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dbtools.backends.clickhouse import ClickHouseBackend
 from dbtools.settings import Settings
+from tests.conftest import run_query
 
 from .conftest import clickhouse_env
 
@@ -31,12 +32,7 @@ def the_error(done: subprocess.CompletedProcess[str]) -> tuple[str, str]:
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:
-    backend = ClickHouseBackend(settings)
-    backend.connect()
-    try:
-        return backend._query(sql)
-    finally:
-        backend.close()
+    return run_query("clickhouse", settings, sql)
 
 
 def folder(tmp_path: Path, sql: str) -> Path:

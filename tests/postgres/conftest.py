@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dbtools.backends.postgres import PostgresBackend
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
+from tests.conftest import Servers, fresh_settings, run_query
 
 
 @pytest.fixture
@@ -26,9 +25,4 @@ def mdir(tmp_path: Path) -> Path:
 
 def query(settings: Settings, sql: str) -> list[tuple]:
     """The rows of one statement, on a connection of its own."""
-    backend = PostgresBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
+    return run_query("postgres", settings, sql)

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from dbtools import runner
-from dbtools.backends.clickhouse import ClickHouseBackend
 from dbtools.backends.redis import RedisBackend
 from dbtools.sandbox import start
 from dbtools.seed import dataset, load
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
+from tests.conftest import Servers, fresh_settings, run_query
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -39,12 +38,7 @@ def chdb() -> Iterator[Settings]:
 
 
 def ch(settings: Settings, sql: str) -> list[tuple]:
-    backend = ClickHouseBackend(settings)
-    backend.connect()
-    try:
-        return backend.query(sql)
-    finally:
-        backend.close()
+    return run_query("clickhouse", settings, sql)
 
 
 def test_clickhouse_seed_reads_back_consistent(chdb: Settings, data) -> None:
