@@ -13,7 +13,7 @@ from dbtools.backends.base import history_row, statement_failed, step_started
 from dbtools.backends.postgres import dialect, kinds
 from dbtools.backends.postgres.client import _server_message
 from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed
-from dbtools.errors import ConnectionFailed, MigrationFailed
+from dbtools.errors import ConnectionFailed, DbtoolsError, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.sqltext import Statement
@@ -98,14 +98,46 @@ class PostgresApply(PostgresHistory):
             return self._apply_in_transaction(migration, statements)
         return self._apply_statement_by_statement(migration, statements, start_at)
 
-    def _connection_lost(self, m: Migration, where: str, exc: Exception, shows: str) -> ConnectionFailed:
+    def _connection_lost(
+        self, m: Migration, where: str, exc: Exception, shows: str, *, doing: str = "applying"
+    ) -> ConnectionFailed:
         """The one line for a session that died under a migration (server crash or restart, the session
         ended by `unlock --force` or an administrator, a network cut): what happened and what history shows."""
         return ConnectionFailed(
-            f"postgres at {self.settings.address}: the connection was lost while applying {m.label} ({where}): "
+            f"postgres at {self.settings.address}: the connection was lost while {doing} {m.label} ({where}): "
             f"{_server_message(exc)}; {shows}",
             hint="if the server restarted or someone ran `unlock --force`, check `status --db postgres` "
             "once it answers, then run `migrate` again (with --resume where status says so) or `repair`",
+        )
+
+    def _commit_outcome(self, m: Migration, *, down: bool = False) -> str:
+        """What history says, read on a new session, of a migration whose connection was lost once its
+        COMMIT could have been sent: its history row commits (or, rolled back, is deleted) with it, so
+        the row tells whether the transaction committed before the connection went."""
+        import psycopg2
+
+        try:
+            conn = self._open(self.settings.database)
+        except DbtoolsError:
+            return (
+                "whether its transaction committed is not known: the server does not answer a new session; its "
+                "history row commits with it, so `status --db postgres` will tell once the server answers"
+            )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT status, checksum FROM {self._history} WHERE version = %s", (m.version,))
+                row = cur.fetchone()
+        except psycopg2.Error:
+            row = None
+        finally:
+            conn.close()
+        recorded = row is not None and row[0] == "applied" and row[1] == m.checksum
+        if recorded != down:
+            action = "rolled back" if down else "applied"
+            return f"its transaction had committed: history, read again on a new session, records it as {action}"
+        return (
+            "its transaction did not commit (history, read again on a new session, is unchanged), so nothing of "
+            "it was kept and history is as it was"
         )
 
     def _apply_in_transaction(self, m: Migration, statements: Sequence[Statement]) -> AppliedMigration:
@@ -130,8 +162,11 @@ class PostgresApply(PostgresHistory):
             return row
         except psycopg2.Error as exc:
             if self._conn.closed:
-                where = f"statement {index + 1} of {len(statements)}" if index < len(statements) else "at COMMIT"
-                shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
+                if index < len(statements):
+                    where = f"statement {index + 1} of {len(statements)}"
+                    shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
+                else:  # COMMIT was sent: it may have committed before the connection went
+                    where, shows = "at COMMIT", self._commit_outcome(m)
                 raise self._connection_lost(m, where, exc, shows) from exc
             cur.execute("ROLLBACK")
             if not 0 <= index < len(statements):
@@ -187,10 +222,10 @@ class PostgresApply(PostgresHistory):
         except interrupt.Stopped as exc:  # Ctrl-C came first: nothing was sent
             raise MigrationFailed(self.name, m.version, m.name, str(exc), stage="was not started") from None
         except psycopg2.Error as exc:
-            if self._conn.closed:
-                shows = "its transaction did not commit, so nothing of it was kept and history is as it was"
+            if self._conn.closed:  # the query ends in COMMIT: it may have committed before the connection went
                 where = f"its section of {len(script)} statement(s), sent as one query"
-                raise self._connection_lost(m, where, exc, shows) from exc
+                shows = self._commit_outcome(m, down=down)
+                raise self._connection_lost(m, where, exc, shows, doing="rolling back" if down else "applying") from exc
             cur.execute("ROLLBACK")
             if interrupt.requested():  # cancelled by Ctrl-C: simply not applied, nothing to locate or record
                 raise MigrationFailed(
@@ -379,8 +414,18 @@ class PostgresApply(PostgresHistory):
                     cur.execute("BEGIN")
                 for index in range(len(statements)):
                     _execute(cur, statements[index])
+                index = len(statements)
                 cur.execute(delete + ("; COMMIT" if in_tx else ""), (migration.version,))
             except psycopg2.Error as exc:
+                if self._conn.closed:
+                    at_commit = in_tx and index == len(statements)
+                    where = "at COMMIT" if at_commit else f"statement {index + 1} of {len(statements)}"
+                    shows = (
+                        self._commit_outcome(migration, down=True)
+                        if at_commit
+                        else "its down section did not finish; `status --db postgres` shows what history records"
+                    )
+                    raise self._connection_lost(migration, where, exc, shows, doing="rolling back") from exc
                 if in_tx:
                     cur.execute("ROLLBACK")
                 if not 0 <= index < len(statements):
