@@ -239,7 +239,7 @@ class RestoreFailed(DbtoolsError):
 # -- secrets ------------------------------------------------------------------------------------------
 
 _SECRETS: set[str] = set()
-_USERINFO = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^\s@]+@")  # scheme://user:PASSWORD@ in any URL
+_USERINFO = r"(\w[\w+.-]*://[^/\s:@]*:)[^\s@]+@"  # scheme://user:PASSWORD@ in any URL (compiled on first use)
 
 
 def secret(value: str) -> None:
@@ -256,4 +256,4 @@ def redact(text: str) -> str:
     forms = {form for value in _SECRETS for form in (value, quote(value, safe=""), quote(value), quote_plus(value))}
     for form in sorted(forms, key=len, reverse=True):  # longest first: no form left half-masked
         text = text.replace(form, "***")
-    return _USERINFO.sub(r"\1***@", text)
+    return re.sub(_USERINFO, r"\1***@", text)

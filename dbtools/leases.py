@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Protocol
@@ -141,6 +140,8 @@ class Lease:
         heartbeat: bool = True,
         lost_because: str = "",
     ) -> None:
+        import uuid  # with platform, a few ms of import for a run that takes no lease
+
         self.store = store
         self.where = where
         self.primitives = primitives

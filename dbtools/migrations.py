@@ -34,9 +34,9 @@ INT64_MAX = 2**63 - 1  # the widest version every store's history column holds (
 # A line with something other than whitespace or a `--` comment on it (a statement line).
 _STATEMENT_LINE = re.compile(r"^[^\S\n]*(?:[^-\s]|-(?!-))", re.MULTILINE)
 _NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$")
-_SCRIPT_DOWN = {
-    "py": re.compile(r"^(?:async\s+)?def\s+down\s*\(", re.MULTILINE),
-    "js": re.compile(r"\bdown\s*(?::|\(|=)", re.MULTILINE),
+_SCRIPT_DOWN = {  # compiled on first use (by `re`): only scripts need them
+    "py": r"(?m)^(?:async\s+)?def\s+down\s*\(",
+    "js": r"(?m)\bdown\s*(?::|\(|=)",
 }
 
 
@@ -265,7 +265,7 @@ def _read(store: str, version: int, found: _Entry, down_entry: _Entry | None) ->
         )
     if ext in SCRIPT_KINDS:
         up = Section(text, 1, None)
-        down = Section(text, 1, None) if _SCRIPT_DOWN[ext].search(text) else None
+        down = Section(text, 1, None) if re.search(_SCRIPT_DOWN[ext], text) else None
         parsed = Parsed(up, down)
     else:
         parsed = _sections(path, text)

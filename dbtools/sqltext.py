@@ -68,11 +68,12 @@ def split_blocks(
         return statements
     # goose leaves its annotation lines out of the statements it sends, even inside a literal or a body
     return [
-        replace(s, sql=_GOOSE_ANNOTATION.sub("", s.sql)) if _GOOSE_ANNOTATION.search(s.sql) else s for s in statements
+        replace(s, sql=re.sub(_GOOSE_ANNOTATION, "", s.sql)) if re.search(_GOOSE_ANNOTATION, s.sql) else s
+        for s in statements
     ]
 
 
-_GOOSE_ANNOTATION = re.compile(r"^[^\S\n]*--[^\S\n]*\+goose\b[^\n]*\n?", re.IGNORECASE | re.MULTILINE)
+_GOOSE_ANNOTATION = r"(?im)^[^\S\n]*--[^\S\n]*\+goose\b[^\n]*\n?"  # compiled on first use (by `re`)
 
 
 def _split_blocks(

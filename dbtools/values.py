@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 # ASCII digits only: str.isdigit() accepts '²' and other digits int() refuses or reads differently
 # and no more digits than any range here needs (int() of 5,000 digits raises its own ValueError)
-_WHOLE = re.compile(r"[0-9]{1,30}")
-_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30}")
+# compiled on first use (by `re`), not at import: a run without a numeric option never needs them
+_WHOLE = r"[0-9]{1,30}"
+_DECIMAL = r"[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30}"
 SHOWN = 40  # characters of a bad value repeated in a message
 
 
@@ -45,7 +46,7 @@ class Number:
         """The value of `raw` (surrounding spaces ignored); BadValue when it is not one this kind accepts."""
         text = raw.strip()
         pattern = _WHOLE if self.whole else _DECIMAL
-        if not pattern.fullmatch(text):
+        if not re.fullmatch(pattern, text):
             raise BadValue(f"{shown(raw)} is not {self.describe()}")
         value = int(text) if self.whole else float(text)
         if not self.minimum <= value <= self.maximum:

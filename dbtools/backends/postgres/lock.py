@@ -6,10 +6,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dbtools.backends.base import owner_tag
 from dbtools.backends.postgres.client import PostgresClient
-from dbtools.leases import Waiting, take_or_wait
+
+if TYPE_CHECKING:
+    from dbtools.leases import Waiting
 
 LOCK_KEY = 0x6462746F6F6C73  # "dbtools": advisory locks are per database, so one constant key
 
@@ -25,6 +28,8 @@ class PostgresLock(PostgresClient):
         a waiter never sits inside a statement, so it holds no snapshot the holder's CREATE INDEX
         CONCURRENTLY would wait for, and no statement_timeout cuts the wait short. The attempt that
         succeeds also stamps the time into this session's application_name, for `lock_holder`."""
+        from dbtools.leases import take_or_wait  # not on a no-op run's path, which takes no lock
+
         prelude = ""
         if self._conn.server_version >= 140000:
             # notice a killed client within a second even while a long statement runs,

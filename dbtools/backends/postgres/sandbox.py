@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,8 @@ def local_recipe(workdir: Path, port: int, *, password: str = "", durable: bool 
     """A throwaway cluster: initdb + postgres in `workdir`, on 127.0.0.1:`port`.
 
     Without `durable`, fsync is off (tests); with it the server flushes like a real one (benchmarks)."""
+    import signal  # here, not at the top: the backend (and so a migrate run) imports this module
+
     from dbtools.sandbox import ServerSpec
 
     bindir = _server_binaries()

@@ -1,0 +1,58 @@
+"""A no-op `migrate --db postgres` imports only what its path needs (issue 18: the no-op run's time is
+mostly start-up). Asserted as module names, not times, so a gain cannot silently go away."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dbtools import runner
+from dbtools.settings import Settings
+
+# Neither the no-op nor its lock-free history read needs any of these: other stores' drivers, the SQL
+# readers, the lease engine (PostgreSQL's lock is not taken on a no-op), uuid (and platform with it),
+# signal (Ctrl-C handling and the sandbox), the sections reader, the interrupt handler.
+NOT_ON_THE_NO_OP_PATH = (
+    "chdb",
+    "clickhouse_driver",
+    "pymongo",
+    "redis",
+    "sqlparse",
+    "pglast",
+    "testcontainers",
+    "dbtools.leases",
+    "dbtools.sections",
+    "dbtools.interrupt",
+    "dbtools.sandbox",
+    "uuid",
+    "platform",
+    "signal",
+)
+
+_RUN = (
+    "import runpy, sys\n"
+    "unwanted = sys.argv[2:]\n"
+    "sys.argv = ['dbtools', '--migrations-dir', sys.argv[1], 'migrate', '--db', 'postgres']\n"
+    "try:\n"
+    "    runpy.run_module('dbtools', run_name='__main__')\n"
+    "except SystemExit as exit:\n"
+    "    print('EXIT', exit.code, sorted(m for m in unwanted if m in sys.modules))\n"
+)
+
+
+def test_a_no_op_migrate_imports_nothing_off_its_path(pg: Settings, mdir: Path) -> None:
+    for version in range(1, 4):
+        (mdir / "postgres" / f"{version:03d}_t{version}.sql").write_text(
+            f"-- migrate:up\nCREATE TABLE t{version} (id int);\n\n-- migrate:down\nDROP TABLE t{version};\n"
+        )
+    runner.migrate("postgres", migrations_dir=mdir, settings=pg)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN, str(mdir), *NOT_ON_THE_NO_OP_PATH],
+        env={**os.environ, "POSTGRES_URL": pg.url},
+        capture_output=True,
+        text=True,
+    )
+    assert "up-to-date" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "EXIT 0 []", done.stdout + done.stderr
