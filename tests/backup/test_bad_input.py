@@ -84,7 +84,7 @@ def test_disk_filling_during_the_backup_leaves_no_folder(servers: Servers, mount
     r = backends.load("redis")(source)
     r.connect()
     for i in range(3):
-        r._client(decode=False).set(f"blob:{i}", os.urandom(700_000))
+        r.open_client(decode=False).set(f"blob:{i}", os.urandom(700_000))
     r.close()
     small = mount("size=1m")
     done = cli("backup", "--db", "redis", "--to", str(small), env=env_for(source))

@@ -164,7 +164,7 @@ class FaultAtViewCreation(monitoring.CommandListener):
     to refuse that `create` (failCommand) - once, or every `create` from then on."""
 
     def __init__(self, settings: Settings, *, always: bool) -> None:
-        self.admin = connected(settings)._client.admin
+        self.admin = connected(settings).db.client.admin
         self.always = always
         self.armed = False
 

@@ -156,7 +156,7 @@ def redis_state(settings: Settings) -> dict[bytes, tuple[bytes, int]]:
     """Every key: its DUMP payload and whether it has a TTL (its exact value ticks down)."""
     r = backends.load("redis")(settings)
     r.connect()
-    raw = r._client(decode=False)
+    raw = r.open_client(decode=False)
     try:
         return {k: (raw.dump(k), raw.pttl(k) > 0) for k in raw.scan_iter()}
     finally:

@@ -59,7 +59,7 @@ def test_redis_keys_keep_types_values_and_ttls(servers: Servers, tmp_path: Path)
         r.client.set(f"bulk:{i}", i, px=900_000 if i % 2 else None)
     read_before = time.monotonic()
     before = {k: (r.client.type(k), r.client.pttl(k)) for k in r.client.scan_iter()}
-    raw = r._client(decode=False)
+    raw = r.open_client(decode=False)
     dumps = {k: raw.dump(k) for k in ("plain", "user:1", "queue", "board")}
     raw.close()
     r.close()
@@ -80,7 +80,7 @@ def test_redis_keys_keep_types_values_and_ttls(servers: Servers, tmp_path: Path)
                 assert after[key][1] == -1, key
             else:  # the remaining TTL, less the time that passed between the two readings (+1 s of rounding)
                 assert 0 < after[key][1] <= pttl and pttl - after[key][1] <= elapsed_ms + 1000, key
-        raw = t._client(decode=False)
+        raw = t.open_client(decode=False)
         assert {k: raw.dump(k) for k in dumps} == dumps  # same values, same encoding
         raw.close()
         assert t.client.lrange("queue", 0, -1) == [str(i) for i in range(500)]

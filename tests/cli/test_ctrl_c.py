@@ -186,7 +186,7 @@ def test_redis_ctrl_c_stops_before_the_next_step(servers: Servers, tmp_path: Pat
     )
     backend = RedisBackend(settings)
     backend.connect()
-    client = backend._client(decode=True)
+    client = backend.open_client(decode=True)
     try:
         line = _one_interrupted_line(
             *_interrupt(

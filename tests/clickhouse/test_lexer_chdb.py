@@ -29,13 +29,13 @@ def engine(chdb_root: Settings) -> Iterator[Any]:
     backend = ClickHouseBackend(created(chdb_root.with_database(token())))
     backend.connect()
     for table in ("whole", "pieces"):
-        backend._client.query(f"CREATE TABLE {backend.database}.{table} (k UInt32, v String) ENGINE = Memory")
+        backend.query(f"CREATE TABLE {backend.database}.{table} (k UInt32, v String) ENGINE = Memory")
     yield backend
     backend.close()
 
 
 def rows(engine: Any, table: str) -> list[tuple[int, str]]:
-    result = engine._client.query(f"SELECT k, hex(v) FROM {engine.database}.{table} ORDER BY k")
+    result = engine.query(f"SELECT k, hex(v) FROM {engine.database}.{table} ORDER BY k")
     return [(int(k), bytes.fromhex(v).decode()) for k, v in result]
 
 
@@ -94,15 +94,15 @@ def test_statements_end_where_clickhouse_ends_them(
     assert [s.sql for s in ours] == [w.replace("{table}", "whole") for w in written]
     assert "".join(t.text for t in tokens(text)) == text
 
-    engine._client.query(f"TRUNCATE TABLE {engine.database}.whole")
-    engine._client.query(text.replace("{table}", "whole"))  # the engine reads the whole file itself
+    engine.query(f"TRUNCATE TABLE {engine.database}.whole")
+    engine.query(text.replace("{table}", "whole"))  # the engine reads the whole file itself
     assert rows(engine, "whole") == expected
 
-    engine._client.query(f"TRUNCATE TABLE {engine.database}.pieces")
+    engine.query(f"TRUNCATE TABLE {engine.database}.pieces")
     for statement in split(text.replace("{table}", "pieces")):
-        ((formatted,),) = engine._client.query(f"SELECT formatQuerySingleLine({literal_sql(statement.sql)})")
+        ((formatted,),) = engine.query(f"SELECT formatQuerySingleLine({literal_sql(statement.sql)})")
         assert formatted.startswith(f"INSERT INTO {engine.database}.pieces")
-        engine._client.query(statement.sql)
+        engine.query(statement.sql)
     assert rows(engine, "pieces") == expected
 
 

@@ -73,7 +73,7 @@ def mongo(mongo_server: Settings) -> Iterator[Settings]:
     backend = MongoBackend(settings)
     try:
         backend.connect(create_database=True)
-        backend._client.drop_database(settings.database)
+        backend.db.client.drop_database(settings.database)
     finally:
         backend.close()
 

@@ -69,7 +69,7 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) ->
 
 
 def runs(backend: MongoBackend) -> int:
-    doc = backend._db.counters.find_one({"_id": "runs"})
+    doc = backend.db.counters.find_one({"_id": "runs"})
     return doc["n"] if doc else 0
 
 

@@ -56,6 +56,12 @@ def sleeping(settings: Settings) -> list[tuple]:
     )
 
 
+def postmaster(settings: Settings) -> int:
+    """The server's postmaster pid, as an operator finds it: the first line of postmaster.pid."""
+    ((data,),) = query(settings, "SHOW data_directory")
+    return int(Path(data, "postmaster.pid").read_text().split()[0])
+
+
 def the_error(result: subprocess.CompletedProcess[str] | tuple[int, str]) -> str:
     code, err = (result.returncode, result.stderr) if not isinstance(result, tuple) else result
     assert code == 1, err
@@ -120,7 +126,7 @@ def test_server_killed_under_a_migration(tmp_path: Path) -> None:
         )
         try:
             wait_for(lambda: sleeping(settings), "the migration's second statement")
-            box._running.process.send_signal(signal.SIGKILL)  # the postmaster: every session dies with it
+            os.kill(postmaster(settings), signal.SIGKILL)  # every session dies with it
             _, err = run.communicate(timeout=60)
         finally:
             run.kill()

@@ -103,7 +103,7 @@ def test_a_section_sent_whole_is_encoded_as_the_connection_talks(servers: Server
     admin = PostgresBackend(servers.get("postgres"))
     admin.connect()
     try:
-        admin._query(
+        admin.query(
             f"CREATE DATABASE \"{base.database}\" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
         )
     finally:

@@ -60,7 +60,7 @@ def rs(servers: Servers) -> Settings:
 def r(rs: Settings) -> Iterator[object]:
     backend = RedisBackend(rs)
     backend.connect()
-    yield backend._r
+    yield backend.client
     backend.close()
 
 

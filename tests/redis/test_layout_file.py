@@ -70,7 +70,7 @@ def test_check_reads_the_layout_of_the_migrations_folder_and_its_hint_names_the_
     settings = fresh_settings(servers, "redis")
     backend = RedisBackend(settings)
     backend.connect()
-    client = backend._client(decode=True)
+    client = backend.open_client(decode=True)
     try:
         client.set("prices:BTC", "64000")
         (tmp_path / "redis").mkdir()
@@ -100,7 +100,7 @@ def test_a_migration_reads_the_declared_ttl_from_the_file(servers: Servers, tmp_
     )
     backend = RedisBackend(settings)
     backend.connect()
-    client = backend._client(decode=True)
+    client = backend.open_client(decode=True)
     try:
         client.hset("sessions:s1", "user_id", "1")
         env = {k: v for k, v in os.environ.items() if not k.endswith("_URL")}

@@ -60,6 +60,11 @@ class RedisClient:
                 raise self._option_error(exc) from exc
             raise self._connection_error(exc) from exc
 
+    def open_client(self, *, decode: bool = True) -> Any:
+        """A new redis-py client on this backend's settings (`decode=False`: bytes replies), for tools and
+        tests; the caller closes it."""
+        return self._client(decode=decode)
+
     def _client(self, *, decode: bool, timeout: float = COMMAND_TIMEOUT) -> Any:
         """A redis-py client; `timeout` bounds every read, the TLS handshake included (a rediss:// URL
         pointed at a plain server would otherwise wait that long for a handshake that never comes)."""
