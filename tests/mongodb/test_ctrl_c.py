@@ -1,7 +1,8 @@
 """Ctrl-C under a MongoDB migration, on the real server: the Python step in flight runs to its end and
-the run stops before the next one; a JavaScript migration's mongosh, which gets the terminal's SIGINT
-too, stops at once and is never left running. Either way: one `interrupted:` line, exit 130, and
-history saying what stayed (the `tests/cli/test_ctrl_c.py` contract, here for the fourth store).
+the run stops before the next one; a JavaScript migration's mongosh stops at once and is never left
+running, whether the terminal's SIGINT reached it too or only dbtools got one (dbtools stops it then).
+Either way: one `interrupted:` line, exit 130, and history saying what stayed (the
+`tests/cli/test_ctrl_c.py` contract, here for the fourth store).
 
 Ctrl-C is sent as a terminal sends it: SIGINT to the whole foreground process group."""
 
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pymongo
+import pytest
 
 from dbtools.backends.mongodb import MongoBackend
 from dbtools.settings import Settings
@@ -56,10 +58,16 @@ function up(db) {
 
 
 def ctrl_c(
-    mdir: Path, env: dict[str, str], running: Callable[[], bool], then: Callable[[], object] = lambda: None
+    mdir: Path,
+    env: dict[str, str],
+    running: Callable[[], bool],
+    then: Callable[[], object] = lambda: None,
+    *,
+    group: bool = True,
 ) -> tuple[int, str, str, float]:
     """`migrate --db mongodb` in a process group of its own; once `running()`, SIGINT to the group (what
-    a terminal's Ctrl-C does), then `then()`; (exit code, out, err, seconds from SIGINT to exit)."""
+    a terminal's Ctrl-C does; `group=False`: to dbtools alone, as `kill -INT` does), then `then()`;
+    (exit code, out, err, seconds from SIGINT to exit)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", "mongodb", "--create-db"],
         env=env,
@@ -72,7 +80,10 @@ def ctrl_c(
         _until(lambda: proc.poll() is not None or running(), "the slow step to start")
         assert proc.poll() is None, proc.communicate()
         sent = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
         then()
         out, err = proc.communicate(timeout=30)
         return proc.returncode, out, err, time.monotonic() - sent
@@ -113,12 +124,13 @@ def test_python_step_in_flight_ends_and_the_next_is_not_run(mongo: Settings, mdi
     assert history(mongo) == [(1, "failed", 2, 0)]
 
 
-def test_javascript_migration_stops_with_its_mongosh(mongo: Settings, mdir: Path) -> None:
+@pytest.mark.parametrize("group", [True, False], ids=["terminal", "kill-INT"])
+def test_javascript_migration_stops_with_its_mongosh(mongo: Settings, mdir: Path, group: bool) -> None:
     mongosh = need_mongosh()
     (mdir / "mongodb" / "001_slow.js").write_text(JS_SLOW)
     env = env_for(mongo, PATH=f"{Path(mongosh).parent}{os.pathsep}{os.environ['PATH']}")  # mdir is in /tmp
     seen = marks(mongo)
-    line = _one_interrupted_line(*ctrl_c(mdir, env, lambda: "js:started" in seen()))
+    line = _one_interrupted_line(*ctrl_c(mdir, env, lambda: "js:started" in seen(), group=group))
     assert "001_slow" in line and "statement 1 of 1" in line, line
     time.sleep(1)  # a mongosh left running would write its second mark within the 30 s sleep; none is left
     left = subprocess.run(["pgrep", "-f", "001_slow.js"], capture_output=True, text=True).stdout.split()

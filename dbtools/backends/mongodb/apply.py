@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 
@@ -23,14 +24,15 @@ class MongoApply(MongoHistory, MongoLock):
 
     def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
         if migration.kind == "js":
-            mongosh = self._mongosh_path(migration)
+            shell = _Mongosh(self._mongosh_path(migration))
             return scripts.run_steps(
                 self,
                 migration,
                 statements,
-                lambda i: self._run_js(mongosh, migration, "up"),
+                lambda i: self._run_js(shell, migration, "up"),
                 start_at=start_at,
                 guard=self._check_lease,
+                cancel=shell.interrupt,
             )
         fns = scripts.callables(migration, scripts.load(migration), statements)
         return scripts.run_steps(
@@ -39,8 +41,8 @@ class MongoApply(MongoHistory, MongoLock):
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
         if migration.kind == "js":
-            mongosh = self._mongosh_path(migration)
-            scripts.revert_steps(self, migration, statements, lambda i: self._run_js(mongosh, migration, "down"))
+            shell = _Mongosh(self._mongosh_path(migration))
+            scripts.revert_steps(self, migration, statements, lambda i: self._run_js(shell, migration, "down"))
             return
         fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
         scripts.revert_steps(self, migration, statements, lambda i: fns[i](self._db))
@@ -56,7 +58,7 @@ class MongoApply(MongoHistory, MongoLock):
             )
         return found
 
-    def _run_js(self, mongosh: str, migration: Migration, function: str) -> None:
+    def _run_js(self, shell: _Mongosh, migration: Migration, function: str) -> None:
         """Run the file in mongosh with `db` connected; then call its up/down function if it defines one
         (a plain seed-style script does its work at top level). The URL travels in the environment,
         never on the command line where `ps` would show the password."""
@@ -66,11 +68,38 @@ class MongoApply(MongoHistory, MongoLock):
             f"if (typeof {function} === 'function') {{ {function}(db); }}\n"
         )
         env = {**os.environ, "DBTOOLS_MONGO_URL": self.uri(credentials=True)}
-        done = subprocess.run(
-            [mongosh, "--nodb", "--quiet", "--norc", "--eval", script], env=env, capture_output=True, text=True
-        )
-        if done.returncode:
-            output = mask((done.stderr or done.stdout).strip(), self.settings)
-            lines = [line for line in output.splitlines() if line.strip()]
+        code, output = shell.run(script, env)
+        if code:
+            lines = [line for line in mask(output.strip(), self.settings).splitlines() if line.strip()]
             error = next((line for line in lines if "Error" in line), lines[-1] if lines else "")
-            raise ScriptFailed(f"mongosh exited with {done.returncode}: {error.strip()}")
+            raise ScriptFailed(f"mongosh exited with {code}: {error.strip()}")
+
+
+class _Mongosh:
+    """mongosh runs of one migration; `interrupt()` (Ctrl-C, from another thread) stops the one running,
+    as the terminal's own Ctrl-C does when it reaches mongosh too."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._running: subprocess.Popen[str] | None = None
+
+    def run(self, script: str, env: dict[str, str]) -> tuple[int, str]:
+        """(exit code, its error output, else its output) of `mongosh --eval script`."""
+        with subprocess.Popen(
+            [self.path, "--nodb", "--quiet", "--norc", "--eval", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            self._running = proc
+            try:
+                out, err = proc.communicate()
+            finally:
+                self._running = None
+        return proc.returncode, err or out
+
+    def interrupt(self) -> None:
+        proc = self._running
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
