@@ -13,12 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """Something a run did to one migration (or to the store as a whole when version is None)."""
 
     store: str
@@ -50,11 +48,10 @@ def stdout_reporter(stream: TextIO | None = None) -> Reporter:
 def json_reporter(stream: TextIO | None = None) -> Reporter:
     """A reporter printing one JSON object per event (for CI logs)."""
     import json
-    from dataclasses import asdict
 
     def report(event: Event) -> None:
         print(
-            json.dumps({k: v for k, v in asdict(event).items() if v not in (None, "")}),
+            json.dumps({k: v for k, v in event._asdict().items() if v not in (None, "")}),
             file=stream or sys.stdout,
             flush=True,
         )
@@ -106,14 +103,24 @@ def sink_stores(env: dict[str, str] | None = None) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
-@dataclass
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
+
+
 class AuditTrail:
     """A reporter that passes events on and keeps the ones to persist until `flush`."""
 
-    report: Reporter
-    sinks: list[str] = field(default_factory=sink_stores)
-    pending: list[Event] = field(default_factory=list)
-    warn: Callable[[str], None] = field(default=lambda text: print(f"warning: {text}", file=sys.stderr))
+    def __init__(
+        self,
+        report: Reporter,
+        sinks: list[str] | None = None,
+        pending: list[Event] | None = None,
+        warn: Callable[[str], None] = _warn,
+    ) -> None:
+        self.report = report
+        self.sinks = sink_stores() if sinks is None else sinks
+        self.pending = [] if pending is None else pending
+        self.warn = warn
 
     def __call__(self, event: Event) -> None:
         self.report(event)

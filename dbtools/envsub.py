@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from dbtools.errors import MigrationFileError, secret
 from dbtools.migrations import Migration
@@ -60,7 +59,7 @@ def _resolve(
     secrets = tuple(sorted({v for v in values if len(v) >= MIN_SECRET}, key=len, reverse=True))
     for value in secrets:
         secret(value)  # a driver's error may quote the statement: `--debug` masks the value there too
-    return replace(statement, sql="\n".join(lines), shown=statement.sql, secrets=secrets)
+    return statement._replace(sql="\n".join(lines), shown=statement.sql, secrets=secrets)
 
 
 def _value(match: re.Match[str], environ: Mapping[str, str], source: str, line: int, values: list[str]) -> str:

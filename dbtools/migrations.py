@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,8 +39,7 @@ _SCRIPT_DOWN = {  # compiled on first use (by `re`): only scripts need them
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
+class Migration(NamedTuple):
     """One migration as found on disk. `up`/`down` hold text; the store's backend splits it."""
 
     store: str

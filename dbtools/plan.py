@@ -7,11 +7,10 @@ without a store.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbtools.migrations import Migration
 
@@ -20,9 +19,9 @@ _version = attrgetter("version")
 UNFINISHED_STATES = ("failed", "running")  # a run stopped inside the migration
 
 
-@dataclass(frozen=True)
-class AppliedMigration:
-    """One history row. `statements_done` tells where an unfinished migration stopped."""
+class AppliedMigration(NamedTuple):
+    """One history row. `statements_done` tells where an unfinished migration stopped. A NamedTuple, not a
+    dataclass: a run reads one per applied migration, and the no-op run imports no dataclasses (issue 18)."""
 
     version: int
     name: str
@@ -68,21 +67,31 @@ class AppliedMigration:
 
     def values(self) -> tuple[Any, ...]:
         """The row's fields in the order declared above: the order of the history tables' columns."""
-        return tuple(getattr(self, field.name) for field in fields(self))
+        return tuple(self)
 
 
-@dataclass(frozen=True)
 class Plan:
-    """Where a store stands against its migrations folder."""
+    """Where a store stands against its migrations folder (built by `build`; not changed after)."""
 
-    store: str
-    applied: tuple[AppliedMigration, ...]  # done and still on disk or not (see missing)
-    pending: tuple[Migration, ...]  # on disk, not done (unfinished ones included), within target
-    changed: tuple[int, ...]  # applied, but the file's checksum differs
-    missing: tuple[int, ...]  # in history, no file on disk
-    out_of_order: tuple[int, ...]  # pending below the highest applied version
-    failed: tuple[AppliedMigration, ...]  # unfinished rows: failed, or interrupted while running
-    files: tuple[Migration, ...] = ()
+    def __init__(
+        self,
+        store: str,
+        applied: tuple[AppliedMigration, ...],
+        pending: tuple[Migration, ...],
+        changed: tuple[int, ...],
+        missing: tuple[int, ...],
+        out_of_order: tuple[int, ...],
+        failed: tuple[AppliedMigration, ...],
+        files: tuple[Migration, ...] = (),
+    ) -> None:
+        self.store = store
+        self.applied = applied  # done and still on disk or not (see missing)
+        self.pending = pending  # on disk, not done (unfinished ones included), within target
+        self.changed = changed  # applied, but the file's checksum differs
+        self.missing = missing  # in history, no file on disk
+        self.out_of_order = out_of_order  # pending below the highest applied version
+        self.failed = failed  # unfinished rows: failed, or interrupted while running
+        self.files = files
 
     @property
     def current(self) -> int | None:

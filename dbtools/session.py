@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,14 +40,14 @@ def settings_for(store: str, env: Mapping[str, str] | None = None) -> Settings:
     return from_env(store, backends.load(store).defaults, env)
 
 
-@dataclass
 class Context:
     """What one verb works with: the backend (connected), the files and a reporter."""
 
-    store: str
-    backend: Backend
-    files: list[Migration]
-    report: AuditTrail
+    def __init__(self, store: str, backend: Backend, files: list[Migration], report: AuditTrail) -> None:
+        self.store = store
+        self.backend = backend
+        self.files = files
+        self.report = report
 
     def plan(self, *, target: int | None = None) -> Plan:
         return build(self.files, self.backend.history(), store=self.store, target=target)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from dbtools.errors import ConfigError, secret
 from dbtools.values import PORT, BadValue, Kind
 
+_NONE: Mapping[str, Any] = MappingProxyType({})  # an empty mapping no one can add to, shared as a default
 
-@dataclass(frozen=True)
-class StoreDefaults:
+
+class StoreDefaults(NamedTuple):
     """What a backend declares about its configuration: variable names, defaults, URL schemes."""
 
     url_env: str  # e.g. POSTGRES_URL: overrides every part below
@@ -23,30 +25,73 @@ class StoreDefaults:
     database: tuple[str, str]
     user: tuple[str, str]
     password: tuple[str, str]
-    options: Mapping[str, str] = field(default_factory=dict)  # option name -> ENV_NAME
+    options: Mapping[str, str] = _NONE  # option name -> ENV_NAME
     # what typed values accept (dbtools.values kinds), by option name, or "database" for the
     # database part (a Redis DB index); the port is always a port; anything else is free text
-    kinds: Mapping[str, Kind] = field(default_factory=dict)
+    kinds: Mapping[str, Kind] = _NONE
 
 
-@dataclass(frozen=True)
 class Settings:
-    """Where one store lives. `password` is never printed: use `display_url`."""
+    """Where one store lives. `password` is never printed: use `display_url`. A value: treat it as read-only
+    and make a changed copy with `_replace(field=value)`. A plain class (no dataclass: see plan.py)."""
 
-    store: str
-    scheme: str
-    host: str
-    port: int
-    database: str
-    user: str
-    password: str = field(repr=False)
-    query: Mapping[str, str] = field(default_factory=dict)  # URL query (sslmode, authSource, ...)
-    options: Mapping[str, str] = field(default_factory=dict)  # store options (cluster, ...)
-    path: str = ""  # for embedded engines (chdb:///dir)
-    source: str = "defaults"  # where the settings came from, for messages
+    _FIELDS = (
+        "store",
+        "scheme",
+        "host",
+        "port",
+        "database",
+        "user",
+        "password",
+        "query",  # URL query (sslmode, authSource, ...)
+        "options",  # store options (cluster, ...)
+        "path",  # for embedded engines (chdb:///dir)
+        "source",  # where the settings came from, for messages
+    )
 
-    def __post_init__(self) -> None:
-        secret(self.password)  # masked out of whatever `--debug` prints about an error
+    def __init__(
+        self,
+        store: str,
+        scheme: str,
+        host: str,
+        port: int,
+        database: str,
+        user: str,
+        password: str,
+        query: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+        path: str = "",
+        source: str = "defaults",
+    ) -> None:
+        self.store = store
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+        self.query: Mapping[str, str] = {} if query is None else query
+        self.options: Mapping[str, str] = {} if options is None else options
+        self.path = path
+        self.source = source
+        secret(password)  # masked out of whatever `--debug` prints about an error
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and other.__class__ is self.__class__ and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS if name != "password")
+        return f"Settings({shown})"
+
+    def _replace(self, **changes: Any) -> Settings:
+        """A copy with `changes` (field=value) made."""
+        return Settings(**{**{name: getattr(self, name) for name in self._FIELDS}, **changes})
 
     @property
     def url(self) -> str:
@@ -65,7 +110,7 @@ class Settings:
 
     def with_database(self, database: str) -> Settings:
         """The same server, another database."""
-        return replace(self, database=database)
+        return self._replace(database=database)
 
     def _compose(self, password: str) -> str:
         if self.path:
@@ -107,7 +152,7 @@ def from_env(store: str, defaults: StoreDefaults, env: Mapping[str, str] | None 
     url = env.get(defaults.url_env, "").strip()
     if url:
         parsed = parse_url(store, url, defaults, variable=defaults.url_env)
-        return replace(parsed, options={**options, **parsed.options}, source=defaults.url_env)
+        return parsed._replace(options={**options, **parsed.options}, source=defaults.url_env)
     port_var, port_default = defaults.port
     raw_port = env.get(port_var, "")
     port = int(_checked(PORT, raw_port, port_var)) if raw_port.strip() else port_default

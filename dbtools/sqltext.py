@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from dbtools.errors import MigrationFileError
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     """One statement to send: its text and the file line where it starts."""
 
     sql: str
@@ -68,7 +67,7 @@ def split_blocks(
         return statements
     # goose leaves its annotation lines out of the statements it sends, even inside a literal or a body
     return [
-        replace(s, sql=re.sub(_GOOSE_ANNOTATION, "", s.sql)) if re.search(_GOOSE_ANNOTATION, s.sql) else s
+        s._replace(sql=re.sub(_GOOSE_ANNOTATION, "", s.sql)) if re.search(_GOOSE_ANNOTATION, s.sql) else s
         for s in statements
     ]
 

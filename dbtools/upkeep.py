@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from dbtools import backends
@@ -47,10 +46,9 @@ def baseline(
             from dbtools.backends.base import history_row
 
             for m in chosen:
-                row = replace(
-                    history_row(m, status="baseline", started=time.monotonic(), statements_done=0, statements=[]),
-                    statements_total=None,
-                )
+                row = history_row(
+                    m, status="baseline", started=time.monotonic(), statements_done=0, statements=[]
+                )._replace(statements_total=None)
                 ctx.backend.record(row)
                 ctx.report(Event(store, "baseline", "recorded", m.version, m.name))
             return [m.version for m in chosen]
@@ -72,7 +70,7 @@ def repair(
             rows = {row.version: row for row in (*plan.applied, *plan.failed)}
             actions: list[str] = []
             for version in plan.changed:
-                ctx.backend.record(replace(rows[version], checksum=files[version].checksum))
+                ctx.backend.record(rows[version]._replace(checksum=files[version].checksum))
                 actions.append(f"accepted the edited file of {plan.label(version)}")
                 ctx.report(
                     Event(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # ASCII digits only: str.isdigit() accepts '²' and other digits int() refuses or reads differently
 # and no more digits than any range here needs (int() of 5,000 digits raises its own ValueError)
@@ -28,8 +28,7 @@ def shown(raw: str) -> str:
     return repr(raw if len(raw) <= SHOWN else raw[:SHOWN] + "...")
 
 
-@dataclass(frozen=True)
-class Number:
+class Number(NamedTuple):
     """A non-negative number within [minimum, maximum]; `whole` refuses fractions; `unit` names it."""
 
     minimum: float
@@ -54,8 +53,7 @@ class Number:
         return value
 
 
-@dataclass(frozen=True)
-class Duration:
+class Duration(NamedTuple):
     """A duration with a unit suffix the server reads itself (PostgreSQL: `5s`, `500ms`, `2min`),
     checked here so that a typo fails before connecting; kept as text for the server."""
 

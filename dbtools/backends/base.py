@@ -33,11 +33,10 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from dbtools import __version__
 from dbtools.errors import MigrationFailed, UsageError
@@ -53,8 +52,7 @@ if TYPE_CHECKING:
 HISTORY_NAME = "migration_history"
 
 
-@dataclass(frozen=True)
-class ForeignTable:
+class ForeignTable(NamedTuple):
     """Another tool's history table (or collection) exactly as the store holds it, for `adopt`.
 
     `columns` maps each column (field) to the store's own type name; a schemaless store lists the
@@ -63,7 +61,7 @@ class ForeignTable:
 
     name: str
     columns: dict[str, str]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]]
     engine: str = ""
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def test_record_many_keeps_adopted_from(servers: Servers, store: str) -> None:
     backend.connect(create_database=True)
     try:
         backend.ensure_history()
-        backend.record_many([ROW, replace(ROW, version=2, name="b")])
+        backend.record_many([ROW, ROW._replace(version=2, name="b")])
         rows = backend.history()
     finally:
         backend.close()

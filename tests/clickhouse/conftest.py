@@ -12,7 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,7 @@ class Cluster:
 
     def database(self, name: str) -> list[Settings]:
         """Settings for database `name` through each replica, in cluster mode."""
-        return [replace(s, database=name, options={"cluster": CLUSTER}) for s in self.replicas]
+        return [s._replace(database=name, options={"cluster": CLUSTER}) for s in self.replicas]
 
 
 def _zookeeper(workdir: Path, port: int) -> subprocess.Popen[bytes]:

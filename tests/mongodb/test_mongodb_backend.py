@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -190,7 +189,7 @@ def test_foreign_history_document_is_refused(mongo: Settings) -> None:
 
 
 def test_lock_excludes_renews_and_is_taken_over_after_expiry(mongo: Settings) -> None:
-    ttl = replace(mongo, options={"lock_ttl": "2"})
+    ttl = mongo._replace(options={"lock_ttl": "2"})
     holder, other = connected(ttl, create=True), connected(ttl)
     with holder.lock(1):
         time.sleep(2.5)  # longer than the TTL: only renewal (every third of it) keeps it ours
@@ -211,7 +210,7 @@ def test_lock_excludes_renews_and_is_taken_over_after_expiry(mongo: Settings) ->
 
 
 def test_broken_lock_stops_the_run_before_its_next_step(mongo: Settings, mdir: Path) -> None:
-    ttl = replace(mongo, options={"lock_ttl": "0.6"})
+    ttl = mongo._replace(options={"lock_ttl": "0.6"})
     write(mdir, 1, STEPS.format(fill="pass"))
     runner_backend = connected(ttl, create=True)
     breaker = connected(ttl)

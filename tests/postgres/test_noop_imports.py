@@ -13,7 +13,9 @@ from dbtools.settings import Settings
 
 # Neither the no-op nor its lock-free history read needs any of these: other stores' drivers, the SQL
 # readers, the lease engine (PostgreSQL's lock is not taken on a no-op), uuid (and platform with it),
-# signal (Ctrl-C handling and the sandbox), the sections reader, the interrupt handler.
+# signal (Ctrl-C handling and the sandbox), the sections reader, the interrupt handler, and dataclasses
+# (with inspect, ast, dis and tokenize: its import and the methods it compiles per class were a tenth of
+# the run; the records on the path are NamedTuples or plain classes).
 NOT_ON_THE_NO_OP_PATH = (
     "chdb",
     "clickhouse_driver",
@@ -29,6 +31,8 @@ NOT_ON_THE_NO_OP_PATH = (
     "uuid",
     "platform",
     "signal",
+    "dataclasses",
+    "inspect",
 )
 
 _RUN = (

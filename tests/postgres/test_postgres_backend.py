@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -78,7 +77,7 @@ def test_file_with_its_own_transaction_runs_as_written(pg: Settings, mdir: Path)
 def test_statement_timeout_is_settable(pg: Settings, mdir: Path) -> None:
     (mdir / "postgres" / "001_slow.sql").write_text("SELECT pg_sleep(3);\n")
     with pytest.raises(MigrationFailed, match="statement timeout"):
-        runner.migrate("postgres", migrations_dir=mdir, settings=replace(pg, options={"statement_timeout": "200ms"}))
+        runner.migrate("postgres", migrations_dir=mdir, settings=pg._replace(options={"statement_timeout": "200ms"}))
 
 
 def test_dry_run_changes_nothing(pg: Settings, mdir: Path) -> None:

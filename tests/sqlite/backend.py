@@ -11,7 +11,6 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,7 +24,7 @@ from dbtools.settings import Settings, StoreDefaults
 from dbtools.sqltext import Statement, split_blocks
 
 LOCK = "dbtools_lock"
-_COLUMNS = tuple(AppliedMigration.__dataclass_fields__)
+_COLUMNS = AppliedMigration._fields
 
 
 def split_sql(text: str, *, first_line: int = 1, source: str = "") -> list[Statement]:
@@ -79,7 +78,7 @@ class SQLiteBackend:
     @classmethod
     def isolated(cls, base: Settings, token: str) -> Settings:
         """Another file beside the sandbox's."""
-        return replace(base, path=str(Path(base.path).with_name(f"{token}.sqlite3")))
+        return base._replace(path=str(Path(base.path).with_name(f"{token}.sqlite3")))
 
     def connect(self, *, create_database: bool = False) -> None:
         path = Path(self.settings.path)
@@ -112,7 +111,7 @@ class SQLiteBackend:
         ]
 
     def record(self, row: AppliedMigration) -> None:
-        values = astuple(row)
+        values = tuple(row)
         values = (*values[:8], row.applied_at.isoformat() if row.applied_at else None, *values[9:])
         self._query(f"INSERT OR REPLACE INTO {HISTORY_NAME} VALUES ({', '.join('?' * len(values))})", values)
 

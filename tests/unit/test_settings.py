@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from dbtools.backends.postgres import PostgresBackend
@@ -51,7 +49,7 @@ def test_display_url_and_mask_hide_the_password() -> None:
 def test_url_without_credentials_has_no_userinfo_and_reads_back() -> None:
     s = Settings("mongodb", "mongodb", "127.0.0.1", 27018, "meta", "", "")  # as the sandboxes make them
     assert s.url == s.display_url == "mongodb://127.0.0.1:27018/meta"  # `://@` is refused by Node's driver
-    again = from_env("postgres", PG, {"POSTGRES_URL": replace(s, store="postgres", scheme="postgres").url})
+    again = from_env("postgres", PG, {"POSTGRES_URL": s._replace(store="postgres", scheme="postgres").url})
     assert (again.host, again.port, again.database, again.password) == ("127.0.0.1", 27018, "meta", "")
     only_password = Settings("redis", "redis", "h", 1, "0", "", "pw")  # a password alone keeps its `:...@`
     assert only_password.display_url == "redis://:***@h:1/0"

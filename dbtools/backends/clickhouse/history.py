@@ -6,7 +6,6 @@ import re
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ from dbtools.backends.clickhouse.sql import (
 from dbtools.errors import DbtoolsError
 from dbtools.plan import AppliedMigration
 
-_APPLIED_AT = [field.name for field in fields(AppliedMigration)].index("applied_at")  # in AppliedMigration.values()
+_APPLIED_AT = AppliedMigration._fields.index("applied_at")  # in AppliedMigration.values()
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
     "error, applied_at, execution_ms, applied_by, tool_version, adopted_from, in_step"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from dbtools.leases import Lease
 from dbtools.plan import AppliedMigration
 
 HISTORY = "migrations"  # the seed's name
-_ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
+_ROW_FIELDS = AppliedMigration._fields
 
 
 class MongoHistory(MongoClient):
@@ -41,7 +40,7 @@ class MongoHistory(MongoClient):
                 f"then adopt the database with `baseline --db mongodb --version N`",
             ) from None
         if row.applied_at is not None and row.applied_at.tzinfo is None:
-            row = replace(row, applied_at=row.applied_at.replace(tzinfo=UTC))
+            row = row._replace(applied_at=row.applied_at.replace(tzinfo=UTC))
         return row
 
     @_mapped
@@ -57,7 +56,7 @@ class MongoHistory(MongoClient):
     @_mapped
     def record(self, row: AppliedMigration) -> None:
         history = self._db[HISTORY]
-        self._write(lambda s: history.replace_one({"version": row.version}, asdict(row), upsert=True, session=s))
+        self._write(lambda s: history.replace_one({"version": row.version}, row._asdict(), upsert=True, session=s))
 
     def _write(self, write: Callable[[Any], Any]) -> None:
         """One history write (`write(session)`); while this run holds the lock, only if the lock document
@@ -108,7 +107,7 @@ class MongoHistory(MongoClient):
         import pymongo
         import pymongo.errors
 
-        ops = [pymongo.ReplaceOne({"version": row.version}, asdict(row), upsert=True) for row in rows]
+        ops = [pymongo.ReplaceOne({"version": row.version}, row._asdict(), upsert=True) for row in rows]
         if not ops:
             return
         history = self._db[HISTORY]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,7 +192,7 @@ class PostgresApply(PostgresHistory):
             params = row.values()
             record = cur.mogrify(self._upsert_timed, params[:8] + params[10:])
             self._run_as_one(cur, m, script, record, started)
-        return replace(row, applied_at=datetime.now(UTC), execution_ms=int((time.monotonic() - started) * 1000))
+        return row._replace(applied_at=datetime.now(UTC), execution_ms=int((time.monotonic() - started) * 1000))
 
     def _run_as_one(
         self, cur: Any, m: Migration, script: dialect.Script, tail: bytes, started: float, *, down: bool = False

@@ -126,7 +126,6 @@ def _claim_spare(backend: RedisBackend, token: str) -> int | None:
 def restore(backend: RedisBackend, folder: Path, *, replace: bool) -> None:
     """Restore into a claimed spare index, then SWAPDB it with the target (the lock key travels along);
     without a spare, restore an empty target in place, removing what arrived if a key is refused."""
-    from dataclasses import replace as with_fields
 
     path = folder / "redis.dump"
     token = uuid.uuid4().hex
@@ -140,7 +139,7 @@ def restore(backend: RedisBackend, folder: Path, *, replace: bool) -> None:
             )
         _restore_in_place(backend, path)
         return
-    spare_settings = with_fields(backend.settings, database=str(spare))
+    spare_settings = backend.settings._replace(database=str(spare))
     client = type(backend)(spare_settings)._client(decode=False)
     try:
         try:

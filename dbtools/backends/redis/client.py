@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from dbtools.backends.base import connection_name
@@ -83,7 +82,7 @@ class RedisClient:
         query = {k: v for k, v in s.query.items() if k not in OWN_OPTIONS}
         try:
             return redis.Redis.from_url(
-                replace(s, query=query).url,
+                s._replace(query=query).url,
                 decode_responses=decode,
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 socket_timeout=timeout,

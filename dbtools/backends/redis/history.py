@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 
 from dbtools.backends.base import HISTORY_NAME
@@ -15,11 +14,11 @@ from dbtools.errors import HistoryMismatch
 from dbtools.leases import Lease
 from dbtools.plan import AppliedMigration
 
-_ROW_FIELDS = tuple(AppliedMigration.__dataclass_fields__)
+_ROW_FIELDS = AppliedMigration._fields
 
 
 def _row_json(row: AppliedMigration) -> str:
-    data = asdict(row)
+    data = row._asdict()
     data["applied_at"] = row.applied_at.isoformat() if row.applied_at else None
     return json.dumps(data)
 
