@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import numpy as np
 
+from dbtools.seed.rows import StrategyRow, StrategyRunRow
 from dbtools.seed.shape import EXCHANGE, SESSION_TTL, STRATEGY_TIMEFRAME, Dataset, Scale, Users, _digest
-from dbtools.seed.table import Table, stable_uuid
+from dbtools.seed.table import Table, from_rows, stable_uuid
 from dbtools.seed.trading import Backtest, Strategy
 
 
@@ -96,43 +97,49 @@ def _platform(
     )
     data.add(
         "postgres",
-        Table(
+        from_rows(
             "strategies",
-            {
-                "id": [s.strategy_id for s in strategies],
-                "owner_id": [s.owner_id for s in strategies],
-                "name": [s.name for s in strategies],
-                "kind": [s.kind for s in strategies],
-                "status": ["active" if i % 3 else "paused" for i in range(len(strategies))],
-                "symbols": [[s.symbol] for s in strategies],
-                "timeframe": [s.timeframe for s in strategies],
-                "config": [json.dumps({"params": s.params, "initial_capital": s.initial_capital}) for s in strategies],
-            },
+            StrategyRow._fields,
+            [
+                StrategyRow(
+                    id=s.strategy_id,
+                    owner_id=s.owner_id,
+                    name=s.name,
+                    kind=s.kind,
+                    status="active" if i % 3 else "paused",
+                    symbols=[s.symbol],
+                    timeframe=s.timeframe,
+                    config=json.dumps({"params": s.params, "initial_capital": s.initial_capital}),
+                )
+                for i, s in enumerate(strategies)
+            ],
         ),
     )
     start = until - timedelta(days=days)
     data.add(
         "postgres",
-        Table(
+        from_rows(
             "strategy_runs",
-            {
-                "id": [s.strategy_id for s in strategies],
-                "strategy_id": [s.strategy_id for s in strategies],
-                "account_id": [s.owner_id for s in strategies],
-                "started_by": [s.owner_id for s in strategies],
-                "kind": ["backtest"] * len(strategies),
-                "status": ["succeeded"] * len(strategies),
-                "strategy_version": [1] * len(strategies),
-                "parameters": [json.dumps(s.params) for s in strategies],
-                "initial_capital": [s.initial_capital for s in strategies],
-                "period_start": [start] * len(strategies),
-                "period_end": [until] * len(strategies),
-                "started_at": [until] * len(strategies),
-                "finished_at": [until + timedelta(seconds=5)] * len(strategies),
-                "summary": [
-                    json.dumps({k: round(v, 6) for k, v in results[s.strategy_id].metrics.items()}) for s in strategies
-                ],
-            },
+            StrategyRunRow._fields,
+            [
+                StrategyRunRow(
+                    id=s.strategy_id,
+                    strategy_id=s.strategy_id,
+                    account_id=s.owner_id,
+                    started_by=s.owner_id,
+                    kind="backtest",
+                    status="succeeded",
+                    strategy_version=1,
+                    parameters=json.dumps(s.params),
+                    initial_capital=s.initial_capital,
+                    period_start=start,
+                    period_end=until,
+                    started_at=until,
+                    finished_at=until + timedelta(seconds=5),
+                    summary=json.dumps({k: round(v, 6) for k, v in results[s.strategy_id].metrics.items()}),
+                )
+                for s in strategies
+            ],
         ),
     )
     _sessions_and_keys(data, rng, users)

@@ -15,6 +15,7 @@ import numpy as np
 from dbtools.seed import market, research
 from dbtools.seed.accounts import _platform, _strategies, _users
 from dbtools.seed.documents import _caches, _documents
+from dbtools.seed.rows import MetricsRow, SignalRow, TradeRow
 from dbtools.seed.shape import (
     CANDLE_TIMEFRAMES,
     EXCHANGE,
@@ -28,7 +29,7 @@ from dbtools.seed.shape import (
     Scale,
     _ms_to_datetimes,
 )
-from dbtools.seed.table import Table, stable_uuid
+from dbtools.seed.table import Table, from_rows, stable_uuid
 from dbtools.seed.trading import Backtest, Strategy, backtest
 
 
@@ -157,61 +158,12 @@ def _market(data: Dataset, rng: np.random.Generator, candles: dict[str, market.C
 def _trading(
     data: Dataset, strategies: list[Strategy], results: dict[int, Backtest], candles: dict[str, market.Candles]
 ) -> None:
-    sig: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "signal_id",
-            "strategy_id",
-            "run_id",
-            "symbol",
-            "timeframe",
-            "ts",
-            "action",
-            "strength",
-            "price",
-            "reason",
-        )
-    }
-    trd: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "trade_id",
-            "strategy_id",
-            "run_id",
-            "account_id",
-            "mode",
-            "exchange",
-            "symbol",
-            "side",
-            "ts",
-            "price",
-            "quantity",
-            "fee",
-            "fee_currency",
-            "realized_pnl",
-            "signal_id",
-        )
-    }
+    sig: list[SignalRow] = []
+    trd: list[TradeRow] = []
     snap: dict[str, list[Any]] = {
         k: [] for k in ("account_id", "strategy_id", "ts", "cash", "equity", "positions", "unrealized_pnl", "drawdown")
     }
-    met: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "strategy_id",
-            "run_id",
-            "period_start",
-            "period_end",
-            "total_trades",
-            "winning_trades",
-            "net_pnl",
-            "total_return",
-            "sharpe_ratio",
-            "sortino_ratio",
-            "max_drawdown",
-            "profit_factor",
-        )
-    }
+    met: list[MetricsRow] = []
     for s in strategies:
         bt = results[s.strategy_id]
         c = market.aggregate(candles[s.symbol], s.timeframe)
@@ -220,39 +172,40 @@ def _trading(
         for i, action, reason in zip(
             bt.signal_index.tolist(), bt.signal_action.tolist(), bt.signal_reason.tolist(), strict=True
         ):
-            for key, value in (
-                ("signal_id", signal_ids[i]),
-                ("strategy_id", s.strategy_id),
-                ("run_id", s.strategy_id),
-                ("symbol", s.symbol),
-                ("timeframe", s.timeframe),
-                ("ts", times[i]),
-                ("action", action),
-                ("strength", 0.5 + 0.5 * (i % 2)),
-                ("price", float(c.close[i])),
-                ("reason", reason),
-            ):
-                sig[key].append(value)
-        for n, i in enumerate(bt.trade_index.tolist()):
-            values = (
-                stable_uuid(f"{data.seed}:trade:{s.strategy_id}:{n}"),
-                s.strategy_id,
-                s.strategy_id,
-                s.owner_id,
-                "backtest",
-                EXCHANGE,
-                s.symbol,
-                bt.trade_side[n],
-                times[i],
-                round(float(bt.trade_price[n]), 8),
-                round(float(bt.trade_quantity[n]), 8),
-                round(float(bt.trade_fee[n]), 8),
-                "USDT",
-                round(float(bt.trade_pnl[n]), 8),
-                signal_ids.get(i),
+            sig.append(
+                SignalRow(
+                    signal_id=signal_ids[i],
+                    strategy_id=s.strategy_id,
+                    run_id=s.strategy_id,
+                    symbol=s.symbol,
+                    timeframe=s.timeframe,
+                    ts=times[i],
+                    action=action,
+                    strength=0.5 + 0.5 * (i % 2),
+                    price=float(c.close[i]),
+                    reason=reason,
+                )
             )
-            for key, value in zip(trd, values, strict=True):
-                trd[key].append(value)
+        for n, i in enumerate(bt.trade_index.tolist()):
+            trd.append(
+                TradeRow(
+                    trade_id=stable_uuid(f"{data.seed}:trade:{s.strategy_id}:{n}"),
+                    strategy_id=s.strategy_id,
+                    run_id=s.strategy_id,
+                    account_id=s.owner_id,
+                    mode="backtest",
+                    exchange=EXCHANGE,
+                    symbol=s.symbol,
+                    side=bt.trade_side[n],
+                    ts=times[i],
+                    price=round(float(bt.trade_price[n]), 8),
+                    quantity=round(float(bt.trade_quantity[n]), 8),
+                    fee=round(float(bt.trade_fee[n]), 8),
+                    fee_currency="USDT",
+                    realized_pnl=round(float(bt.trade_pnl[n]), 8),
+                    signal_id=signal_ids.get(i),
+                )
+            )
         peak = np.maximum.accumulate(bt.equity)
         snap["account_id"].append(np.full(len(c.close), s.owner_id))
         snap["strategy_id"].append(np.full(len(c.close), s.strategy_id))
@@ -263,25 +216,26 @@ def _trading(
         snap["unrealized_pnl"].append(np.round(bt.position * c.close - bt.cost_basis, 8))
         snap["drawdown"].append(1 - bt.equity / peak)
         m = bt.metrics
-        for key, value in (
-            ("strategy_id", s.strategy_id),
-            ("run_id", s.strategy_id),
-            ("period_start", times[0]),
-            ("period_end", times[-1]),
-            ("total_trades", int(m["total_trades"])),
-            ("winning_trades", int(m["winning_trades"])),
-            ("net_pnl", round(m["net_pnl"], 8)),
-            ("total_return", m["total_return"]),
-            ("sharpe_ratio", m["sharpe_ratio"]),
-            ("sortino_ratio", m["sortino_ratio"]),
-            ("max_drawdown", m["max_drawdown"]),
-            ("profit_factor", m["profit_factor"]),
-        ):
-            met[key].append(value)
-    data.add("clickhouse", Table("signals", sig))
-    data.add("clickhouse", Table("trades", trd))
+        met.append(
+            MetricsRow(
+                strategy_id=s.strategy_id,
+                run_id=s.strategy_id,
+                period_start=times[0],
+                period_end=times[-1],
+                total_trades=int(m["total_trades"]),
+                winning_trades=int(m["winning_trades"]),
+                net_pnl=round(m["net_pnl"], 8),
+                total_return=m["total_return"],
+                sharpe_ratio=m["sharpe_ratio"],
+                sortino_ratio=m["sortino_ratio"],
+                max_drawdown=m["max_drawdown"],
+                profit_factor=m["profit_factor"],
+            )
+        )
+    data.add("clickhouse", from_rows("signals", SignalRow._fields, sig))
+    data.add("clickhouse", from_rows("trades", TradeRow._fields, trd))
     data.add(
         "clickhouse",
         Table("portfolio_snapshots", {k: (np.concatenate(v) if k != "positions" else v) for k, v in snap.items()}),
     )
-    data.add("clickhouse", Table("strategy_metrics", met))
+    data.add("clickhouse", from_rows("strategy_metrics", MetricsRow._fields, met))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,17 @@ class Table:
         lists = [_as_list(self.columns[name]) for name in names]
         for values in zip(*lists, strict=True):
             yield dict(zip(names, values, strict=True))
+
+
+def from_rows(target: str, fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A Table of `rows`, each holding its values in the order of `fields` (a row type of
+    dbtools.seed.rows and its `_fields`): one list per column, named columns even when no row came."""
+    columns: dict[str, list[Any]] = {name: [] for name in fields}
+    lists = list(columns.values())
+    for row in rows:
+        for values, value in zip(lists, row, strict=True):
+            values.append(value)
+    return Table(target, columns)
 
 
 def _as_list(values: Column) -> list[Any]:
