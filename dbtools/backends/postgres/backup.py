@@ -69,6 +69,32 @@ SELECT kind, count(*) FROM (
 ) found GROUP BY kind ORDER BY kind
 """
 
+# What a replacing restore drops, in this order (event triggers first, so no DROP fires one): the rows
+# of a query, and for each the format() call dropping it. Schemas go last, with all they hold.
+_DROPS = (
+    ("SELECT evtname FROM pg_catalog.pg_event_trigger", "'DROP EVENT TRIGGER %I', r.evtname"),
+    ("SELECT pubname FROM pg_catalog.pg_publication", "'DROP PUBLICATION %I', r.pubname"),
+    (
+        "SELECT extname FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql'",
+        "'DROP EXTENSION IF EXISTS %I CASCADE', r.extname",
+    ),
+    ("SELECT srvname FROM pg_catalog.pg_foreign_server", "'DROP SERVER IF EXISTS %I CASCADE', r.srvname"),
+    (
+        "SELECT fdwname FROM pg_catalog.pg_foreign_data_wrapper",
+        "'DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', r.fdwname",
+    ),
+    (
+        "SELECT c.castsource::regtype AS source, c.casttarget::regtype AS target FROM pg_catalog.pg_cast c\n"
+        f"           WHERE c.oid >= 16384 AND {_not_extension_member('pg_cast', 'c').replace('%%', '%')}",
+        "'DROP CAST IF EXISTS (%s AS %s) CASCADE', r.source, r.target",
+    ),
+    (
+        f"SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA.replace('%%', '%')}",
+        "'DROP SCHEMA %I CASCADE', r.nspname",
+    ),
+)
+_DROP_LOOPS = "".join(f"  FOR r IN {query} LOOP\n    EXECUTE format({drop});\n  END LOOP;\n" for query, drop in _DROPS)
+
 # Run first in the restore's transaction (with `replace`): drop what CONTENTS counts, leave an empty
 # `public`. Computed by the server inside the transaction, so it sees exactly what it drops.
 CLEAR = f"""
@@ -81,30 +107,8 @@ BEGIN
     RAISE EXCEPTION 'the target has subscriptions, which cannot be dropped inside a transaction'
       USING HINT = 'drop them (DROP SUBSCRIPTION) and restore again';
   END IF;
-  FOR r IN SELECT evtname FROM pg_catalog.pg_event_trigger LOOP
-    EXECUTE format('DROP EVENT TRIGGER %I', r.evtname);
-  END LOOP;
-  FOR r IN SELECT pubname FROM pg_catalog.pg_publication LOOP
-    EXECUTE format('DROP PUBLICATION %I', r.pubname);
-  END LOOP;
   PERFORM pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;
-  FOR r IN SELECT extname FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql' LOOP
-    EXECUTE format('DROP EXTENSION IF EXISTS %I CASCADE', r.extname);
-  END LOOP;
-  FOR r IN SELECT srvname FROM pg_catalog.pg_foreign_server LOOP
-    EXECUTE format('DROP SERVER IF EXISTS %I CASCADE', r.srvname);
-  END LOOP;
-  FOR r IN SELECT fdwname FROM pg_catalog.pg_foreign_data_wrapper LOOP
-    EXECUTE format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', r.fdwname);
-  END LOOP;
-  FOR r IN SELECT c.castsource::regtype AS source, c.casttarget::regtype AS target FROM pg_catalog.pg_cast c
-           WHERE c.oid >= 16384 AND {_not_extension_member("pg_cast", "c").replace("%%", "%")} LOOP
-    EXECUTE format('DROP CAST IF EXISTS (%s AS %s) CASCADE', r.source, r.target);
-  END LOOP;
-  FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA.replace("%%", "%")} LOOP
-    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
-  END LOOP;
-  CREATE SCHEMA public;
+{_DROP_LOOPS}  CREATE SCHEMA public;
   GRANT USAGE ON SCHEMA public TO PUBLIC;
   IF current_setting('server_version_num')::int >= 150000 THEN
     ALTER SCHEMA public OWNER TO pg_database_owner;
