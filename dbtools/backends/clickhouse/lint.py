@@ -41,41 +41,45 @@ def _sections(m: Migration, *, down: bool) -> Iterator[tuple[tuple[Tok, ...], st
                 yield toks, str(m.down_path or m.path), "down"
 
 
+# A problem found in one statement: (rule id, line, message, hint), made a Finding by the check.
+_Problem = tuple[str, int, str, str]
+
+
 def mutations(m: Migration, earlier: Sequence[Migration]) -> Iterator[Finding]:
     """ch-mutation, ch-modify-column-type, ch-rewrite in the up section."""
     for toks, _, _ in _sections(m, down=False):
-        head = kws(toks, 0, 3)
-        if head[0] == "DELETE" or (head[0] == "UPDATE" and "SET" in kws(toks, 0, 6)):
-            yield finding(
-                "ch-rewrite",
-                m.store,
-                m.path,
-                toks[0].line,
-                f"lightweight {head[0]}: marks rows in every part it touches, and merges pay for it later",
-                "on a large table prefer dropping partitions or a TTL; run it as its own migration off-peak",
-            )
-        elif head[0] == "OPTIMIZE" and "FINAL" in kws(toks, 0, 12):
-            yield finding(
-                "ch-rewrite",
-                m.store,
-                m.path,
-                toks[0].line,
-                "OPTIMIZE ... FINAL merges every part of the table (or partition) into one: hours on a large table",
-                "leave merging to ClickHouse; if needed, run it for one PARTITION outside migrations",
-            )
-        alter = alter_table(toks) or NO_ALTER
-        for action in alter.actions:
-            yield from _action(m, alter.table, action)
+        for rule, line, message, hint in _rewrites(toks):
+            yield finding(rule, m.store, m.path, line, message, hint)
 
 
-def _action(m: Migration, table: str, action: Sequence[Tok]) -> Iterator[Finding]:
+def _rewrites(toks: Sequence[Tok]) -> Iterator[_Problem]:
+    """The mutations and rewrites one statement starts."""
+    head = kws(toks, 0, 3)
+    if head[0] == "DELETE" or (head[0] == "UPDATE" and "SET" in kws(toks, 0, 6)):
+        yield (
+            "ch-rewrite",
+            toks[0].line,
+            f"lightweight {head[0]}: marks rows in every part it touches, and merges pay for it later",
+            "on a large table prefer dropping partitions or a TTL; run it as its own migration off-peak",
+        )
+    elif head[0] == "OPTIMIZE" and "FINAL" in kws(toks, 0, 12):
+        yield (
+            "ch-rewrite",
+            toks[0].line,
+            "OPTIMIZE ... FINAL merges every part of the table (or partition) into one: hours on a large table",
+            "leave merging to ClickHouse; if needed, run it for one PARTITION outside migrations",
+        )
+    alter = alter_table(toks) or NO_ALTER
+    for action in alter.actions:
+        yield from _action(alter.table, action)
+
+
+def _action(table: str, action: Sequence[Tok]) -> Iterator[_Problem]:
     words = kws(action, 0, 2)
     line = action[0].line
     if words[0] in {"UPDATE", "DELETE"}:
-        yield finding(
+        yield (
             "ch-mutation",
-            m.store,
-            m.path,
             line,
             f"ALTER TABLE {table} {words[0]} is a mutation: it rewrites every part it matches, runs in the "
             "background after the migration returns and cannot be rolled back",
@@ -87,20 +91,16 @@ def _action(m: Migration, table: str, action: Sequence[Tok]) -> Iterator[Finding
         after = action[i + 1] if i + 1 < len(action) else None
         if after is not None and after.kw not in _MODIFY_NOT_TYPE:
             column = action[i].name
-            yield finding(
+            yield (
                 "ch-modify-column-type",
-                m.store,
-                m.path,
                 line,
                 f"MODIFY COLUMN {table}.{column} with a type: a type change rewrites the column in every part",
                 "add a new column with the new type (DEFAULT or MATERIALIZED from the old one), move readers, then "
                 "deprecate the old one; or `-- dbtools:lint-ignore ch-modify-column-type <why it is small/same type>`",
             )
     elif words[0] in {"MATERIALIZE", "CLEAR"}:
-        yield finding(
+        yield (
             "ch-rewrite",
-            m.store,
-            m.path,
             line,
             f"ALTER TABLE {table} {' '.join(w for w in words if w)} rewrites existing parts as a mutation",
             "fine on a small table; on a large one run it separately, off-peak, per PARTITION",
