@@ -15,17 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbtools.adopt.scan import candidates, seconds
-from dbtools.adopt.shared import (
-    Layout,
-    OldHistory,
-    OldMigration,
-    Options,
-    Placement,
-    Placements,
-    as_utc,
-    problem,
-)
+from dbtools.adopt.scan import CH_DATETIME, PG_VARCHAR, matching, seconds
+from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
 from dbtools.migrations import Migration
 
 if TYPE_CHECKING:
@@ -37,19 +28,13 @@ FILE = re.compile(r"^(\d+).*\.sql$")
 class Dbmate:
     name = "dbmate"
     layouts: Mapping[str, Layout] = {
-        "postgres": Layout("schema_migrations", {"version": r"character varying(\(\d+\))?|text"}),
-        "clickhouse": Layout(
-            "schema_migrations", {"version": "String", "ts": r"DateTime(\(.*\))?", "applied": "UInt8"}
-        ),
+        "postgres": Layout("schema_migrations", {"version": f"{PG_VARCHAR}|text"}),
+        "clickhouse": Layout("schema_migrations", {"version": "String", "ts": CH_DATETIME, "applied": "UInt8"}),
     }
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
         found = Placements()
-        for path in candidates(source):
-            match = FILE.match(path.name)
-            if not match:
-                found.skipped.append((path.name, "not a dbmate migration (dbmate reads <digits>...sql)"))
-                continue
+        for path, match in matching(source, FILE, found, "dbmate migration (dbmate reads <digits>...sql)"):
             digits, rest = match[1], path.name[len(match[1]) : -len(".sql")]
             if rest.startswith("_") and len(rest) > 1:
                 found.files.append(Placement(path, path.name, digits, int(digits)))

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtools.adopt.scan import candidates
+from dbtools.adopt.scan import PG_TIMESTAMP, PG_VARCHAR, matching
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
 from dbtools.errors import DbtoolsError
 from dbtools.migrations import Migration
@@ -74,12 +74,12 @@ class Flyway:
             "flyway_schema_history",
             {
                 "installed_rank": "integer",
-                "version": r"character varying(\(\d+\))?",
-                "description": r"character varying(\(\d+\))?",
-                "type": r"character varying(\(\d+\))?",
-                "script": r"character varying(\(\d+\))?",
+                "version": PG_VARCHAR,
+                "description": PG_VARCHAR,
+                "type": PG_VARCHAR,
+                "script": PG_VARCHAR,
                 "checksum": "integer",
-                "installed_on": r"timestamp( without time zone)?",
+                "installed_on": PG_TIMESTAMP,
                 "execution_time": "integer",
                 "success": "boolean",
             },
@@ -90,11 +90,7 @@ class Flyway:
         found = Placements()
         versioned: list[tuple[tuple[int, ...], Path, str, str]] = []
         undos: dict[tuple[int, ...], Path] = {}
-        for path in candidates(source):
-            match = FILE.match(path.name)
-            if not match:
-                found.skipped.append((path.name, "not a Flyway SQL migration (V<version>__<description>.sql)"))
-                continue
+        for path, match in matching(source, FILE, found, "Flyway SQL migration (V<version>__<description>.sql)"):
             prefix = match["prefix"].upper()
             if prefix == "R":
                 if options.skip_repeatable:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtools.adopt.scan import candidates
+from dbtools.adopt.scan import matching
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, problem
 from dbtools.migrations import Migration
 
@@ -39,11 +39,7 @@ class GolangMigrate:
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
         found = Placements()
-        for path in candidates(source):
-            match = FILE.match(path.name)
-            if not match:
-                found.skipped.append((path.name, "not a golang-migrate migration (<version>_<name>.up|down.<ext>)"))
-                continue
+        for path, match in matching(source, FILE, found, "golang-migrate migration (<version>_<name>.up|down.<ext>)"):
             if match[4] not in extensions:
                 found.problems.append(
                     problem(

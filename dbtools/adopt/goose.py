@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtools.adopt.scan import candidates, seconds
+from dbtools.adopt.scan import CH_DATETIME, PG_TIMESTAMP, candidates, seconds
 from dbtools.adopt.shared import Layout, OldHistory, OldMigration, Options, Placement, Placements, as_utc, problem
 from dbtools.migrations import Migration
 
@@ -32,12 +32,10 @@ class Goose:
                 "id": "integer|bigint",
                 "version_id": "bigint",
                 "is_applied": "boolean",
-                "tstamp": r"timestamp( without time zone)?",
+                "tstamp": PG_TIMESTAMP,
             },
         ),
-        "clickhouse": Layout(
-            "goose_db_version", {"version_id": "Int64", "is_applied": "UInt8", "tstamp": r"DateTime(\(.*\))?"}
-        ),
+        "clickhouse": Layout("goose_db_version", {"version_id": "Int64", "is_applied": "UInt8", "tstamp": CH_DATETIME}),
     }
 
     def place(self, source: Path, store: str, extensions: tuple[str, ...], options: Options) -> Placements:
