@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeGuard
 
-from dbtools.backends.base import history_row, statement_failed, step_started
+from dbtools.backends.base import history_row, migration_failed, statement_failed, step_started
 from dbtools.errors import ConnectionFailed, DbtoolsError, LeaseLost, MigrationFailed, MigrationFileError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
@@ -112,10 +112,9 @@ def load(migration: Migration, *, down: bool = False) -> types.ModuleType:
     try:
         exec(code, module.__dict__)
     except Exception as exc:
-        raise MigrationFailed(
+        raise migration_failed(
             migration.store,
-            migration.version,
-            migration.name,
+            migration,
             describe(exc),
             stage=f"script {migration.path.name} failed while loading",
             hint="fix the module-level code of the script (nothing of it ran against the store)",
@@ -177,10 +176,9 @@ def run_steps(
         except DbtoolsError:
             raise
         except Exception as exc:
-            raise MigrationFailed(
+            raise migration_failed(
                 backend.name,
-                migration.version,
-                migration.name,
+                migration,
                 message(exc),
                 stage="stopped: could not write the history row",
                 hint=f"{shows}; once the server takes writes again, `status --db {backend.name}` shows it "

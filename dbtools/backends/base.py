@@ -364,6 +364,20 @@ def step_started(
     )
 
 
+def migration_failed(
+    store: str,
+    migration: Migration,
+    message: str,
+    *,
+    stage: str = "failed",
+    where: str | None = None,
+    hint: str | None = None,
+) -> MigrationFailed:
+    """The MigrationFailed for a failure outside any one statement (a script that would not load, a history
+    row not written, a run cancelled): `stage` says what went wrong, `where` where it stopped, if known."""
+    return MigrationFailed(store, migration.version, migration.name, message, stage=stage, where=where, hint=hint)
+
+
 def statement_failed(
     store: str,
     migration: Migration,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dbtools import scripts
-from dbtools.backends.base import statement_failed
+from dbtools.backends.base import migration_failed, statement_failed
 from dbtools.backends.clickhouse.history import ClickHouseHistory
 from dbtools.backends.clickhouse.sql import QUERY_WAS_CANCELLED, ServerError, on_cluster
-from dbtools.errors import MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.sqltext import Statement
@@ -54,10 +53,9 @@ class ClickHouseApply(ClickHouseHistory):
         try:
             self.forget(migration.version)
         except ServerError as exc:
-            raise MigrationFailed(
+            raise migration_failed(
                 "clickhouse",
-                migration.version,
-                migration.name,
+                migration,
                 exc.message,
                 stage="was rolled back but its history row could not be removed",
                 hint="check migration_history, then run `repair --db clickhouse`",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from dbtools.backends.base import history_row, statement_failed, step_started
+from dbtools.backends.base import history_row, migration_failed, statement_failed, step_started
 from dbtools.backends.postgres import dialect, kinds
 from dbtools.backends.postgres.client import _server_message
 from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed
@@ -219,7 +219,7 @@ class PostgresApply(PostgresHistory):
                     in_tail = True
                     cur.execute(tail + b";\nCOMMIT")
         except interrupt.Stopped as exc:  # Ctrl-C came first: nothing was sent
-            raise MigrationFailed(self.name, m.version, m.name, str(exc), stage="was not started") from None
+            raise migration_failed(self.name, m, str(exc), stage="was not started") from None
         except psycopg2.Error as exc:
             if self._conn.closed:  # the query ends in COMMIT: it may have committed before the connection went
                 where = f"its section of {len(script)} statement(s), sent as one query"
@@ -227,10 +227,9 @@ class PostgresApply(PostgresHistory):
                 raise self._connection_lost(m, where, exc, shows, doing="rolling back" if down else "applying") from exc
             cur.execute("ROLLBACK")
             if interrupt.requested():  # cancelled by Ctrl-C: simply not applied, nothing to locate or record
-                raise MigrationFailed(
+                raise migration_failed(
                     self.name,
-                    m.version,
-                    m.name,
+                    m,
                     _server_message(exc),
                     stage="was cancelled",
                     # which statement ran is unknown: the server was running the section as one query
@@ -272,10 +271,9 @@ class PostgresApply(PostgresHistory):
         if head is None:
             return _history_write_failed(m, message, down=down)
         if index is None:
-            failure = MigrationFailed(
+            failure = migration_failed(
                 self.name,
-                m.version,
-                m.name,
+                m,
                 f"{' '.join(message.split())} (no statement named: it did not fail again when the section was run "
                 "once more, statement by statement)",
                 hint=f"nothing of it was applied; fix the file and run `{'rollback' if down else 'migrate'} "

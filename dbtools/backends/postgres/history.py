@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dbtools.backends.base import HISTORY_NAME, ForeignTable
+from dbtools.backends.base import HISTORY_NAME, ForeignTable, migration_failed
 from dbtools.backends.postgres.client import PostgresClient, _server_message
 from dbtools.errors import DbtoolsError, MigrationFailed
 from dbtools.migrations import Migration
@@ -66,10 +66,9 @@ def _qualified(schema: str, name: str) -> str:
 def _history_write_failed(m: Migration, exc: Exception | str, *, down: bool = False) -> MigrationFailed:
     what = "its history row could not be removed" if down else "its history row could not be written"
     reason = exc if isinstance(exc, str) else _server_message(exc)
-    return MigrationFailed(
+    return migration_failed(
         "postgres",
-        m.version,
-        m.name,
+        m,
         reason,
         stage=f"ran but {what}",
         hint=f"nothing of it was kept; check that {HISTORY_NAME} is intact, then run "
