@@ -43,7 +43,7 @@ from dbtools.errors import MigrationFailed, UsageError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults
-from dbtools.sqltext import Statement
+from dbtools.sqltext import Splitter, Statement, split_blocks
 
 if TYPE_CHECKING:
     from dbtools.audit import Event, Reporter
@@ -362,6 +362,14 @@ def step_started(
     return history_row(
         migration, status="running", started=started, statements_done=index, statements=statements, in_step=index + 1
     )
+
+
+def split_section(migration: Migration, splitter: Splitter, *, down: bool = False) -> Sequence[Statement]:
+    """The statements of the up (or down) section as `splitter` (a store dialect's split) cuts them, with
+    their file lines; goose's StatementBegin/End bodies are one statement each."""
+    text, first_line, path = migration.section(down=down)
+    blocks = migration.blocks if path == migration.path else ()
+    return split_blocks(text, first_line, path.name, blocks, splitter)
 
 
 def migration_failed(

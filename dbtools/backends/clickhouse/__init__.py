@@ -51,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dbtools.backends.base import split_section
 from dbtools.backends.clickhouse import dialect
 from dbtools.backends.clickhouse.apply import ClickHouseApply
 from dbtools.backends.clickhouse.backup import ClickHouseBackup
@@ -64,7 +65,7 @@ from dbtools.errors import ConfigError
 from dbtools.leases import Lease
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
-from dbtools.sqltext import Statement, split_blocks
+from dbtools.sqltext import Statement
 from dbtools.values import LEASE, Number
 
 
@@ -153,11 +154,9 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
 
     @classmethod
     def split(cls, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
-        """Statements of the up (or down) section with their file lines (see dialect.py); goose's
-        StatementBegin/End bodies are one statement each."""
-        text, first_line, path = migration.section(down=down)
-        blocks = migration.blocks if path == migration.path else ()
-        return split_blocks(text, first_line, path.name, blocks, dialect.split)
+        """Statements of the up (or down) section with their file lines (see dialect.py and
+        `base.split_section`)."""
+        return split_section(migration, dialect.split, down=down)
 
 
 if TYPE_CHECKING:  # the contract and the capabilities this store offers, held to their signatures by mypy

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbtools.backends.base import HISTORY_NAME
+from dbtools.backends.base import HISTORY_NAME, split_section
 from dbtools.backends.postgres import dialect
 from dbtools.backends.postgres.apply import PostgresApply
 from dbtools.backends.postgres.audit import PostgresAudit
@@ -19,7 +19,7 @@ from dbtools.backends.postgres.sandbox import docker_recipe, local_recipe
 from dbtools.errors import DatabaseMissing
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
-from dbtools.sqltext import Statement, split_blocks
+from dbtools.sqltext import Statement
 from dbtools.values import POSTGRES_DURATION
 
 
@@ -97,11 +97,9 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
 
     @classmethod
     def split(cls, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
-        """Statements of the up (or down) section with their file lines (see dialect.py); goose's
-        StatementBegin/End bodies are one statement each."""
-        text, first_line, path = migration.section(down=down)
-        blocks = migration.blocks if path == migration.path else ()
-        return split_blocks(text, first_line, path.name, blocks, dialect.split)
+        """Statements of the up (or down) section with their file lines (see dialect.py and
+        `base.split_section`)."""
+        return split_section(migration, dialect.split, down=down)
 
     def backup_to(self, folder: Path) -> dict[str, Any]:
         """`pg_dump -Fc` of the database into folder/postgres.dump (see backup.py)."""
