@@ -100,16 +100,16 @@ def _platform(
         from_rows(
             "strategies",
             StrategyRow._fields,
-            [
+            [  # the strategy's own fields, in the table's order
                 StrategyRow(
-                    id=s.strategy_id,
-                    owner_id=s.owner_id,
-                    name=s.name,
-                    kind=s.kind,
-                    status="active" if i % 3 else "paused",
-                    symbols=[s.symbol],
-                    timeframe=s.timeframe,
-                    config=json.dumps({"params": s.params, "initial_capital": s.initial_capital}),
+                    s.strategy_id,
+                    s.owner_id,
+                    s.name,
+                    s.kind,
+                    "active" if i % 3 else "paused",
+                    [s.symbol],
+                    s.timeframe,
+                    json.dumps({"params": s.params, "initial_capital": s.initial_capital}),
                 )
                 for i, s in enumerate(strategies)
             ],

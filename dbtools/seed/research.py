@@ -133,19 +133,10 @@ def _genetic(ga: list[GenomeRow], rng: np.random.Generator, s: Strategy, c: mark
     mutated = [False] * GA_POPULATION
     for generation in range(GA_GENERATIONS):
         fitness = [backtest(_trend(s, f, sl), c.close).metrics["sharpe_ratio"] for f, sl in genomes]
-        for i, ((fast, slow), fit) in enumerate(zip(genomes, fitness, strict=True)):
-            ga.append(
-                GenomeRow(
-                    ga_run_id=run_id,
-                    strategy_id=s.strategy_id,
-                    generation=generation,
-                    individual_id=i,
-                    genome={"fast": fast, "slow": slow},
-                    fitness=fit,
-                    parent_ids=parents[i],
-                    mutated=mutated[i],
-                )
-            )
+        ga.extend(  # one individual: run, strategy, generation, index, genome, fitness, parents, mutated
+            GenomeRow(run_id, s.strategy_id, generation, i, {"fast": fast, "slow": slow}, fit, parents[i], mutated[i])
+            for i, ((fast, slow), fit) in enumerate(zip(genomes, fitness, strict=True))
+        )
         order = np.argsort(fitness)[::-1][: GA_POPULATION // 2].tolist()
         children, parents, mutated = [], [], []
         for i in range(GA_POPULATION):
