@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from dbtools import __version__, backends, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
+from dbtools.cli_commands import READS, WRITES, Command, OneOf, add_command, option
 from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
@@ -69,9 +70,74 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
 
-def _command(sub: Any, name: str, help: str, parents: Sequence[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=parents)
-    return parser
+_STEP_CHOICE_HELP = {  # what --rerun-step and --skip-step do with the statement/step a migration stopped inside
+    "rerun": "run the statement/step the migration stopped inside again from its start "
+    "(it ran without a transaction and may have partly run; implies --resume)",
+    "skip": "count the statement/step the migration stopped inside as done and continue after it (implies --resume)",
+}
+
+_OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imported only when named)
+    "migrate": Command(
+        "apply pending migrations in version order",
+        WRITES,
+        (
+            option(
+                "--to",
+                type=argument(VERSION),
+                metavar="VERSION",
+                help="stop after this version (default: apply all pending)",
+            ),
+            option("--dry-run", action="store_true", help="show what would run, change nothing"),
+            option("--allow-out-of-order", action="store_true", help="apply pending versions below the current one"),
+            option(
+                "--resume",
+                action="store_true",
+                help="continue a migration that stopped half-way (one that stopped inside a statement also needs "
+                "--rerun-step or --skip-step)",
+            ),
+            OneOf(
+                tuple(
+                    option(
+                        f"--{choice}-step",
+                        dest="step_choice",
+                        action="store_const",
+                        const=choice,
+                        help=f"with --resume: {_STEP_CHOICE_HELP[choice]}",
+                    )
+                    for choice in runner.STEP_CHOICES
+                )
+            ),
+            option("--create-db", action="store_true", help="create the database if it does not exist"),
+            option(
+                "--backup",
+                metavar="DIR",
+                help="back the store up into DIR first, under the lock; no migration if that fails "
+                "(default: no backup)",
+            ),
+        ),
+    ),
+    "status": Command(
+        "per store: where it looked, current version, applied, pending, failed, changed, missing, lock",
+        READS,
+        (
+            option("--json", action="store_true", help="one JSON object keyed by store"),
+            option(
+                "--exit-code",
+                action="store_true",
+                help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
+            ),
+        ),
+    ),
+}
+
+
+def _declared(name: str) -> Command:
+    """The declaration of command `name` (not a backup command)."""
+    if name in _OWN_COMMANDS:
+        return _OWN_COMMANDS[name]
+    from dbtools.cli_args import COMMANDS
+
+    return COMMANDS[name]
 
 
 BACKUP_COMMANDS = ("backup", "restore", "rehearse")  # added together by dbtools.cli_backup
@@ -117,7 +183,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for another run's migration lock",
     )
-    writers = [common, stores, locking]
+    shared = {"common": common, "stores": stores, "events": events, "locking": locking}
 
     parser = _Parser(
         prog="dbtools",
@@ -129,65 +195,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    if command in (None, "migrate"):
-        p = _command(sub, "migrate", "apply pending migrations in version order", writers)
-        p.add_argument(
-            "--to",
-            type=argument(VERSION),
-            metavar="VERSION",
-            help="stop after this version (default: apply all pending)",
-        )
-        p.add_argument("--dry-run", action="store_true", help="show what would run, change nothing")
-        p.add_argument("--allow-out-of-order", action="store_true", help="apply pending versions below the current one")
-        p.add_argument(
-            "--resume",
-            action="store_true",
-            help="continue a migration that stopped half-way (one that stopped inside a statement also needs "
-            "--rerun-step or --skip-step)",
-        )
-        step = p.add_mutually_exclusive_group()
-        step.add_argument(
-            "--rerun-step",
-            dest="step_choice",
-            action="store_const",
-            const="rerun",
-            help="with --resume: run the statement/step the migration stopped inside again from its start "
-            "(it ran without a transaction and may have partly run; implies --resume)",
-        )
-        step.add_argument(
-            "--skip-step",
-            dest="step_choice",
-            action="store_const",
-            const="skip",
-            help="with --resume: count the statement/step the migration stopped inside as done and continue "
-            "after it (implies --resume)",
-        )
-        p.add_argument("--create-db", action="store_true", help="create the database if it does not exist")
-        p.add_argument(
-            "--backup",
-            metavar="DIR",
-            help="back the store up into DIR first, under the lock; no migration if that fails (default: no backup)",
-        )
-
-    if command in (None, "status"):
-        p = _command(
-            sub,
-            "status",
-            "per store: where it looked, current version, applied, pending, failed, changed, missing, lock",
-            [common, stores],
-        )
-        p.add_argument("--json", action="store_true", help="one JSON object keyed by store")
-        p.add_argument(
-            "--exit-code",
-            action="store_true",
-            help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
-        )
-
-    for name in _COMMANDS[2 : -len(BACKUP_COMMANDS)]:  # after migrate and status, in listing order
+    for name in _COMMANDS[: -len(BACKUP_COMMANDS)]:  # in listing order
         if command in (None, name):
-            from dbtools import cli_args
-
-            cli_args.ADD[name](sub, common, stores, events, locking)
+            add_command(sub, name, _declared(name), shared)
 
     if command in (None, *BACKUP_COMMANDS):
         _add_backup_commands(sub, [common, stores])
@@ -355,31 +365,20 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return cli_backup.run(args)
     report = json_reporter() if getattr(args, "json", False) else stdout_reporter()
-    common = {"migrations_dir": args.migrations_dir}
+    common = passed(args, "migrations_dir")
     if command in ("baseline", "repair", "unlock", "check"):
         from dbtools import upkeep
     actions: dict[str, Callable[[str], Any]] = {
         "migrate": lambda s: runner.migrate(
             s,
             target=args.to,
-            dry_run=args.dry_run,
-            allow_out_of_order=args.allow_out_of_order,
-            resume=args.resume,
-            step_choice=args.step_choice,
-            lock_timeout=args.lock_timeout,
-            create_db=args.create_db,
-            report=report,
             before_apply=_backup_first(args.backup),
+            report=report,
+            **passed(args, "dry_run", "allow_out_of_order", "resume", "step_choice", "lock_timeout", "create_db"),
             **common,
         ),
         "rollback": lambda s: runner.rollback(
-            s,
-            steps=args.steps,
-            to=args.to,
-            lock_timeout=args.lock_timeout,
-            dry_run=args.dry_run,
-            report=report,
-            **common,
+            s, report=report, **passed(args, "steps", "to", "lock_timeout", "dry_run"), **common
         ),
         "validate": lambda s: _validated(s, runner.validate(s, allow_out_of_order=args.allow_out_of_order, **common)),
         "baseline": lambda s: upkeep.baseline(
@@ -392,6 +391,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         ),
     }
     return _each_store(stores, actions[command])
+
+
+def passed(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The parsed options `names` as keywords, for a library call whose parameters bear the options' names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def _backup_first(folder: str | None) -> Callable[[runner.Context, Any], None] | None:

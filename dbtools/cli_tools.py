@@ -10,11 +10,12 @@ from datetime import UTC
 
 from dbtools import runner
 from dbtools.audit import json_reporter, stdout_reporter
-from dbtools.cli import _each_store, _print_error
+from dbtools.cli import _each_store, _print_error, passed
 from dbtools.errors import UsageError, ValidationFailed
 
 _ADOPT_FILES_ONE_STORE = "adopt --files needs exactly one --db STORE (the folder migrations/<store>/ to fill)"
 _ADOPT_FILES_EXAMPLE = "e.g. `adopt --from dbmate --files db/migrations --db postgres`"
+_ADOPT_OPTIONS = ("migrations_dir", "dry_run", "skip_repeatable")  # what both adopt.files and adopt.history take
 
 
 def run_adopt(args: argparse.Namespace, stores: list[str]) -> int:
@@ -24,29 +25,10 @@ def run_adopt(args: argparse.Namespace, stores: list[str]) -> int:
     if args.files is not None:
         if len(stores) != 1:
             raise UsageError(_ADOPT_FILES_ONE_STORE, hint=_ADOPT_FILES_EXAMPLE)
-        adopt.files(
-            stores[0],
-            args.tool,
-            args.files,
-            migrations_dir=args.migrations_dir,
-            dry_run=args.dry_run,
-            skip_repeatable=args.skip_repeatable,
-            report=report,
-        )
+        adopt.files(stores[0], args.tool, args.files, report=report, **passed(args, *_ADOPT_OPTIONS))
         return 0
-    return _each_store(
-        stores,
-        lambda s: adopt.history(
-            s,
-            args.tool,
-            migrations_dir=args.migrations_dir,
-            table=args.table,
-            dry_run=args.dry_run,
-            skip_repeatable=args.skip_repeatable,
-            lock_timeout=args.lock_timeout,
-            report=report,
-        ),
-    )
+    history_options = passed(args, *_ADOPT_OPTIONS, "table", "lock_timeout")
+    return _each_store(stores, lambda s: adopt.history(s, args.tool, report=report, **history_options))
 
 
 def run_seed(args: argparse.Namespace, stores: list[str]) -> int:

@@ -12,16 +12,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Unpack
 
-from dbtools.audit import Event, Reporter
+from dbtools.audit import Event
 from dbtools.errors import DbtoolsError, HistoryMismatch, Interrupted, MigrationFailed, MigrationFileError, UsageError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration, Plan
 from dbtools.session import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from dbtools.session import Context as Context
+from dbtools.session import StoreAt, StoreReported, migration_lock
 from dbtools.session import configured_stores as configured_stores
-from dbtools.session import migration_lock
 from dbtools.session import migrations_root as migrations_root
 from dbtools.session import open_store as open_store
 from dbtools.session import settings_for as settings_for
@@ -122,8 +122,6 @@ def check(
 def migrate(
     store: str,
     *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
     target: int | None = None,
     dry_run: bool = False,
     allow_out_of_order: bool = False,
@@ -131,8 +129,8 @@ def migrate(
     step_choice: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     create_db: bool = False,
-    report: Reporter | None = None,
     before_apply: Callable[[Context, Plan], None] | None = None,
+    **located: Unpack[StoreReported],
 ) -> list[AppliedMigration]:
     """Apply pending migrations (up to `target`) in order; return the rows written.
 
@@ -144,7 +142,7 @@ def migrate(
         if step_choice not in STEP_CHOICES:
             raise UsageError(f"step choice {step_choice!r} is not one of {STEP_CHOICES}", hint="rerun or skip")
         resume = True
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, create_db=create_db, report=report) as ctx:
+    with open_store(store, create_db=create_db, **located) as ctx:
         if dry_run:
             plan = ctx.plan(target=target)
             check(plan, allow_out_of_order=allow_out_of_order, resume=resume, step_choice=step_choice)
@@ -319,11 +317,9 @@ def rollback(
     *,
     steps: int | None = None,
     to: int | None = None,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     dry_run: bool = False,
-    report: Reporter | None = None,
+    **located: Unpack[StoreReported],
 ) -> list[int]:
     """Revert the last `steps` applied migrations, or every one above version `to`; newest first."""
     if (steps is None) == (to is None):
@@ -332,7 +328,7 @@ def rollback(
         )
     if steps is not None and steps < 1:
         raise UsageError("--steps must be 1 or more", hint="e.g. `rollback --steps 1`")
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+    with open_store(store, **located) as ctx:
         with _locked(ctx, lock_timeout):
             plan = ctx.plan()
             stuck = [row for row in plan.failed if row.left_changes]
@@ -393,18 +389,12 @@ def rollback(
             return [row.version for row in chosen]
 
 
-def status(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    listing: bool = True,
-) -> dict[str, Any]:
+def status(store: str, *, listing: bool = True, **located: Unpack[StoreAt]) -> dict[str, Any]:
     """The plan as a dict (`status --json` form) plus where it was read, every migration's name and
     state, the unfinished rows and the lock holder. Without `listing`, "migrations" (a row per
     version) is left out and "labels" names only the versions a person's summary mentions."""
-    settings = settings or settings_for(store)
-    with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
+    settings = located.get("settings") or settings_for(store)
+    with open_store(store, migrations_dir=located.get("migrations_dir"), settings=settings) as ctx:
         plan = ctx.plan()
         result: dict[str, Any] = {"where": where(settings), **plan.as_dict()}
         holder = ctx.backend.lock_holder()
@@ -440,15 +430,9 @@ def where(settings: Settings) -> str:
     return f"{settings.address}/{settings.database}"
 
 
-def validate(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    allow_out_of_order: bool = False,
-) -> Plan:
+def validate(store: str, *, allow_out_of_order: bool = False, **located: Unpack[StoreAt]) -> Plan:
     """Check files and history agree; raise HistoryMismatch (or a file error) when they do not."""
-    with open_store(store, migrations_dir=migrations_dir, settings=settings) as ctx:
+    with open_store(store, **located) as ctx:
         plan = ctx.plan()
         holder = ctx.backend.lock_holder() if any(r.status == "running" for r in plan.failed) else None
         check(plan, allow_out_of_order=allow_out_of_order, holder=holder)

@@ -137,12 +137,7 @@ class _Markers:
         if self.block_at is not None:
             self.fail(index, f"{marker} inside a StatementBegin block", "close the block with StatementEnd first")
         if direction == "up":
-            if self.up_at is not None:
-                self.fail(
-                    index,
-                    f"a second up marker (the first is on line {self.up_at + 1})",
-                    "dbtools reads one up and one down section per file: split it into one migration per section",
-                )
+            self._first(index, direction, self.up_at)
             self.up_at, self.up_tx = index, transactional
             return
         if self.up_at is None:
@@ -151,13 +146,17 @@ class _Markers:
                 f"a down marker without an up marker above it ({marker})",
                 "put the up section first, then the down marker",
             )
-        if self.down_at is not None:
+        self._first(index, direction, self.down_at)
+        self.down_at, self.down_tx = index, transactional
+
+    def _first(self, index: int, direction: str, earlier: int | None) -> None:
+        """Fail when a `direction` marker already stood on 0-based line `earlier`: one section of each per file."""
+        if earlier is not None:
             self.fail(
                 index,
-                f"a second down marker (the first is on line {self.down_at + 1})",
+                f"a second {direction} marker (the first is on line {earlier + 1})",
                 "dbtools reads one up and one down section per file: split it into one migration per section",
             )
-        self.down_at, self.down_tx = index, transactional
 
     def finish(self, lines: int) -> None:
         if self.block_at is not None:

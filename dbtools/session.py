@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from dbtools import backends
 from dbtools.audit import AuditTrail, Event, Reporter, discard
@@ -53,25 +53,33 @@ class Context:
         return build(self.files, self.backend.history(), store=self.store, target=target)
 
 
+class StoreAt(TypedDict, total=False):
+    """The keywords every verb takes to find its store: the migrations folder (default: `migrations_root()`)
+    and the settings (default: from the environment). A verb declares them as `**located: Unpack[StoreAt]`."""
+
+    migrations_dir: str | os.PathLike[str] | None
+    settings: Settings | None
+
+
+class StoreReported(StoreAt, total=False):
+    """`StoreAt` and where the verb's events go (default: nowhere), for the verbs that report."""
+
+    report: Reporter | None
+
+
 @contextmanager
-def open_store(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    create_db: bool = False,
-    report: Reporter | None = None,
-) -> Iterator[Context]:
+def open_store(store: str, *, create_db: bool = False, **located: Unpack[StoreReported]) -> Iterator[Context]:
     """Load the backend, read the files, connect; close on exit."""
     cls = backends.load(store)
-    files = discover(migrations_root(migrations_dir) / store, store, cls.extensions, max_version=cls.max_version)
-    backend = cls(settings or from_env(store, cls.defaults))
+    folder = migrations_root(located.get("migrations_dir")) / store
+    files = discover(folder, store, cls.extensions, max_version=cls.max_version)
+    backend = cls(located.get("settings") or from_env(store, cls.defaults))
     from dbtools.backends.base import FolderDeclared  # loaded with the backend already
 
     if isinstance(backend, FolderDeclared):  # a store that reads declarations of the project's (Redis' layout)
-        backend.use_migrations_folder(migrations_root(migrations_dir) / store)
+        backend.use_migrations_folder(folder)
     backend.connect(create_database=create_db)
-    trail = AuditTrail(report or discard)
+    trail = AuditTrail(located.get("report") or discard)
     try:
         yield Context(store, backend, files, trail)
     finally:

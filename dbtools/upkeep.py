@@ -8,28 +8,22 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Unpack
 
 from dbtools import backends
-from dbtools.audit import Event, Reporter
+from dbtools.audit import Event
 from dbtools.errors import HistoryMismatch, UsageError
 from dbtools.migrations import new_file
 from dbtools.plan import AppliedMigration
 from dbtools.runner import _locked
-from dbtools.session import DEFAULT_LOCK_TIMEOUT, migrations_root, open_store
-from dbtools.settings import Settings
+from dbtools.session import DEFAULT_LOCK_TIMEOUT, StoreReported, migrations_root, open_store
 
 
 def baseline(
-    store: str,
-    version: int,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    report: Reporter | None = None,
+    store: str, version: int, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, **located: Unpack[StoreReported]
 ) -> list[int]:
     """Adopt an existing database: record every migration up to `version` as applied without running it."""
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+    with open_store(store, **located) as ctx:
         with _locked(ctx, lock_timeout):
             history = ctx.backend.history()
             if history:
@@ -54,16 +48,9 @@ def baseline(
             return [m.version for m in chosen]
 
 
-def repair(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    report: Reporter | None = None,
-) -> list[str]:
+def repair(store: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, **located: Unpack[StoreReported]) -> list[str]:
     """Accept changed checksums, forget failed/interrupted and missing rows. Returns what it did."""
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+    with open_store(store, **located) as ctx:
         with _locked(ctx, lock_timeout):
             plan = ctx.plan()
             files = {m.version: m for m in plan.files}
@@ -118,33 +105,21 @@ def _left_behind(row: AppliedMigration) -> str:
     return " and ".join(parts) + " stay in the database"
 
 
-def unlock(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    report: Reporter | None = None,
-) -> str | None:
+def unlock(store: str, **located: Unpack[StoreReported]) -> str | None:
     """Break the migration lock held by a dead or stuck run; return what was freed (None: it was free)."""
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+    with open_store(store, **located) as ctx:
         freed = ctx.backend.break_lock()
         ctx.report(Event(store, "unlock", "freed" if freed else "nothing", detail=freed or "the lock was free"))
         return freed
 
 
-def check_layout(
-    store: str,
-    *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    report: Reporter | None = None,
-) -> int:
+def check_layout(store: str, **located: Unpack[StoreReported]) -> int:
     """Check live data against the store's declared layout; return the number of violations."""
     from dbtools.backends.base import LayoutChecked, lacks
 
     if not isinstance(backends.load(store), LayoutChecked):  # asked before connecting
         raise lacks(store, "check", LayoutChecked, hint="stores with a declared layout: redis")
-    with open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:
+    with open_store(store, **located) as ctx:
         assert isinstance(ctx.backend, LayoutChecked)
         return ctx.backend.check(ctx.report)
 

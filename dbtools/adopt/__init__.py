@@ -16,6 +16,7 @@ import tempfile
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Unpack
 
 from dbtools import __version__, backends
 from dbtools.adopt.shared import (
@@ -33,6 +34,9 @@ from dbtools.audit import Event, Reporter, discard
 from dbtools.errors import HistoryMismatch, Refusals, UsageError
 from dbtools.migrations import discover
 from dbtools.plan import AppliedMigration
+
+if TYPE_CHECKING:
+    from dbtools.session import StoreReported
 
 # tool name -> module holding TOOL; one module per tool, imported only when asked for
 TOOLS: dict[str, str] = {
@@ -62,13 +66,11 @@ def history(
     store: str,
     tool: str,
     *,
-    migrations_dir: str | os.PathLike[str] | None = None,
-    settings: object | None = None,
     table: str | None = None,
     dry_run: bool = False,
     skip_repeatable: bool = False,
     lock_timeout: float | None = None,
-    report: Reporter | None = None,
+    **located: Unpack[StoreReported],
 ) -> list[AppliedMigration]:
     """Record in dbtools' history what `tool` recorded as applied; return the rows written (or, with
     `dry_run`, that would be). Runs no migration and never writes to the other tool's table."""
@@ -79,7 +81,7 @@ def history(
     name = table or source.layouts[store].table
     options = Options(skip_repeatable=skip_repeatable)
     timeout = runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
-    with runner.open_store(store, migrations_dir=migrations_dir, settings=settings, report=report) as ctx:  # type: ignore[arg-type]
+    with runner.open_store(store, **located) as ctx:
         if not isinstance(ctx.backend, Adoptable):
             raise lacks(store, "adopt", Adoptable, hint=f"record {tool}'s history with `baseline --db {store}`")
         with nullcontext() if dry_run else ctx.backend.lock(timeout):
@@ -93,7 +95,7 @@ def history(
             refused = check_layout(tool, store, source.layouts[store], foreign)
             if refused:
                 raise Refusals(refused)
-            mapping = read_mapping(runner.migrations_root(migrations_dir) / store)
+            mapping = read_mapping(runner.migrations_root(located.get("migrations_dir")) / store)
             old = source.read(store, foreign, ctx.files, mapping, options)
             rows = plan(
                 store,

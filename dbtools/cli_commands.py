@@ -1,0 +1,63 @@
+"""Commands as data for the CLI's parser: a `Command` holds its help line, the shared option sets it takes
+and its own `Option`s (some in a `OneOf` group); `add_command` turns one into its argparse subparser."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    """One `add_argument` call: the flags (or a positional's name) and the keywords. `choices_from`, when set,
+    gives `choices` as the parser is built, so a run of another command imports nothing for them."""
+
+    flags: tuple[str, ...]
+    keywords: Mapping[str, Any]
+    choices_from: Callable[[], list[str]] | None = None
+
+
+def option(*flags: str, choices_from: Callable[[], list[str]] | None = None, **keywords: Any) -> Option:
+    """An `Option`, written as the `add_argument` call it stands for."""
+    return Option(flags, keywords, choices_from)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Options of which at most one may be given (with `required`, exactly one)."""
+
+    options: tuple[Option, ...]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command as data: its line in `--help`, the shared option sets it takes (keys of the `shared`
+    mapping `build_parser` makes: common, stores, events, locking) and its own arguments, in help order."""
+
+    help: str
+    shared: tuple[str, ...]
+    arguments: tuple[Option | OneOf, ...] = ()
+
+
+READS = ("common", "stores")  # the shared option sets of a command that reads a store
+WRITES = ("common", "stores", "locking")  # ... and of one that writes under the migration lock
+
+
+def add_command(sub: Any, name: str, command: Command, shared: Mapping[str, argparse.ArgumentParser]) -> None:
+    """Add `command` to the subparsers `sub` as `name`."""
+    parser = sub.add_parser(name, help=command.help, parents=[shared[key] for key in command.shared])
+    for item in command.arguments:
+        if isinstance(item, OneOf):
+            group = parser.add_mutually_exclusive_group(required=item.required)
+            for each in item.options:
+                _add_option(group, each)
+        else:
+            _add_option(parser, item)
+
+
+def _add_option(container: Any, declared: Option) -> None:
+    choices = {} if declared.choices_from is None else {"choices": declared.choices_from()}
+    container.add_argument(*declared.flags, **declared.keywords, **choices)
