@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One `add_argument` call: the flags (or a positional's name) and the keywords. `choices_from`, when set,
     gives `choices` as the parser is built, so a run of another command imports nothing for them."""
 
@@ -24,16 +22,14 @@ def option(*flags: str, choices_from: Callable[[], list[str]] | None = None, **k
     return Option(flags, keywords, choices_from)
 
 
-@dataclass(frozen=True)
-class OneOf:
+class OneOf(NamedTuple):
     """Options of which at most one may be given (with `required`, exactly one)."""
 
     options: tuple[Option, ...]
     required: bool = False
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """A command as data: its line in `--help`, the shared option sets it takes (keys of the `shared`
     mapping `build_parser` makes: common, stores, events, locking) and its own arguments, in help order."""
 
