@@ -247,6 +247,19 @@ class Templated(Protocol):
     templates: ClassVar[dict[str, str]]
 
 
+class LazyModule:
+    """A class attribute holding a module that is imported when first read: a store's `dialect`, which a
+    run that reads files and history but splits none (a no-op, `status`) never needs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> ModuleType:
+        import importlib
+
+        return importlib.import_module(self.name)
+
+
 @runtime_checkable
 class SqlDialect(Protocol):
     """A SQL store's way of reading files: its dialect module (`split()`, `words()`), which lint reads."""

@@ -15,7 +15,8 @@ from dbtools.settings import Settings
 # readers, the lease engine (PostgreSQL's lock is not taken on a no-op), uuid (and platform with it),
 # signal (Ctrl-C handling and the sandbox), the sections reader, the interrupt handler, and dataclasses
 # (with inspect, ast, dis and tokenize: its import and the methods it compiles per class were a tenth of
-# the run; the records on the path are NamedTuples or plain classes).
+# the run; the records on the path are NamedTuples or plain classes), and PostgreSQL's file reader (its
+# dialect, reader, kinds and words modules: a no-op splits no file).
 NOT_ON_THE_NO_OP_PATH = (
     "chdb",
     "clickhouse_driver",
@@ -33,6 +34,10 @@ NOT_ON_THE_NO_OP_PATH = (
     "signal",
     "dataclasses",
     "inspect",
+    "dbtools.backends.postgres.dialect",
+    "dbtools.backends.postgres.reader",
+    "dbtools.backends.postgres.kinds",
+    "dbtools.backends.postgres.words",
 )
 
 _RUN = (

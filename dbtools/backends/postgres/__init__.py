@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbtools.backends.base import HISTORY_NAME, split_section
-from dbtools.backends.postgres import dialect
+from dbtools.backends.base import HISTORY_NAME, LazyModule, split_section
 from dbtools.backends.postgres.apply import PostgresApply
 from dbtools.backends.postgres.audit import PostgresAudit
 from dbtools.backends.postgres.describe import PostgresDescribe
@@ -53,7 +52,7 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         "--   ALTER TABLE accounts DROP COLUMN nickname;\n"
         "\n"
     )
-    dialect = dialect  # how a file reads: split() and words() (for lint), see dialect.py
+    dialect = LazyModule("dbtools.backends.postgres.dialect")  # how a file reads: split(), words() (lint)
     local_recipe = staticmethod(local_recipe)
     docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install postgresql, or run Docker"
@@ -99,7 +98,7 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
     def split(cls, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
         """Statements of the up (or down) section with their file lines (see dialect.py and
         `base.split_section`)."""
-        return split_section(migration, dialect.split, down=down)
+        return split_section(migration, cls.dialect.split, down=down)
 
     def backup_to(self, folder: Path) -> dict[str, Any]:
         """`pg_dump -Fc` of the database into folder/postgres.dump (see backup.py)."""

@@ -6,16 +6,18 @@ import io
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtools.backends.base import history_row, migration_failed, statement_failed, step_started
-from dbtools.backends.postgres import dialect, kinds
 from dbtools.backends.postgres.client import _server_message
 from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed
 from dbtools.errors import ConnectionFailed, DbtoolsError, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.sqltext import Statement
+
+if TYPE_CHECKING:  # imported where statements are read: a no-op run reads none
+    from dbtools.backends.postgres import dialect
 
 _ONE_QUERY_BYTES = 1 << 20  # a section at least this big goes in its own query (no copy into a bigger one)
 _AFTER_SECTION = b"\n;\n"  # ends a last statement written without a semicolon (or a trailing -- comment)
@@ -88,6 +90,8 @@ class PostgresApply(PostgresHistory):
         declared = migration.down_transactional if down else migration.transactional
         if declared is not None:
             return declared
+        from dbtools.backends.postgres import dialect
+
         if not isinstance(statements, dialect.Script):
             statements = dialect.Script.of(statements)
         return not statements.needs_autocommit(server_version)
@@ -141,6 +145,8 @@ class PostgresApply(PostgresHistory):
 
     def _apply_in_transaction(self, m: Migration, statements: Sequence[Statement]) -> AppliedMigration:
         import psycopg2
+
+        from dbtools.backends.postgres import dialect
 
         if isinstance(statements, dialect.Script) and statements.sendable(self._conn.server_version):
             return self._apply_as_one(m, statements)
@@ -314,6 +320,8 @@ class PostgresApply(PostgresHistory):
         import psycopg2
         from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
+        from dbtools.backends.postgres import kinds
+
         started = time.monotonic()
         committed = start_at
         opened = 0  # the statement that opened the file's own transaction, if one is open
@@ -397,6 +405,8 @@ class PostgresApply(PostgresHistory):
 
     def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
         import psycopg2
+
+        from dbtools.backends.postgres import dialect
 
         delete = f"DELETE FROM {self._history} WHERE version = %s"
         in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version, down=True)
