@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC
 from pathlib import Path
@@ -264,7 +264,8 @@ class LazyModule:
 class SqlDialect(Protocol):
     """A SQL store's way of reading files: its dialect module (`split()`, `words()`), which lint reads."""
 
-    dialect: ModuleType
+    @property
+    def dialect(self) -> ModuleType: ...  # read-only: a store names its module in its class body
 
 
 @runtime_checkable
@@ -291,12 +292,33 @@ class FolderDeclared(Protocol):
     def use_migrations_folder(folder: Path) -> None: ...
 
 
+RecipeTable = Mapping[str, Callable[..., Any]]  # a store's sandbox recipes: provider -> recipe, in trying order
+
+
 @runtime_checkable
 class SandboxRecipes(Protocol):
-    """Throwaway servers for tests and `verify` (see `dbtools.sandbox`): `<provider>_recipe` members, the
-    order to try them and what to install when none starts."""
+    """Throwaway servers for tests and `verify` (see `dbtools.sandbox`): a recipe per provider the store runs
+    on (docker, local, embedded, or a variant of its own), in the order to try them when none is asked for,
+    and what to install when none starts."""
 
+    sandbox_recipes: ClassVar[RecipeTable]
     sandbox_install_hint: ClassVar[str]
+
+
+@runtime_checkable
+class SandboxVariants(Protocol):
+    """Providers of the store's own among its `sandbox_recipes` (MongoDB's secantusdb), each run by one of
+    the mechanisms docker, local or embedded: provider -> mechanism."""
+
+    sandbox_variants: ClassVar[dict[str, str]]
+
+
+@runtime_checkable
+class SandboxProbed(Protocol):
+    """A sandbox's readiness told by a protocol round trip that creates nothing (else: the backend connects)."""
+
+    @property
+    def sandbox_probe(self) -> Callable[[Settings], None]: ...  # a staticmethod of the store's class
 
 
 def lacks(store: str, verb: str, capability: type, hint: str) -> UsageError:

@@ -2,11 +2,12 @@
 
 Providers: `local` (the store's server binary in a temporary folder), `embedded` (an in-process
 engine such as chdb), `docker` (testcontainers, only where a Docker engine answers). Each store's
-module declares its recipes (`local_recipe`, `embedded_recipe`, `docker_recipe`); this package holds
-the mechanics: free ports, readiness waits, cleanup even when the parent dies.
+backend declares its recipes (`sandbox_recipes`, the capability `SandboxRecipes` of
+dbtools.backends.base); this package holds the mechanics: free ports, readiness waits, cleanup even
+when the parent dies.
 
-A store may name further providers run by one of those mechanisms (`sandbox_variants`, e.g. MongoDB's
-`{"secantusdb": "local"}` with its `secantusdb_recipe`): a second server program for the same store,
+A store may name further providers run by one of those mechanisms (`SandboxVariants`, e.g. MongoDB's
+`{"secantusdb": "local"}` with a "secantusdb" recipe): a second server program for the same store,
 chosen and reported by its own name.
 """
 
@@ -15,19 +16,24 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dbtools.errors import MissingDependency, SandboxFailed, UsageError
 from dbtools.settings import Settings
+
+if TYPE_CHECKING:
+    from dbtools.backends.base import SandboxRecipes
 
 PROVIDERS = ("docker", "local", "embedded")
 
 
 class Provider:
     """What every provider shares: entering starts it (cleaning up after a failed start), leaving stops it."""
+
+    label: str = ""  # what the server is, when its kind alone would not say (set by a provider that knows)
 
     def __enter__(self) -> Settings:
         try:
@@ -48,6 +54,8 @@ class Provider:
 
 class Sandbox(Protocol):
     """A started server: `with sandbox as settings:` gives Settings pointing at a fresh database."""
+
+    label: str  # what the server is ("" when its kind says it)
 
     def __enter__(self) -> Settings: ...
 
@@ -151,9 +159,11 @@ def connect_check(settings: Settings) -> Callable[[], None]:
     protocol round trip that creates nothing), else its backend connects (creating the database) and
     disconnects."""
     from dbtools import backends
+    from dbtools.backends.base import SandboxProbed
 
-    probe = getattr(backends.load(settings.store), "sandbox_probe", None)
-    if probe is not None:
+    cls = backends.load(settings.store)
+    if isinstance(cls, SandboxProbed):
+        probe = cls.sandbox_probe
         return lambda: probe(settings)
 
     def check() -> None:
@@ -180,8 +190,21 @@ def docker_available() -> bool:
 def providers_of(store: str) -> tuple[str, ...]:
     """Every provider `store` can use: the three mechanisms, then the variants its backend declares."""
     from dbtools import backends
+    from dbtools.backends.base import SandboxVariants
 
-    return PROVIDERS + tuple(getattr(backends.load(store), "sandbox_variants", {}))
+    cls = backends.load(store)
+    return PROVIDERS + (tuple(cls.sandbox_variants) if isinstance(cls, SandboxVariants) else ())
+
+
+def recipes_of(store: str) -> type[SandboxRecipes]:
+    """The backend of `store` as the capability that declares its sandboxes; one `error:` line when it has none."""
+    from dbtools import backends
+    from dbtools.backends.base import SandboxRecipes, lacks
+
+    cls = backends.load(store)
+    if not isinstance(cls, SandboxRecipes):
+        raise lacks(store, "a sandbox", SandboxRecipes, hint="declare sandbox_recipes and sandbox_install_hint on it")
+    return cls
 
 
 def start(
@@ -189,17 +212,13 @@ def start(
 ) -> FirstThatStarts:
     """A sandbox for `store`: `provider` or DBTOOLS_SANDBOX, else the first provider that starts here.
 
-    The order is `order`, else the store's `sandbox_order` (default: docker if an engine answers, local
-    binaries, embedded engine); a provider whose server turns out to be missing hands over to the next."""
-    from dbtools import backends
-
-    cls = backends.load(store)
+    The order is `order`, else the order of the store's `sandbox_recipes`; a provider whose server turns
+    out to be missing (no Docker engine, no server binary) hands over to the next."""
     known = providers_of(store)
     wanted = provider or os.environ.get("DBTOOLS_SANDBOX") or None
     if wanted and wanted not in known:
         raise UsageError(f"unknown sandbox provider {wanted!r} for {store}", hint=f"use one of: {', '.join(known)}")
-    default: Sequence[str] = getattr(cls, "sandbox_order", PROVIDERS)  # a store's own order, when it has one
-    chosen = [wanted] if wanted else list(order or default)
+    chosen = [wanted] if wanted else list(order or recipes_of(store).sandbox_recipes)
     return FirstThatStarts(store, chosen, options)
 
 
@@ -219,13 +238,13 @@ class FirstThatStarts:
         return f"{kind} ({self.label})" if self.label else kind
 
     def __enter__(self) -> Settings:
-        from dbtools import backends
+        from dbtools.backends.base import SandboxVariants
 
-        cls = backends.load(self.store)
-        variants = getattr(cls, "sandbox_variants", {})
+        cls = recipes_of(self.store)
+        variants: Mapping[str, str] = cls.sandbox_variants if isinstance(cls, SandboxVariants) else {}
         reasons = []
         for name in self.order:
-            recipe = getattr(cls, f"{name}_recipe", None)
+            recipe = cls.sandbox_recipes.get(name)
             if recipe is None:
                 reasons.append(f"{name}: no recipe for {self.store}")
                 continue
@@ -240,11 +259,10 @@ class FirstThatStarts:
                 reasons.append(f"{name}: {exc.message}")
                 continue
             self.kind, self._running = name, sandbox
-            self.label = getattr(sandbox, "label", "")
+            self.label = sandbox.label
             return settings
         raise MissingDependency(
-            f"no sandbox for {self.store} on this machine ({'; '.join(reasons)})",
-            hint=getattr(cls, "sandbox_install_hint", "install the store's server or start Docker"),
+            f"no sandbox for {self.store} on this machine ({'; '.join(reasons)})", hint=cls.sandbox_install_hint
         )
 
     def __exit__(self, *exc: object) -> None:

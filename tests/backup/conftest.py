@@ -124,7 +124,7 @@ def current_version(settings: Settings, migrations: Path) -> int | None:
 @pytest.fixture(scope="module")
 def chdb_dir() -> Iterator[Settings]:
     """A chdb directory for this module (chdb opens one directory per process at a time)."""
-    with EmbeddedSandbox("clickhouse", backends.load("clickhouse").embedded_recipe) as settings:
+    with EmbeddedSandbox("clickhouse", backends.load("clickhouse").sandbox_recipes["embedded"]) as settings:
         yield settings
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dbtools import backends
+from dbtools.backends.base import SandboxVariants
 from dbtools.errors import MissingDependency, UsageError
 from dbtools.sandbox import (
     PROVIDERS,
@@ -24,6 +25,8 @@ from dbtools.sandbox import (
     docker_available,
     free_port,
     port_answers,
+    providers_of,
+    recipes_of,
     start,
 )
 from dbtools.sandbox.local import LocalSandbox
@@ -40,7 +43,8 @@ def _backend_or_skip(store: str) -> type:
 
 
 def _recipe_or_skip(store: str, provider: str) -> object:
-    recipe = getattr(_backend_or_skip(store), f"{provider}_recipe", None)
+    _backend_or_skip(store)
+    recipe = recipes_of(store).sandbox_recipes.get(provider)
     if recipe is None:
         pytest.skip(f"{store} declares no {provider} recipe")
     if provider == "docker" and not docker_available():
@@ -53,10 +57,10 @@ def _store_providers() -> list[tuple[str, str]]:
     pairs = []
     for store in backends.REGISTRY:
         try:
-            extra = tuple(getattr(backends.load(store), "sandbox_variants", {}))
+            known = providers_of(store)
         except UsageError:  # registered, not written yet: the test skips it with the reason
-            extra = ()
-        pairs += [(store, provider) for provider in (*PROVIDERS, *extra)]
+            known = PROVIDERS
+        pairs += [(store, provider) for provider in known]
     return pairs
 
 
@@ -124,6 +128,21 @@ def test_failed_prepare_step_names_the_command_and_leaves_no_folder(own_tmp: Pat
     assert list(own_tmp.iterdir()) == []
 
 
+class StoreWithoutSandboxes:
+    """A registered store whose backend declares no sandbox recipes (not `SandboxRecipes`)."""
+
+    name = "bare"
+
+
+def test_store_without_sandbox_recipes_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    here = f"{__name__}:{StoreWithoutSandboxes.__name__}"
+    monkeypatch.setenv(backends.EXTRA_ENV, f"{os.environ.get(backends.EXTRA_ENV, '')},bare={here}".lstrip(","))
+    with pytest.raises(UsageError) as caught:
+        start("bare").__enter__()
+    assert caught.value.message == "a sandbox is not available for bare: its backend is not SandboxRecipes"
+    assert caught.value.hint and "sandbox_recipes" in caught.value.hint
+
+
 def test_unknown_provider_is_one_line_listing_the_known_ones() -> None:
     with pytest.raises(UsageError) as caught:
         start("postgres", "vagrant")
@@ -133,8 +152,9 @@ def test_unknown_provider_is_one_line_listing_the_known_ones() -> None:
 
 @pytest.mark.parametrize("store", list(backends.REGISTRY))
 def test_store_without_a_provider_says_what_to_install(store: str) -> None:
-    cls = _backend_or_skip(store)
-    missing = next((p for p in PROVIDERS if p != "docker" and getattr(cls, f"{p}_recipe", None) is None), None)
+    _backend_or_skip(store)
+    recipes = recipes_of(store).sandbox_recipes
+    missing = next((p for p in PROVIDERS if p != "docker" and p not in recipes), None)
     if missing is None:
         pytest.skip(f"{store} declares every non-docker recipe")
     with pytest.raises(MissingDependency) as caught:
@@ -148,8 +168,8 @@ def test_store_without_a_provider_says_what_to_install(store: str) -> None:
 
 @pytest.mark.skipif(docker_available(), reason="a Docker engine answers here")
 def test_docker_provider_without_engine_says_so_in_one_line() -> None:
-    cls = _backend_or_skip("postgres")
-    assert getattr(cls, "docker_recipe", None) is not None
+    _backend_or_skip("postgres")
+    assert "docker" in recipes_of("postgres").sandbox_recipes
     with pytest.raises(MissingDependency) as caught:
         start("postgres", "docker").__enter__()
     assert "docker: no Docker engine answers" in caught.value.message
@@ -158,7 +178,8 @@ def test_docker_provider_without_engine_says_so_in_one_line() -> None:
 
 @pytest.mark.parametrize("store", list(backends.REGISTRY))
 def test_docker_recipe_is_a_value_pointing_at_the_store(store: str) -> None:
-    recipe = getattr(_backend_or_skip(store), "docker_recipe", None)
+    _backend_or_skip(store)
+    recipe = recipes_of(store).sandbox_recipes.get("docker")
     if recipe is None:
         pytest.skip(f"{store} declares no docker recipe")
     spec = recipe() if callable(recipe) else recipe
@@ -173,7 +194,7 @@ HOLDER = textwrap.dedent(
     import sys, time
     from dbtools import backends
     from dbtools.sandbox.local import LocalSandbox
-    sandbox = LocalSandbox(sys.argv[1], getattr(backends.load(sys.argv[1]), sys.argv[2] + "_recipe"))
+    sandbox = LocalSandbox(sys.argv[1], backends.load(sys.argv[1]).sandbox_recipes[sys.argv[2]])
     settings = sandbox.__enter__()
     print(sandbox.process.pid, settings.host, settings.port, sandbox.workdir, flush=True)
     time.sleep(300)
@@ -195,9 +216,10 @@ def _local_providers() -> list[tuple[str, str]]:
     pairs = []
     for store, provider in _store_providers():
         try:
-            variants = getattr(backends.load(store), "sandbox_variants", {})
+            cls = backends.load(store)
         except UsageError:
-            variants = {}
+            cls = None
+        variants = cls.sandbox_variants if isinstance(cls, SandboxVariants) else {}
         if variants.get(provider, provider) == "local":
             pairs.append((store, provider))
     return pairs
@@ -226,7 +248,7 @@ HOLDER_STUBBORN = textwrap.dedent(
     import dataclasses, sys, time
     from dbtools import backends
     from dbtools.sandbox.local import LocalSandbox
-    real = backends.load("mongodb").secantusdb_recipe
+    real = backends.load("mongodb").sandbox_recipes["secantusdb"]
 
     def stubborn(workdir, port):
         spec = real(workdir, port)

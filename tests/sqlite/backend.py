@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dbtools.backends.base import HISTORY_NAME, history_row, owner_tag, statement_failed
+from dbtools.backends.base import HISTORY_NAME, RecipeTable, history_row, owner_tag, statement_failed
 from dbtools.errors import DatabaseMissing
 from dbtools.leases import Waiting, take_or_wait
 from dbtools.migrations import INT64_MAX, Migration
@@ -69,7 +69,8 @@ class SQLiteBackend:
     max_version: ClassVar[int] = INT64_MAX
     transactional_ddl: ClassVar[bool] = True
     new_template: ClassVar[str] = "-- Migration: {description}\n-- migrate:up\n\n-- migrate:down\n"
-    embedded_recipe = staticmethod(embedded_recipe)
+    sandbox_recipes: ClassVar[RecipeTable] = {"embedded": embedded_recipe}
+    sandbox_install_hint: ClassVar[str] = "nothing to install: SQLite comes with Python"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -76,7 +76,11 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
 
     # the embedded engine is current ClickHouse; a local server binary may be an old release (Debian's
     # 18.16 refuses DateTime64, codecs, TTL), so throwaway servers for users prefer chdb
-    sandbox_order: ClassVar[tuple[str, ...]] = ("docker", "embedded", "local")
+    sandbox_recipes: ClassVar[RecipeTable] = {
+        "docker": docker_recipe,
+        "embedded": embedded_recipe,
+        "local": local_recipe,
+    }
 
     defaults: ClassVar[StoreDefaults] = StoreDefaults(
         url_env="CLICKHOUSE_URL",
@@ -115,10 +119,7 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         "\n"
     )
     dialect = dialect  # how a file reads: split() and words() (for lint), see dialect.py
-    local_recipe = staticmethod(local_recipe)
-    embedded_recipe = staticmethod(embedded_recipe)
     sandbox_probe = staticmethod(sandbox_probe)
-    docker_recipe = staticmethod(docker_recipe)
     sandbox_install_hint: ClassVar[str] = "apt-get install clickhouse-server, or pip install chdb"
 
     @staticmethod
@@ -167,10 +168,13 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         DeprecationMarks,
         Describable,
         LintChecked,
+        RecipeTable,
         RehearsalCost,
         RestoreProvider,
+        SandboxProbed,
         SandboxRecipes,
         Seedable,
+        SqlDialect,
     )
 
     _backend: type[Backend] = ClickHouseBackend
@@ -183,3 +187,5 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
     _lintchecked: type[LintChecked] = ClickHouseBackend
     _adoptable: type[Adoptable] = ClickHouseBackend
     _sandboxrecipes: type[SandboxRecipes] = ClickHouseBackend
+    _sandboxprobed: type[SandboxProbed] = ClickHouseBackend
+    _sqldialect: type[SqlDialect] = ClickHouseBackend

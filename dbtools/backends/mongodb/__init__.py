@@ -66,12 +66,12 @@ class MongoBackend(MongoApply, MongoDescribe, MongoAudit, MongoLoad, MongoBackup
     }
 
     # sandboxes: a real mongod first (Docker, then on PATH), then SecantusDB from the dev/test install
-    sandbox_order: ClassVar[tuple[str, ...]] = ("docker", "local", "secantusdb")
-
+    sandbox_recipes: ClassVar[RecipeTable] = {
+        "docker": docker_recipe,
+        "local": local_recipe,
+        "secantusdb": secantusdb_recipe,
+    }
     sandbox_variants: ClassVar[dict[str, str]] = {"secantusdb": "local"}
-    local_recipe = staticmethod(local_recipe)
-    secantusdb_recipe = staticmethod(secantusdb_recipe)
-    docker_recipe = staticmethod(docker_recipe)
     sandbox_probe = staticmethod(sandbox_probe)
     sandbox_install_hint: ClassVar[str] = (
         "no MongoDB server here: set MONGO_URL, put mongod on PATH, run Docker, or "
@@ -101,7 +101,10 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         Backupable,
         Describable,
         Inventoried,
+        RecipeTable,
+        SandboxProbed,
         SandboxRecipes,
+        SandboxVariants,
         Seedable,
         Templated,
     )
@@ -115,3 +118,5 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
     _adoptable: type[Adoptable] = MongoBackend
     _templated: type[Templated] = MongoBackend
     _sandboxrecipes: type[SandboxRecipes] = MongoBackend
+    _sandboxvariants: type[SandboxVariants] = MongoBackend
+    _sandboxprobed: type[SandboxProbed] = MongoBackend

@@ -53,8 +53,7 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         "\n"
     )
     dialect = LazyModule("dbtools.backends.postgres.dialect")  # how a file reads: split(), words() (lint)
-    local_recipe = staticmethod(local_recipe)
-    docker_recipe = staticmethod(docker_recipe)
+    sandbox_recipes: ClassVar[RecipeTable] = {"docker": docker_recipe, "local": local_recipe}
     sandbox_install_hint: ClassVar[str] = "apt-get install postgresql, or run Docker"
 
     @staticmethod
@@ -137,9 +136,11 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         Describable,
         Inventoried,
         LintChecked,
+        RecipeTable,
         RehearsalCost,
         SandboxRecipes,
         Seedable,
+        SqlDialect,
         TransactionChooser,
     )
 
@@ -156,3 +157,4 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
     _adoptable: type[Adoptable] = PostgresBackend
     _transactionchooser: type[TransactionChooser] = PostgresBackend
     _sandboxrecipes: type[SandboxRecipes] = PostgresBackend
+    _sqldialect: type[SqlDialect] = PostgresBackend

@@ -67,8 +67,7 @@ class RedisBackend(RedisApply, RedisDescribe, RedisLoad):
         "    pass\n"
     )
     scan_count: ClassVar[int] = 1000
-    local_recipe = staticmethod(local_recipe)
-    docker_recipe = staticmethod(docker_recipe)
+    sandbox_recipes: ClassVar[RecipeTable] = {"docker": docker_recipe, "local": local_recipe}
     sandbox_install_hint: ClassVar[str] = "apt-get install redis-server, or run Docker"
 
     @property
@@ -140,6 +139,7 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         FolderDeclared,
         Isolating,
         LayoutChecked,
+        RecipeTable,
         SandboxRecipes,
         Seedable,
     )
