@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from dbtools import __version__, backends, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
-from dbtools.cli_commands import READS, WRITES, Command, OneOf, add_command, option
+from dbtools.cli_commands import READS, WRITES, Command, OneOf, add_command, option, switch
 from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
@@ -87,12 +87,11 @@ _OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imp
                 metavar="VERSION",
                 help="stop after this version (default: apply all pending)",
             ),
-            option("--dry-run", action="store_true", help="show what would run, change nothing"),
-            option("--allow-out-of-order", action="store_true", help="apply pending versions below the current one"),
-            option(
+            switch("--dry-run", "show what would run, change nothing"),
+            switch("--allow-out-of-order", "apply pending versions below the current one"),
+            switch(
                 "--resume",
-                action="store_true",
-                help="continue a migration that stopped half-way (one that stopped inside a statement also needs "
+                "continue a migration that stopped half-way (one that stopped inside a statement also needs "
                 "--rerun-step or --skip-step)",
             ),
             OneOf(
@@ -107,7 +106,7 @@ _OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imp
                     for choice in runner.STEP_CHOICES
                 )
             ),
-            option("--create-db", action="store_true", help="create the database if it does not exist"),
+            switch("--create-db", "create the database if it does not exist"),
             option(
                 "--backup",
                 metavar="DIR",
@@ -120,11 +119,10 @@ _OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imp
         "per store: where it looked, current version, applied, pending, failed, changed, missing, lock",
         READS,
         (
-            option("--json", action="store_true", help="one JSON object keyed by store"),
-            option(
+            switch("--json", "one JSON object keyed by store"),
+            switch(
                 "--exit-code",
-                action="store_true",
-                help="exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
+                "exit 1 when anything is pending, failed, changed or missing (for CI scripts)",
             ),
         ),
     ),

@@ -5,7 +5,7 @@ adds a command from `COMMANDS` only when that command is named (or for the full 
 from __future__ import annotations
 
 from dbtools.cli import SEED, STEPS, VERSION
-from dbtools.cli_commands import READS, WRITES, Command, OneOf, option
+from dbtools.cli_commands import READS, WRITES, Command, OneOf, option, switch
 from dbtools.values import argument
 
 
@@ -37,13 +37,13 @@ COMMANDS: dict[str, Command] = {
                 ),
                 required=True,
             ),
-            option("--dry-run", action="store_true", help="show what would be reverted, change nothing"),
+            switch("--dry-run", "show what would be reverted, change nothing"),
         ),
     ),
     "validate": Command(
         "check that files and history agree (exit 1 if not)",
         READS,
-        (option("--allow-out-of-order", action="store_true", help="accept pending versions below the current one"),),
+        (switch("--allow-out-of-order", "accept pending versions below the current one"),),
     ),
     "baseline": Command(
         "adopt an existing database: record migrations up to VERSION as applied without running them",
@@ -67,7 +67,7 @@ COMMANDS: dict[str, Command] = {
     "unlock": Command(
         "break a migration lock left by a dead or stuck run",
         (*READS, "events"),
-        (option("--force", action="store_true", required=True, help="confirms breaking the lock"),),
+        (switch("--force", "confirms breaking the lock", required=True),),
     ),
     "check": Command(
         "for stores with a declared key layout (Redis: migrations/redis/layout.toml): check live keys against it "
@@ -81,8 +81,8 @@ COMMANDS: dict[str, Command] = {
             option("--seed", type=argument(SEED), default=42, help="random seed: the same seed gives the same data"),
             option("--scale", choices=["small", "medium", "large"], default="small", help="how much data"),
             option("--until", metavar="DATE", help="UTC date market data ends at, YYYY-MM-DD (default: today)"),
-            option("--reset", action="store_true", help="wipe the seeded tables first, then load"),
-            option("--json", action="store_true", help="one JSON object per event instead of text"),
+            switch("--reset", "wipe the seeded tables first, then load"),
+            switch("--json", "one JSON object per event instead of text"),
         ),
     ),
     "verify": Command(
@@ -109,7 +109,7 @@ COMMANDS: dict[str, Command] = {
         READS,
         (
             option("--output", default="docs/schema.md", metavar="PATH", help="where to write"),
-            option("--check", action="store_true", help="write nothing; exit 1 if the file is out of date"),
+            switch("--check", "write nothing; exit 1 if the file is out of date"),
         ),
     ),
     "new": Command(
@@ -144,13 +144,13 @@ COMMANDS: dict[str, Command] = {
                 metavar="NAME",
                 help="the tool's history table or collection (default: the tool's own name for it)",
             ),
-            option("--dry-run", action="store_true", help="show what would be recorded or laid, change nothing"),
-            option("--skip-repeatable", action="store_true", help="leave Flyway's repeatable (R__) migrations out"),
+            switch("--dry-run", "show what would be recorded or laid, change nothing"),
+            switch("--skip-repeatable", "leave Flyway's repeatable (R__) migrations out"),
         ),
     ),
     "lint": Command(
         "flag risky migrations before they run (exit 1 on error)",
         READS,
-        (option("--json", action="store_true", help="print the findings as one JSON list"),),
+        (switch("--json", "print the findings as one JSON list"),),
     ),
 }

@@ -22,6 +22,11 @@ def option(*flags: str, choices_from: Callable[[], list[str]] | None = None, **k
     return Option(flags, keywords, choices_from)
 
 
+def switch(flag: str, help: str, **keywords: Any) -> Option:
+    """An on/off option (`store_true`): off unless given."""
+    return option(flag, action="store_true", help=help, **keywords)
+
+
 class OneOf(NamedTuple):
     """Options of which at most one may be given (with `required`, exactly one)."""
 

@@ -16,7 +16,7 @@ import tempfile
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Unpack
+from typing import Unpack
 
 from dbtools import __version__, backends
 from dbtools.adopt.shared import (
@@ -34,9 +34,7 @@ from dbtools.audit import Event, Reporter, discard
 from dbtools.errors import HistoryMismatch, Refusals, UsageError
 from dbtools.migrations import discover
 from dbtools.plan import AppliedMigration
-
-if TYPE_CHECKING:
-    from dbtools.session import StoreReported
+from dbtools.session import StoreReported
 
 # tool name -> module holding TOOL; one module per tool, imported only when asked for
 TOOLS: dict[str, str] = {
