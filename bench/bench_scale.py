@@ -543,7 +543,11 @@ def large_report(series: dict[str, Series], size_mb: float, statements: int, bas
 # -- section: ClickHouse -------------------------------------------------------------------------
 
 
-def clickhouse_section(env: Env, migrations: int, rounds: int, work: Path) -> dict[str, dict[str, Series]]:
+def clickhouse_section(
+    env: Env, migrations: int, rounds: int, work: Path, base: Path | None = None
+) -> dict[str, dict[str, Series]]:
+    """dbtools and its floors on chdb and on the native protocol, interleaved; with `base` (a checkout of
+    another revision) that revision's dbtools too, in the same rounds."""
     import bench_clickhouse
 
     from dbtools.errors import MissingDependency
@@ -568,10 +572,10 @@ def clickhouse_section(env: Env, migrations: int, rounds: int, work: Path) -> di
         for index in range(rounds):
             t0 = time.monotonic()
 
-            def chdb_dbtools(index: int = index) -> None:
-                path = work / f"chdb_dbtools_{index}"
-                run = execute(dbtools_argv(), env=env.python(CLICKHOUSE_URL=f"chdb://{path}", DBTOOLS_AUDIT="off"))
-                out["chdb"].setdefault("dbtools", Series()).runs.append(run)
+            def chdb_dbtools(index: int = index, label: str = "dbtools", cwd: Path = ROOT) -> None:
+                path = work / f"chdb_{label}_{index}"
+                env_ = env.python(CLICKHOUSE_URL=f"chdb://{path}", DBTOOLS_AUDIT="off")
+                out["chdb"].setdefault(label, Series()).runs.append(execute(dbtools_argv(), env=env_, cwd=cwd))
                 shutil.rmtree(path, ignore_errors=True)
 
             def chdb_floor(index: int = index) -> None:
@@ -581,18 +585,22 @@ def clickhouse_section(env: Env, migrations: int, rounds: int, work: Path) -> di
                 shutil.rmtree(path, ignore_errors=True)
 
             steps: list[Callable[[], None]] = [chdb_dbtools, chdb_floor]
+            if base is not None:
+                steps.append(lambda index=index, base=base: chdb_dbtools(index, "base", base))
             if native is not None:
 
-                def native_dbtools(index: int = index) -> None:
-                    url = settings.with_database(f"bench_dbtools_{index}").url
-                    run = execute(dbtools_argv(), env=env.python(CLICKHOUSE_URL=url, DBTOOLS_AUDIT="off"))
-                    out["native"].setdefault("dbtools", Series()).runs.append(run)
+                def native_dbtools(index: int = index, label: str = "dbtools", cwd: Path = ROOT) -> None:
+                    url = settings.with_database(f"bench_{label}_{index}").url
+                    env_ = env.python(CLICKHOUSE_URL=url, DBTOOLS_AUDIT="off")
+                    out["native"].setdefault(label, Series()).runs.append(execute(dbtools_argv(), env=env_, cwd=cwd))
 
                 def native_floor(index: int = index) -> None:
                     argv = [PY, "-c", FLOOR_NATIVE, str(mdir), str(settings.port), f"bench_floor_{index}"]
                     out["native"].setdefault("floor", Series()).runs.append(execute(argv, env=env.python()))
 
                 steps += [native_dbtools, native_floor]
+                if base is not None:
+                    steps.append(lambda index=index, base=base: native_dbtools(index, "base", base))
             for step in rotated(steps, index):
                 step()
             print(f"  clickhouse: round {index + 1}/{rounds} done in {time.monotonic() - t0:.0f} s", flush=True)
@@ -620,6 +628,12 @@ def clickhouse_report(out: dict[str, dict[str, Series]], migrations: int) -> lis
             f"{floor.median():6.2f} s  ratio {ratio:.2f}x (CPU {cpu:.2f}x)  target <= 1.25x "
             f"{verdict(ratio <= 1.25)}"
         )
+        if "base" in series:
+            old = series["base"]
+            lines.append(
+                f"  {'':<7} base    {old.median():6.2f} s  ratio {paired_ratio(old, floor):.2f}x "
+                f"(CPU {paired_ratio(old, floor, 'cpu'):.2f}x); dbtools/base {paired_ratio(mine, old):.2f}x"
+            )
     return lines
 
 
@@ -796,6 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--statements", type=int, default=200_000, help="statements in the large file")
     parser.add_argument("--large-rounds", type=int, default=2, help="rounds of the large file (default: 2)")
     parser.add_argument("--ch-migrations", type=int, default=200, help="ClickHouse migrations (default: 200)")
+    parser.add_argument("--ch-base", type=Path, help="a checkout of another revision, measured beside (ClickHouse)")
     parser.add_argument("--verify-sizes", default="25,50,100,200,400", help="verify sizes (default: %(default)s)")
     parser.add_argument("--no-langfuse", action="store_true", help="skip verifying langfuse's history")
     parser.add_argument("--no-dbmate", action="store_true", help="skip dbmate")
@@ -848,7 +863,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     _show(reports[-1])
         if "clickhouse" in sections:
             reports.append(
-                clickhouse_report(clickhouse_section(env, args.ch_migrations, args.rounds, work), args.ch_migrations)
+                clickhouse_report(
+                    clickhouse_section(env, args.ch_migrations, args.rounds, work, args.ch_base), args.ch_migrations
+                )
             )
             _show(reports[-1])
         if "verify" in sections:

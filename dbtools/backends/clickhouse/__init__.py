@@ -145,6 +145,7 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         self.lease = float(self._option("lock_lease") or DEFAULT_LEASE)
         self._client: _Client | None = None
         self._revision = 0
+        self._has_progress: bool | None = None
         self._lease: Lease | None = None
         self._renewed = 0.0
         if self.cluster and self.embedded:

@@ -7,8 +7,11 @@ from typing import Any
 
 from dbtools.backends.base import HISTORY_NAME
 from dbtools.backends.clickhouse.client import ClickHouseConnection
+from dbtools.backends.clickhouse.history import PROGRESS_NAME
 from dbtools.backends.clickhouse.lock import LOCK_NAME
 from dbtools.backends.clickhouse.sql import identifier, quote
+
+_OURS = f"({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}, {quote(PROGRESS_NAME)})"  # dbtools' own tables, not described
 
 
 class ClickHouseDescribe(ClickHouseConnection):
@@ -17,14 +20,13 @@ class ClickHouseDescribe(ClickHouseConnection):
     def snapshot(self) -> dict[str, Any]:
         """Tables and views of the database with their normalised CREATE statements and columns."""
         db = quote(self.database)
-        hidden = f"name NOT IN ({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}) AND name NOT LIKE '.inner%'"
         tables = self._query(
             "SELECT name, engine, create_table_query FROM system.tables "
-            f"WHERE database = {db} AND {hidden} ORDER BY name"
+            f"WHERE database = {db} AND name NOT IN {_OURS} AND name NOT LIKE '.inner%' ORDER BY name"
         )
         columns = self._query(
             "SELECT table, name, type, default_kind, default_expression FROM system.columns "
-            f"WHERE database = {db} AND table NOT IN ({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}) "
+            f"WHERE database = {db} AND table NOT IN {_OURS} "
             "AND table NOT LIKE '.inner%' ORDER BY table, name"
         )
         return {
@@ -41,11 +43,10 @@ class ClickHouseDescribe(ClickHouseConnection):
     def describe(self) -> list[dict[str, Any]]:
         """Tables and views for docs/schema.md: purpose (table COMMENT), engine, keys, TTL and columns."""
         db = quote(self.database)
-        hidden = f"name NOT IN ({quote(HISTORY_NAME)}, {quote(LOCK_NAME)}) AND name NOT LIKE '.inner%'"
         described = []
         for name, engine, comment, sorting, partition, create in self._query(
             "SELECT name, engine, comment, sorting_key, partition_key, create_table_query FROM system.tables "
-            f"WHERE database = {db} AND {hidden} ORDER BY name"
+            f"WHERE database = {db} AND name NOT IN {_OURS} AND name NOT LIKE '.inner%' ORDER BY name"
         ):
             ttl = re.search(r"\bTTL\s+(.+?)(?:\s+SETTINGS\b|\s+COMMENT\b|$)", create)
             engine_full = re.search(r"\bENGINE = (\w+(?:\([^)]*\))?)", create)

@@ -1,4 +1,12 @@
-"""The append-only migration_history table (ReplacingMergeTree, tombstones, revisions) and foreign tables."""
+"""The append-only migration_history table (ReplacingMergeTree, tombstones, revisions), its progress log, and
+foreign tables.
+
+"Statement k started" rows (`running`) go to `dbtools_migration_progress`, a StripeLog table of the same
+columns beside the history: appending to it is one file append, where every history row is a new
+MergeTree part of 16 columns (several times slower on a server under load). Every other row (applied,
+failed, tombstones) goes to the history. Reads take the newest revision of each version from both, so
+a run killed inside statement k still reads as interrupted there. In cluster mode every row goes to the
+replicated history (a Log table lives on one server only)."""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from typing import Any
 from dbtools.backends.base import HISTORY_NAME, ForeignTable
 from dbtools.backends.clickhouse.lock import ClickHouseLock
 from dbtools.backends.clickhouse.sql import (
+    THROW_IF,
     UNKNOWN_IDENTIFIER,
     UNKNOWN_TABLE,
     ServerError,
@@ -22,6 +31,7 @@ from dbtools.backends.clickhouse.sql import (
 from dbtools.errors import DbtoolsError
 from dbtools.plan import AppliedMigration
 
+PROGRESS_NAME = "dbtools_migration_progress"
 _APPLIED_AT = AppliedMigration._fields.index("applied_at")  # in AppliedMigration.values()
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "
@@ -58,13 +68,15 @@ class ClickHouseHistory(ClickHouseLock):
     """History rows: every write a new row with a larger revision."""
 
     _revision: int
+    _has_progress: bool | None  # the progress log: None not known yet, False absent (an older install)
 
     @property
     def _history(self) -> str:
         return f"{identifier(self.database)}.{HISTORY_NAME}"
 
     def history(self) -> list[AppliedMigration]:
-        """The newest row per version (FINAL), tombstones dropped; [] before the table exists."""
+        """The newest row per version (FINAL, then the progress log), tombstones dropped; [] before the
+        table exists."""
         if self.cluster:
             with suppress(ServerError):  # rows written through other replicas must be here first
                 self._ddl(f"SYSTEM SYNC REPLICA {self._history}")
@@ -78,10 +90,16 @@ class ClickHouseHistory(ClickHouseLock):
                     return []
                 if exc.code != UNKNOWN_IDENTIFIER or columns == _OLD_COLUMNS[-1]:
                     raise
-        result = []
-        for row in rows:
-            *fields, revision, deleted = row
+        newest: dict[int, tuple[Any, ...]] = {}
+        for row in rows:  # history rows, then progress rows: the larger revision of a version wins
+            *_, revision, _ = row
             self._revision = max(self._revision, int(revision))
+            kept = newest.get(int(row[0]))
+            if kept is None or int(kept[-2]) < int(revision):
+                newest[int(row[0])] = row
+        result = []
+        for version in sorted(newest):
+            *fields, _, deleted = newest[version]
             if int(deleted):
                 continue
             fields[8] = datetime.fromtimestamp(int(fields[8]), UTC)
@@ -89,10 +107,21 @@ class ClickHouseHistory(ClickHouseLock):
         return result
 
     def _history_rows(self, columns: str) -> list[tuple[Any, ...]]:
-        return self._query(
-            f"SELECT {columns.replace('applied_at', 'toUnixTimestamp(applied_at)')}, revision, deleted "
-            f"FROM {self._history} FINAL ORDER BY version"
-        )
+        """History rows (FINAL) and the newest progress row of each version, in one query when the
+        progress log exists (an install older than it has none until its next locked run)."""
+        selected = f"SELECT {columns.replace('applied_at', 'toUnixTimestamp(applied_at)')}, revision, deleted FROM "
+        history = f"{selected}{self._history} FINAL"
+        if self.cluster or self._has_progress is False:
+            return self._query(history)
+        progress = f"{identifier(self.database)}.{PROGRESS_NAME}"
+        newest = f"revision IN (SELECT max(revision) FROM {progress} GROUP BY version)"
+        try:
+            return self._query(f"{history} UNION ALL {selected}{progress} WHERE {newest}")
+        except ServerError as exc:
+            if exc.code != UNKNOWN_TABLE or PROGRESS_NAME not in exc.message:
+                raise
+            self._has_progress = False
+            return self._query(history)
 
     def ensure_history(self) -> None:
         if self.cluster:
@@ -102,6 +131,10 @@ class ClickHouseHistory(ClickHouseLock):
             engine = "ReplacingMergeTree(revision)"
         sql = f"CREATE TABLE IF NOT EXISTS {self._history} {_HISTORY_COLUMNS} ENGINE = {engine} ORDER BY version"
         self._ddl(on_cluster(sql, self.cluster))
+        if not self.cluster:
+            progress = f"{identifier(self.database)}.{PROGRESS_NAME}"
+            self._ddl(f"CREATE TABLE IF NOT EXISTS {progress} {_HISTORY_COLUMNS} ENGINE = StripeLog")
+            self._has_progress = True
         present = {
             str(name)
             for (name,) in self._query(
@@ -115,39 +148,47 @@ class ClickHouseHistory(ClickHouseLock):
                 self._ddl(on_cluster(alter, self.cluster))
 
     def record(self, row: AppliedMigration) -> None:
-        self._insert(row, deleted=False)
+        """One row: a `running` one ("statement k started") to the progress log, any other to the history."""
+        table = self._history
+        if row.status == "running" and self._has_progress and not self.cluster:  # made by ensure_history
+            table = f"{identifier(self.database)}.{PROGRESS_NAME}"
+        self._insert(row, deleted=False, table=table)
 
     def record_many(self, rows: Sequence[AppliedMigration]) -> None:
         """All rows in one INSERT: one block, which ClickHouse writes whole or not at all."""
         if rows:
-            values = ", ".join(f"({self._literals(row, deleted=False)})" for row in rows)
-            self._write(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) VALUES {values}")
+            self._write(self._history, [self._literals(row, deleted=False) for row in rows])
 
     def forget(self, version: int) -> None:
         self._insert(AppliedMigration(version=version, name="", checksum="", status="forgotten"), deleted=True)
 
-    def _insert(self, row: AppliedMigration, *, deleted: bool) -> None:
-        literals = self._literals(row, deleted=deleted)
-        # INSERT ... SELECT of one row: one block everywhere, and the form 18.16 takes over the native
-        # protocol as it is (no statement to re-read and rewrite on every history write)
-        self._write(f"INSERT INTO {self._history} ({_COLUMNS}, revision, deleted) SELECT {literals}")
+    def _insert(self, row: AppliedMigration, *, deleted: bool, table: str | None = None) -> None:
+        self._write(table or self._history, [self._literals(row, deleted=deleted)])
 
-    def _write(self, sql: str) -> None:
-        """A history INSERT; while this run holds the lock, only if the lock row still carries our token."""
+    def _write(self, table: str, rows: list[str]) -> None:
+        """INSERT ... SELECT of `rows` (literal lists): one block everywhere, and the form 18.16 takes over
+        the native protocol as it is. While this run holds the lock, each SELECT reads the lock table in
+        the server and throws unless it still carries our token (`_ours`): the check and the write are one
+        statement, and a lock broken by `unlock --force` (and taken by another run) stops this run here."""
         if self._lease is None:
-            self._query(sql)
+            self._query(self._insert_sql(table, rows, ""))
             return
-        self._lease.write(lambda token: self._if_ours(token, sql))
+        self._lease.write(lambda token: self._guarded(self._insert_sql(table, rows, self._ours(token))))
         self._renew()
 
-    def _if_ours(self, token: str, sql: str) -> bool:
-        """Run `sql` only if the lock table still carries `token`: ClickHouse has no conditional write, so
-        the lock row is read just before (a lock broken by `unlock --force` and taken by another run
-        stops this one here; only a break in the instant between the two could slip through)."""
-        holder = self._holder()
-        if holder is None or holder.get("token") != token:
-            return False
-        self._query(sql)
+    @staticmethod
+    def _insert_sql(table: str, rows: list[str], where: str) -> str:
+        selects = " UNION ALL ".join(f"SELECT {row}{where}" for row in rows)
+        return f"INSERT INTO {table} ({_COLUMNS}, revision, deleted) {selects}"
+
+    def _guarded(self, sql: str) -> bool:
+        """Run a guarded INSERT; False (nothing written) when its lock check threw."""
+        try:
+            self._query(sql)
+        except ServerError as exc:
+            if exc.code == THROW_IF:
+                return False
+            raise
         return True
 
     def _literals(self, row: AppliedMigration, *, deleted: bool) -> str:

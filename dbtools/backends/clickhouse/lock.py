@@ -133,6 +133,15 @@ class ClickHouseLock(ClickHouseConnection, LeaseHolder):
         )
         return {name: _literal(expr) for name, expr in rows} if rows else None
 
+    def _ours(self, token: str) -> str:
+        """` FROM system.one WHERE ...` for a SELECT that yields its row only while the lock table carries
+        `token` (as a DEFAULT) and throws (THROW_IF) otherwise: a history write guarded inside the server."""
+        held = (
+            f"SELECT count() FROM system.columns WHERE database = {quote(self.database)} AND table = "
+            f"{quote(LOCK_NAME)} AND name = 'token' AND position(default_expression, {quote(token)}) > 0"
+        )
+        return f" FROM system.one WHERE NOT throwIf(({held}) = 0)"
+
     def lock_holder(self) -> str | None:
         holder = self._holder()
         if holder is None:

@@ -12,6 +12,7 @@ UNKNOWN_TABLE, UNKNOWN_DATABASE, TABLE_EXISTS = 60, 81, 57
 AUTH_CODES = (192, 193, 516)  # UNKNOWN_USER, WRONG_PASSWORD, AUTHENTICATION_FAILED
 QUERY_WAS_CANCELLED = 394
 UNKNOWN_IDENTIFIER = 47
+THROW_IF = 395  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO: a guarded history write found the lock not ours
 # DDL that takes `ON CLUSTER` right after the object's name (quoted, qualified or plain).
 _NAME = r"(?:`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"|[A-Za-z_][\w$]*)"
 _DDL = re.compile(
