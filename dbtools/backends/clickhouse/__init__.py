@@ -15,6 +15,11 @@ History: table `migration_history`, a ReplacingMergeTree (ReplicatedReplacingMer
 cluster mode) that is only ever appended to. Every write is a new row with a larger `revision`;
 `forget` appends a tombstone (`deleted = 1`). Reads use `FINAL` and drop tombstones in Python,
 so they are exact whether or not the background merges ran, and no mutation is ever needed.
+The "statement k started" rows go to `dbtools_migration_progress` beside it, a StripeLog table of
+the same columns (an append, not a new MergeTree part per row); reads take the newest revision of
+each version from both tables (cluster mode keeps every row in the replicated history). While a
+run holds the lock, every history write is one INSERT ... SELECT that throws inside the server
+unless the lock table still carries the run's token.
 
 The lock, and why it is safe
 ----------------------------
