@@ -26,7 +26,6 @@ from dbtools.session import migrations_root as migrations_root
 from dbtools.session import open_store as open_store
 from dbtools.session import settings_for as settings_for
 from dbtools.settings import Settings
-from dbtools.sqltext import progress_checksum
 
 
 @contextmanager
@@ -290,6 +289,8 @@ def _resume_point(
     had started is run again (`rerun`) or counted as done (`skip`), as the user chose."""
     if row is None or not row.left_changes:
         return 0
+    from dbtools.sqltext import progress_checksum  # only a resumed run checks what ran: not a no-op's path
+
     if (
         row.statements_done > len(statements)
         or progress_checksum(statements, row.statements_done) != row.progress_checksum

@@ -43,11 +43,11 @@ from dbtools.errors import MigrationFailed, UsageError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
 from dbtools.settings import Settings, StoreDefaults
-from dbtools.sqltext import Splitter, Statement, split_blocks
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # sqltext: imported where statements are read, and a no-op run reads none
     from dbtools.audit import Event, Reporter
     from dbtools.seed.table import Table
+    from dbtools.sqltext import Splitter, Statement
 
 HISTORY_NAME = "migration_history"
 
@@ -260,6 +260,19 @@ class LazyModule:
         return importlib.import_module(self.name)
 
 
+class LazyFunction:
+    """A function of a module imported when first called: a store's sandbox recipes, which its class
+    lists but only tests, `verify` and onboarding call."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
+
+
 @runtime_checkable
 class SqlDialect(Protocol):
     """A SQL store's way of reading files: its dialect module (`split()`, `words()`), which lint reads."""
@@ -404,6 +417,8 @@ def split_section(migration: Migration, splitter: Splitter, *, down: bool = Fals
     their file lines; goose's StatementBegin/End bodies are one statement each."""
     text, first_line, path = migration.section(down=down)
     blocks = migration.blocks if path == migration.path else ()
+    from dbtools.sqltext import split_blocks
+
     return split_blocks(text, first_line, path.name, blocks, splitter)
 
 

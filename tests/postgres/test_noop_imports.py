@@ -16,7 +16,9 @@ from dbtools.settings import Settings
 # signal (Ctrl-C handling and the sandbox), the sections reader, the interrupt handler, and dataclasses
 # (with inspect, ast, dis and tokenize: its import and the methods it compiles per class were a tenth of
 # the run; the records on the path are NamedTuples or plain classes), and PostgreSQL's file reader (its
-# dialect, reader, kinds and words modules: a no-op splits no file).
+# dialect, reader, kinds and words modules: a no-op splits no file), nor sqltext (statements and their
+# checksums), nor the backend's concerns a migrate run never calls: describe, load (seeding), rehearse,
+# audit (a no-op writes no event) and the sandbox recipes.
 NOT_ON_THE_NO_OP_PATH = (
     "chdb",
     "clickhouse_driver",
@@ -38,6 +40,12 @@ NOT_ON_THE_NO_OP_PATH = (
     "dbtools.backends.postgres.reader",
     "dbtools.backends.postgres.kinds",
     "dbtools.backends.postgres.words",
+    "dbtools.sqltext",
+    "dbtools.backends.postgres.describe",
+    "dbtools.backends.postgres.load",
+    "dbtools.backends.postgres.rehearse",
+    "dbtools.backends.postgres.audit",
+    "dbtools.backends.postgres.sandbox",
 )
 
 _RUN = (

@@ -1,28 +1,27 @@
-"""PostgreSQL: transactional migrations with their history row, an advisory lock, psycopg2."""
+"""PostgreSQL: transactional migrations with their history row, an advisory lock, psycopg2.
+
+The class is the client, history, lock and apply concerns (mixins: every run uses them) and short methods for
+the others - describe, load (seeding), rehearse, audit, sandbox, backup - which import their
+module when first called: a migrate run, above all a no-op, loads none of them (issue 18)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbtools.backends.base import HISTORY_NAME, LazyModule, split_section
+from dbtools.backends.base import HISTORY_NAME, LazyFunction, LazyModule, split_section
 from dbtools.backends.postgres.apply import PostgresApply
-from dbtools.backends.postgres.audit import PostgresAudit
-from dbtools.backends.postgres.describe import PostgresDescribe
 from dbtools.backends.postgres.history import _UPSERT, _UPSERT_TIMED, _qualified
-from dbtools.backends.postgres.load import PostgresLoad
 from dbtools.backends.postgres.lock import PostgresLock
-from dbtools.backends.postgres.rehearse import PostgresRehearsal
-from dbtools.backends.postgres.sandbox import docker_recipe, local_recipe
 from dbtools.errors import DatabaseMissing
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
-from dbtools.sqltext import Statement
 from dbtools.values import POSTGRES_DURATION
 
 
-class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAudit, PostgresLoad, PostgresRehearsal):
+class PostgresBackend(PostgresApply, PostgresLock):
     """PostgreSQL through psycopg2. Each migration and its history row commit in one transaction."""
 
     name: ClassVar[str] = "postgres"
@@ -53,7 +52,10 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         "\n"
     )
     dialect = LazyModule("dbtools.backends.postgres.dialect")  # how a file reads: split(), words() (lint)
-    sandbox_recipes: ClassVar[RecipeTable] = {"docker": docker_recipe, "local": local_recipe}
+    sandbox_recipes: ClassVar[RecipeTable] = {  # see sandbox.py
+        "docker": LazyFunction("dbtools.backends.postgres.sandbox", "docker_recipe"),
+        "local": LazyFunction("dbtools.backends.postgres.sandbox", "local_recipe"),
+    }
     sandbox_install_hint: ClassVar[str] = "apt-get install postgresql, or run Docker"
 
     @staticmethod
@@ -99,6 +101,54 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
         `base.split_section`)."""
         return split_section(migration, cls.dialect.split, down=down)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Every object of the user schemas, for comparisons (see describe.py)."""
+        from dbtools.backends.postgres import describe
+
+        return describe.snapshot(self)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Tables and views of the public schema for docs/schema.md (see describe.py)."""
+        from dbtools.backends.postgres import describe
+
+        return describe.describe(self)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction around a seeding run (see load.py)."""
+        from dbtools.backends.postgres import load
+
+        return load.batch(self)
+
+    def count(self, target: str) -> int:
+        """Rows in a table, 0 when it does not exist (see load.py)."""
+        from dbtools.backends.postgres import load
+
+        return load.count(self, target)
+
+    def wipe(self, targets: Sequence[str]) -> None:
+        """Empty the tables and restart their identity sequences (see load.py)."""
+        from dbtools.backends.postgres import load
+
+        load.wipe(self, targets)
+
+    def load(self, table: Table) -> int:
+        """COPY a table's rows in (see load.py)."""
+        from dbtools.backends.postgres import load
+
+        return load.load(self, table)
+
+    def rehearsal_cost(self) -> AbstractContextManager[dict[str, Any]]:
+        """Locks one migration waited for and held, and lock_timeout hits (see rehearse.py)."""
+        from dbtools.backends.postgres import rehearse
+
+        return rehearse.rehearsal_cost(self)
+
+    def write_log(self, events: Sequence[Event]) -> None:
+        """Append events to the platform's `audit_logs` table (see audit.py)."""
+        from dbtools.backends.postgres import audit
+
+        audit.write_log(self, events)
+
     def backup_to(self, folder: Path) -> dict[str, Any]:
         """`pg_dump -Fc` of the database into folder/postgres.dump (see backup.py)."""
         from dbtools.backends.postgres import backup as postgres_backup
@@ -126,6 +176,7 @@ class PostgresBackend(PostgresApply, PostgresLock, PostgresDescribe, PostgresAud
 
 
 if TYPE_CHECKING:  # the contract and the capabilities this store offers, held to their signatures by mypy
+    from dbtools.audit import Event
     from dbtools.backends.base import (
         Adoptable,
         AuditSink,
@@ -143,6 +194,8 @@ if TYPE_CHECKING:  # the contract and the capabilities this store offers, held t
         SqlDialect,
         TransactionChooser,
     )
+    from dbtools.seed.table import Table
+    from dbtools.sqltext import Statement
 
     _backend: type[Backend] = PostgresBackend
     _seedable: type[Seedable] = PostgresBackend

@@ -14,10 +14,10 @@ from dbtools.backends.postgres.history import PostgresHistory, _history_write_fa
 from dbtools.errors import ConnectionFailed, DbtoolsError, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
-from dbtools.sqltext import Statement
 
 if TYPE_CHECKING:  # imported where statements are read: a no-op run reads none
     from dbtools.backends.postgres import dialect
+    from dbtools.sqltext import Statement
 
 _ONE_QUERY_BYTES = 1 << 20  # a section at least this big goes in its own query (no copy into a bigger one)
 _AFTER_SECTION = b"\n;\n"  # ends a last statement written without a semicolon (or a trailing -- comment)

@@ -1,4 +1,6 @@
-"""Seeding: COPY a table in, count, empty, and one transaction around a run."""
+"""Seeding: COPY a table in, count, empty, and one transaction around a run.
+
+Functions of a connected backend, imported by its methods on first use: a migrate run needs none of them."""
 
 from __future__ import annotations
 
@@ -50,51 +52,51 @@ def _copy_value(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
-class PostgresLoad(PostgresClient):
-    """batch, count, wipe, load."""
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """One transaction around a seeding run: a failure leaves the tables as they were."""
-        with self._conn.cursor() as cur:
-            cur.execute("BEGIN")
-            try:
-                yield
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
-
-    def count(self, target: str) -> int:
-        """Rows in a table (0 when it does not exist)."""
-        rows = self._query("SELECT to_regclass(%s) IS NOT NULL", (target,))
-        return self._query(f'SELECT count(*) FROM "{target}"')[0][0] if rows[0][0] else 0
-
-    def wipe(self, targets: Sequence[str]) -> None:
-        """Empty the tables (and what references them) and restart their identity sequences."""
-        if targets:
-            self._query("TRUNCATE " + ", ".join(f'"{t}"' for t in targets) + " RESTART IDENTITY CASCADE")
-
-    def load(self, table: Table) -> int:
-        """COPY the rows in (one round trip per 50,000 rows); identity columns given explicitly are
-        honoured (COPY overrides GENERATED ALWAYS) and their sequences moved past the loaded ids."""
-        import psycopg2
-
-        columns = list(table.columns)
-        quoted = ", ".join(f'"{c}"' for c in columns)
+@contextmanager
+def batch(backend: PostgresClient) -> Iterator[None]:
+    """One transaction around a seeding run: a failure leaves the tables as they were."""
+    with backend._conn.cursor() as cur:
+        cur.execute("BEGIN")
         try:
-            with self._conn.cursor() as cur:
-                for chunk in _copy_chunks(table, 50_000):
-                    cur.copy_expert(f'COPY "{table.target}" ({quoted}) FROM STDIN', chunk)
-                sequence = None
-                if "id" in columns:
-                    cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f'"{table.target}"',))
-                    sequence = cur.fetchone()[0]
-                if sequence:
-                    cur.execute(f'SELECT setval(%s, (SELECT max(id) FROM "{table.target}"))', (sequence,))
-        except psycopg2.Error as exc:
-            raise DbtoolsError(
-                f"postgres: loading {table.target} failed: {_server_message(exc)}",
-                hint="is the schema current (`migrate`)? with --reset the seeded tables are emptied first",
-            ) from exc
-        return len(table)
+            yield
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+
+def count(backend: PostgresClient, target: str) -> int:
+    """Rows in a table (0 when it does not exist)."""
+    rows = backend._query("SELECT to_regclass(%s) IS NOT NULL", (target,))
+    return backend._query(f'SELECT count(*) FROM "{target}"')[0][0] if rows[0][0] else 0
+
+
+def wipe(backend: PostgresClient, targets: Sequence[str]) -> None:
+    """Empty the tables (and what references them) and restart their identity sequences."""
+    if targets:
+        backend._query("TRUNCATE " + ", ".join(f'"{t}"' for t in targets) + " RESTART IDENTITY CASCADE")
+
+
+def load(backend: PostgresClient, table: Table) -> int:
+    """COPY the rows in (one round trip per 50,000 rows); identity columns given explicitly are
+    honoured (COPY overrides GENERATED ALWAYS) and their sequences moved past the loaded ids."""
+    import psycopg2
+
+    columns = list(table.columns)
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    try:
+        with backend._conn.cursor() as cur:
+            for chunk in _copy_chunks(table, 50_000):
+                cur.copy_expert(f'COPY "{table.target}" ({quoted}) FROM STDIN', chunk)
+            sequence = None
+            if "id" in columns:
+                cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f'"{table.target}"',))
+                sequence = cur.fetchone()[0]
+            if sequence:
+                cur.execute(f'SELECT setval(%s, (SELECT max(id) FROM "{table.target}"))', (sequence,))
+    except psycopg2.Error as exc:
+        raise DbtoolsError(
+            f"postgres: loading {table.target} failed: {_server_message(exc)}",
+            hint="is the schema current (`migrate`)? with --reset the seeded tables are emptied first",
+        ) from exc
+    return len(table)
