@@ -7,8 +7,7 @@ yet, never fails a run: it is one warning on stderr. `DBTOOLS_AUDIT` lists the s
 (default `postgres,mongodb`; `off` for none). Events carry no connection strings or passwords.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
 import os
 import sys
 from collections.abc import Callable, Iterator

@@ -15,8 +15,7 @@ after a misspelt down marker would run as part of the up. Directives are comment
 directives are read in `sections.py`; this module finds the files and builds `Migration`s.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
 import errno
 import hashlib
 import os

@@ -5,8 +5,7 @@ Environment variables, URL options and command-line numbers all go through these
 one line naming the variable or option and what it accepts, never later as a traceback.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
 import re
 from collections.abc import Callable
 from typing import NamedTuple
