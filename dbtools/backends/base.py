@@ -13,6 +13,12 @@ Rules for implementations:
 * Configuration arrives as `Settings`; never read `os.environ` in a backend.
 * Import the driver inside the methods (or `connect`), never at module level: `--help` and a
   run for another store must not pay for it.
+* A concern a migrate run never calls (describe, seeding, rehearse, audit, sandbox recipes) may be
+  imported on first use: its module holds functions of the backend, and the class keeps a short
+  method that imports it and delegates (so capability checks and the static conformance lines still
+  see the method), and `LazyFunction` for a recipe. PostgreSQL does this: its no-op run has a target
+  (issue 18). The other stores still compose those concerns as mixins: their no-op runs have no
+  target, and each such mixin costs a run about 0.1-0.2 ms of import.
 * Don't guess: raise a `DbtoolsError` subclass whose message says what happened and whose hint
   says what to do. Never put `settings.password` in a message (use `settings.display_url`).
 * `apply` keeps one promise: when it returns, history says applied; when it raises
