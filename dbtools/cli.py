@@ -76,6 +76,29 @@ _STEP_CHOICE_HELP = {  # what --rerun-step and --skip-step do with the statement
     "skip": "count the statement/step the migration stopped inside as done and continue after it (implies --resume)",
 }
 
+
+def resume_options(what: str) -> tuple[Any, ...]:
+    """`--resume` (continue `what`) and its `--rerun-step` / `--skip-step` choice: migrate's and rollback's."""
+    return (
+        switch(
+            "--resume",
+            f"continue {what} (one that stopped inside a statement also needs --rerun-step or --skip-step)",
+        ),
+        OneOf(
+            tuple(
+                option(
+                    f"--{choice}-step",
+                    dest="step_choice",
+                    action="store_const",
+                    const=choice,
+                    help=f"with --resume: {_STEP_CHOICE_HELP[choice]}",
+                )
+                for choice in runner.STEP_CHOICES
+            )
+        ),
+    )
+
+
 _OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imported only when named)
     "migrate": Command(
         "apply pending migrations in version order",
@@ -89,23 +112,7 @@ _OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imp
             ),
             switch("--dry-run", "show what would run, change nothing"),
             switch("--allow-out-of-order", "apply pending versions below the current one"),
-            switch(
-                "--resume",
-                "continue a migration that stopped half-way (one that stopped inside a statement also needs "
-                "--rerun-step or --skip-step)",
-            ),
-            OneOf(
-                tuple(
-                    option(
-                        f"--{choice}-step",
-                        dest="step_choice",
-                        action="store_const",
-                        const=choice,
-                        help=f"with --resume: {_STEP_CHOICE_HELP[choice]}",
-                    )
-                    for choice in runner.STEP_CHOICES
-                )
-            ),
+            *resume_options("a migration that stopped half-way"),
             switch("--create-db", "create the database if it does not exist"),
             option(
                 "--backup",
@@ -376,7 +383,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             **common,
         ),
         "rollback": lambda s: runner.rollback(
-            s, report=report, **passed(args, "steps", "to", "lock_timeout", "dry_run"), **common
+            s,
+            report=report,
+            **passed(args, "steps", "to", "lock_timeout", "dry_run", "resume", "step_choice"),
+            **common,
         ),
         "validate": lambda s: _validated(s, runner.validate(s, allow_out_of_order=args.allow_out_of_order, **common)),
         "baseline": lambda s: upkeep.baseline(

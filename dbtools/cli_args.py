@@ -4,7 +4,7 @@ adds a command from `COMMANDS` only when that command is named (or for the full 
 
 from __future__ import annotations
 
-from dbtools.cli import SEED, STEPS, VERSION
+from dbtools.cli import SEED, STEPS, VERSION, resume_options
 from dbtools.cli_commands import READS, WRITES, Command, OneOf, option, switch
 from dbtools.values import argument
 
@@ -38,6 +38,10 @@ COMMANDS: dict[str, Command] = {
                 required=True,
             ),
             switch("--dry-run", "show what would be reverted, change nothing"),
+            *resume_options(
+                "a rollback that stopped part-way in a down section run without a transaction (that version "
+                "counts as the first of --steps)"
+            ),
         ),
     ),
     "validate": Command(
@@ -60,8 +64,8 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     "repair": Command(
-        "accept edited files, clear failed rows, forget rows whose file is gone (history only: the database "
-        "keeps what was applied)",
+        "accept edited files, clear failed rows (a rollback's unfinished row too: the version then counts as not "
+        "applied), forget rows whose file is gone (history only: the database keeps what was applied)",
         WRITES,
     ),
     "unlock": Command(

@@ -113,6 +113,8 @@ def _unfinished(row: dict[str, Any]) -> str:
     done, total, step = row["statements_done"], row["statements_total"], row.get("in_step", 0)
     state = row.get("state", row["status"])
     of = f" of {total}" if total else ""
+    if row.get("direction") == "down":
+        return _unfinished_rollback(row, state, done, step, of)
     if done:
         kept = f"statements 1-{done}{of} stayed applied" if done > 1 else f"statement 1{of} stayed applied"
     else:
@@ -125,3 +127,15 @@ def _unfinished(row: dict[str, Any]) -> str:
         kept = f"{where} statement {step}{of}, which may have partly run (no transaction); {kept}"
     reason = row["error"] or "the run stopped (killed, or its connection or lease was lost)"
     return f"{state:<9} {row['label']}: {kept}; {reason}"
+
+
+def _unfinished_rollback(row: dict[str, Any], state: str, done: int, step: int, of: str) -> str:
+    """One line for a rollback stopped in a down section run without a transaction: neither applied nor
+    rolled back (`rollback --resume` finishes it)."""
+    where = f"in down step {step}{of}" if step else f"after down step {done}{of}"
+    if state == "running":
+        return f"{'running':<9} {row['label']}: rollback running now, {where}"
+    what = "interrupted" if state == "interrupted" else "failed"
+    ran = f"down steps 1-{done} ran" if done > 1 else "down step 1 ran" if done else "no down step finished"
+    reason = row["error"] or "the run stopped (killed, or its connection or lease was lost)"
+    return f"{state:<9} {row['label']}: rollback {what} {where}; {ran}; {reason}"

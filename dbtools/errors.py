@@ -119,6 +119,8 @@ class MigrationFailed(DbtoolsError):
 
     def _hint(self) -> str:
         done, store = self.statements_done, self.store
+        if self.down and self.in_step:
+            return down_step_hint(store, self.in_step, done)
         if self.down:
             hint = "history still lists it as applied; fix the down section and run `rollback` again"
             if done:
@@ -154,6 +156,17 @@ def partial_step_hint(store: str, step: int, done: int) -> str:
         f"{kept}statement {step} ran without a transaction and may have left part of its work: check it, then "
         f"`migrate --resume --rerun-step --db {store}` runs it again from its start, or "
         f"`migrate --resume --skip-step --db {store}` counts it as done; or undo by hand and run `repair --db {store}`"
+    )
+
+
+def down_step_hint(store: str, step: int, done: int) -> str:
+    """What to do about a rollback stopped inside down step `step` (1-based), which may have partly run."""
+    kept = f"down steps 1-{done} ran; " if done > 1 else "down step 1 ran; " if done else ""
+    return (
+        f"{kept}down step {step} ran without a transaction and may have left part of its work: check it, then "
+        f"`rollback --steps 1 --resume --rerun-step --db {store}` runs it again from its start, or "
+        f"`rollback --steps 1 --resume --skip-step --db {store}` counts it as done; or finish the down section "
+        f"by hand and run `repair --db {store}` (the version then counts as not applied)"
     )
 
 

@@ -33,7 +33,7 @@ INT64_MAX = 2**63 - 1  # the widest version every store's history column holds (
 _STATEMENT_LINE = re.compile(r"^[^\S\n]*(?:[^-\s]|-(?!-))", re.MULTILINE)
 _NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$")
 _SCRIPT_DOWN = {  # compiled on first use (by `re`): only scripts need them
-    "py": r"(?m)^(?:async\s+)?def\s+down\s*\(",
+    "py": r"(?m)^(?:(?:async\s+)?def\s+down\s*\(|down\s*=)",  # a function, or `down = [step, ...]`
     "js": r"(?m)\bdown\s*(?::|\(|=)",
 }
 

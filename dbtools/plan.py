@@ -18,6 +18,7 @@ from dbtools.migrations import Migration
 APPLIED_STATES = ("applied", "baseline")  # rows that count as done
 _version = attrgetter("version")
 UNFINISHED_STATES = ("failed", "running")  # a run stopped inside the migration
+DOWN_MARK = "down:"  # starts the progress_checksum of a row a rollback left unfinished (no history layout changes)
 
 
 class AppliedMigration(NamedTuple):
@@ -57,14 +58,23 @@ class AppliedMigration(NamedTuple):
         return self.statements_done + 1 if total is None or self.statements_done < total else 0
 
     @property
+    def reverting(self) -> bool:
+        """True for an unfinished row a rollback left: its down section ran part-way outside a transaction
+        (`statements_done` counts down steps; the version is neither applied nor cleanly reverted)."""
+        return self.status in UNFINISHED_STATES and self.progress_checksum.startswith(DOWN_MARK)
+
+    @property
     def is_applied(self) -> bool:
         return self.status in APPLIED_STATES
 
     @property
     def left_changes(self) -> bool:
         """True when an unfinished migration may have left changes: statements done, or one started and
-        not finished (it needs `--resume` or `repair`, never a silent re-run)."""
-        return self.status in UNFINISHED_STATES and (self.statements_done > 0 or self.stopped_in_step > 0)
+        not finished, or a rollback's row (its up ran whole) - it needs `--resume` or `repair`, never a
+        silent re-run."""
+        return self.status in UNFINISHED_STATES and (
+            self.statements_done > 0 or self.stopped_in_step > 0 or self.reverting
+        )
 
     def values(self) -> tuple[Any, ...]:
         """The row's fields in the order declared above: the order of the history tables' columns."""

@@ -17,7 +17,7 @@ from typing import Any, Unpack
 from dbtools.audit import Event
 from dbtools.errors import DbtoolsError, HistoryMismatch, Interrupted, MigrationFailed, MigrationFileError, UsageError
 from dbtools.migrations import Migration
-from dbtools.plan import AppliedMigration, Plan
+from dbtools.plan import DOWN_MARK, AppliedMigration, Plan
 from dbtools.session import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from dbtools.session import Context as Context
 from dbtools.session import StoreAt, StoreReported, migration_lock
@@ -55,7 +55,9 @@ def unfinished_state(row: AppliedMigration, holder: str | None) -> str:
 
 
 def _where_stopped(row: AppliedMigration, unit: str = "statement") -> str:
-    """`in statement 2 of 3` / `after statement 2 of 3`: where an unfinished migration stopped."""
+    """`in statement 2 of 3` / `after statement 2 of 3` (`in down step 2 of 3` for a rollback's row): where
+    an unfinished migration stopped."""
+    unit = "down step" if row.reverting else unit
     of = f" of {row.statements_total}" if row.statements_total else ""
     if row.stopped_in_step:
         return f"in {unit} {row.stopped_in_step}{of}"
@@ -92,10 +94,13 @@ def check(
         label = plan.label(row.version)
         state = unfinished_state(row, holder)
         if state == "running":
+            doing = "rolled back" if row.reverting else "applied"
             raise HistoryMismatch(
-                f"{store}: migration {label} is being applied now ({_where_stopped(row)}) by {holder}",
+                f"{store}: migration {label} is being {doing} now ({_where_stopped(row)}) by {holder}",
                 hint=f"wait for that run to finish, then check again; `status --db {store}` shows its progress",
             )
+        if row.reverting:
+            raise _rollback_unfinished(store, label, row, state)
         if resume:
             break  # _resume_point checks the statements done, then wants a choice for one that had started
         what = "was interrupted" if state == "interrupted" else "failed"
@@ -116,6 +121,23 @@ def check(
             f"current version {plan.current}",
             hint="renumber them above the current version, or apply them anyway with --allow-out-of-order",
         )
+
+
+def _rollback_unfinished(store: str, label: str, row: AppliedMigration, state: str) -> HistoryMismatch:
+    """The refusal for a version whose rollback stopped part-way: neither applied nor rolled back."""
+    from dbtools.errors import down_step_hint
+
+    what = "was interrupted" if state == "interrupted" else "failed"
+    reason = row.error or "the run stopped (killed, or its connection or lease was lost)"
+    if row.stopped_in_step:
+        hint = down_step_hint(store, row.stopped_in_step, row.statements_done)
+    else:
+        hint = (
+            f"finish it with `rollback --steps 1 --resume --db {store}`, "
+            f"or finish its down section by hand and run `repair --db {store}`"
+        )
+    message = f"{store}: the rollback of {label} {what} {_where_stopped(row)}: {reason}"
+    return HistoryMismatch(message, hint=hint)
 
 
 def migrate(
@@ -225,8 +247,10 @@ def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, 
     """The one line for a migration Ctrl-C stopped (history already says what stayed); audited, not printed."""
     done = exc.statements_done
     down = action == "rollback"
-    if down:
-        kept = "history still lists it as applied" + (f" (statements 1-{done} of its down section ran)" if done else "")
+    if down and (done or exc.in_step):  # a down section run without a transaction: history says where it stopped
+        kept = f"history shows the rollback unfinished; `rollback --steps 1 --resume --db {ctx.store}` continues it"
+    elif down:
+        kept = "history still lists it as applied"
     elif step := exc.in_step:
         before = f"statements 1-{done} stayed applied and " if done else ""
         kept = (
@@ -268,6 +292,15 @@ def _applied_detail(
     return ""
 
 
+def _resumed_down(row: AppliedMigration, start_at: int, step_choice: str | None) -> str:
+    """The detail of a reverted event: where a resumed rollback went on."""
+    if not row.reverting:
+        return ""
+    if row.stopped_in_step and step_choice == "skip":
+        return f"down step {row.stopped_in_step} counted as done (--skip-step); resumed at down step {start_at + 1}"
+    return f"resumed at down step {start_at + 1}"
+
+
 def _statements(m: Migration, statements: Sequence[Any], *, down: bool = False) -> Sequence[Any]:
     """A section's statements ready to run: ENVSUB regions filled from the environment (an unset
     variable refuses the run before it starts); an up section without statements is refused unless
@@ -291,21 +324,20 @@ def _resume_point(
         return 0
     from dbtools.sqltext import progress_checksum  # only a resumed run checks what ran: not a no-op's path
 
-    if (
-        row.statements_done > len(statements)
-        or progress_checksum(statements, row.statements_done) != row.progress_checksum
-    ):
+    unit, verb = ("down step", "rollback --steps 1") if row.reverting else ("statement", "migrate")
+    if row.statements_done > len(statements) or progress_checksum(
+        statements, row.statements_done
+    ) != row.progress_checksum.removeprefix(DOWN_MARK):
         raise HistoryMismatch(
-            f"{store}: cannot resume {m.label}: statements 1-{row.statements_done}, which already ran, "
-            "were edited since",
-            hint="edit only the statements from the failed one on; or undo by hand and run `repair`",
+            f"{store}: cannot resume {m.label}: {unit}s 1-{row.statements_done}, which already ran, were edited since",
+            hint=f"edit only the {unit}s from the failed one on; or undo by hand and run `repair`",
         )
     if row.stopped_in_step and step_choice not in STEP_CHOICES:
         raise HistoryMismatch(
-            f"{store}: migration {m.label} stopped inside statement {row.stopped_in_step}, which ran without "
+            f"{store}: migration {m.label} stopped inside {unit} {row.stopped_in_step}, which ran without "
             "a transaction and may have partly run; --resume must be told what to do with it",
-            hint=f"check what it did, then `migrate --resume --rerun-step --db {store}` runs it again from "
-            f"its start, or `migrate --resume --skip-step --db {store}` counts it as done; "
+            hint=f"check what it did, then `{verb} --resume --rerun-step --db {store}` runs it again from "
+            f"its start, or `{verb} --resume --skip-step --db {store}` counts it as done; "
             f"or undo by hand and run `repair --db {store}`",
         )
     if row.stopped_in_step and step_choice == "skip":
@@ -320,26 +352,38 @@ def rollback(
     to: int | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     dry_run: bool = False,
+    resume: bool = False,
+    step_choice: str | None = None,
     **located: Unpack[StoreReported],
 ) -> list[int]:
-    """Revert the last `steps` applied migrations, or every one above version `to`; newest first."""
+    """Revert the last `steps` applied migrations, or every one above version `to`; newest first.
+
+    A rollback that stopped part-way in a down section run outside a transaction left its version's
+    row unfinished (`AppliedMigration.reverting`); `resume` (with `step_choice` for a down step that
+    had started) finishes that version first, counted as one of `steps`; without it, nothing runs."""
     if (steps is None) == (to is None):
         raise UsageError(
             "rollback needs exactly one of --steps N or --to VERSION", hint="e.g. `rollback --steps 1 --db postgres`"
         )
     if steps is not None and steps < 1:
         raise UsageError("--steps must be 1 or more", hint="e.g. `rollback --steps 1`")
+    if step_choice is not None:
+        resume = True
     with open_store(store, **located) as ctx:
         with _locked(ctx, lock_timeout):
             plan = ctx.plan()
             stuck = [row for row in plan.failed if row.left_changes]
-            if stuck:
-                raise HistoryMismatch(
-                    f"{store}: migration {plan.label(stuck[0].version)} stopped half-way; "
-                    "roll back only from a clean state",
-                    hint=f"finish it with `migrate --resume --db {store}` or clean it up and run `repair --db {store}`",
-                )
-            newest_first = sorted(plan.applied, key=lambda r: r.version, reverse=True)
+            for row in stuck:
+                if not row.reverting:
+                    raise HistoryMismatch(
+                        f"{store}: migration {plan.label(row.version)} stopped half-way; "
+                        "roll back only from a clean state",
+                        hint=f"finish it with `migrate --resume --db {store}` or clean it up and run "
+                        f"`repair --db {store}`",
+                    )
+                if not resume:
+                    raise _rollback_unfinished(store, plan.label(row.version), row, unfinished_state(row, None))
+            newest_first = [*stuck, *sorted(plan.applied, key=lambda r: r.version, reverse=True)]
             floor = -1 if to is None else to  # argparse asks for exactly one of --steps and --to
             chosen = newest_first[:steps] if steps is not None else [r for r in newest_first if r.version > floor]
             files = {m.version: m for m in plan.files}
@@ -367,9 +411,10 @@ def rollback(
                     continue
                 if _ctrl_c():
                     raise Interrupted(f"{store}: stopped before rolling back {m.label}")
+                start_at = _resume_point(store, m, statements, row, step_choice) if row.reverting else 0
                 started = time.monotonic()
                 try:
-                    ctx.backend.revert(m, statements)
+                    ctx.backend.revert(m, statements, start_at=start_at)
                 except MigrationFailed as exc:
                     if _ctrl_c():
                         raise _interrupted(ctx, "rollback", m, exc, started) from None
@@ -383,6 +428,7 @@ def rollback(
                         m.version,
                         m.name,
                         duration_ms=int((time.monotonic() - started) * 1000),
+                        detail=_resumed_down(row, start_at, step_choice),
                     )
                 )
             if not chosen:
@@ -410,6 +456,7 @@ def status(store: str, *, listing: bool = True, **located: Unpack[StoreAt]) -> d
                 "statements_total": r.statements_total,
                 "in_step": r.stopped_in_step,  # the statement it stopped inside (may have partly run); 0: none
                 "error": r.error,
+                "direction": "down" if r.reverting else "up",  # down: a rollback stopped in its down section
             }
             for r in plan.failed
         ]

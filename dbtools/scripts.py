@@ -4,7 +4,8 @@ A script defines `up(client)` and optionally `down(client)`; the client is what 
 (a pymongo Database, a redis client). A script whose up work should resume where it stopped lists
 its steps instead: `up = [create_index, backfill]`, each a module-level function taking the client.
 Each step is one "statement" for history: progress is recorded after every step, so
-`migrate --resume` continues at the first step not done. `down` is always one function.
+`migrate --resume` continues at the first step not done. `down` may list steps the same way
+(`down = [restore, drop_index]`): `rollback --resume` continues a rollback that stopped in one.
 
 Files are parsed with `ast` to find the steps (no code runs for `validate` or `--dry-run`) and
 executed from the text that was checksummed, as a module that never enters `sys.modules`.
@@ -55,8 +56,8 @@ def steps(migration: Migration, *, down: bool = False) -> list[Statement]:
                 f"{migration.path.name}:{node.lineno}: `{wanted}` is async; scripts run synchronously",
                 hint=f"write `def {wanted}(client):`",
             )
-        if not down and _assigns(node, wanted):
-            return [_listed_step(migration, text, functions, item) for item in _items(migration, node)]
+        if _assigns(node, wanted):
+            return [_listed_step(migration, text, functions, item, wanted) for item in _items(migration, node, wanted)]
     raise MigrationFileError(
         f"{migration.path.name} defines no {wanted}(client) function",
         hint=f"add `def {wanted}(client):` (or `up = [step1, step2]` listing step functions)",
@@ -76,21 +77,25 @@ def _assigns(node: ast.stmt, name: str) -> TypeGuard[ast.Assign]:
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
 
 
-def _items(migration: Migration, node: ast.Assign) -> list[ast.expr]:
+def _items(migration: Migration, node: ast.Assign, wanted: str) -> list[ast.expr]:
     if not isinstance(node.value, ast.List | ast.Tuple) or not node.value.elts:
         raise MigrationFileError(
-            f"{migration.path.name}:{node.lineno}: `up` must be a function or a non-empty list of step functions",
-            hint="write `up = [first_step, second_step]` with functions defined above it",
+            f"{migration.path.name}:{node.lineno}: `{wanted}` must be a function or a non-empty list of step functions",
+            hint=f"write `{wanted} = [first_step, second_step]` with functions defined above it",
         )
     return list(node.value.elts)
 
 
 def _listed_step(
-    migration: Migration, text: str, functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], item: ast.expr
+    migration: Migration,
+    text: str,
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    item: ast.expr,
+    wanted: str,
 ) -> Statement:
     if not isinstance(item, ast.Name) or not isinstance(functions.get(item.id), ast.FunctionDef):
         raise MigrationFileError(
-            f"{migration.path.name}:{item.lineno}: every item of `up` must name a function defined in the file",
+            f"{migration.path.name}:{item.lineno}: every item of `{wanted}` must name a function defined in the file",
             hint="define each step with `def step(client):` at module level and list it by name",
         )
     return _statement(text, functions[item.id])  # type: ignore[arg-type]
@@ -164,15 +169,55 @@ def run_steps(
     lease is no longer ours. A fault outside dbtools (connection lost, history not writable) becomes
     one error naming the step and what history shows. Ctrl-C (dbtools.interrupt) calls `cancel` to
     stop the step in flight (None: the step runs to its end); a step not yet begun is not run."""
+    row = _steps(backend, migration, statements, call, start_at, guard, message, cancel, down=False)
+    assert row is not None  # an up run ends with its applied row
+    return row
+
+
+def revert_steps(
+    backend: Recorder,
+    migration: Migration,
+    statements: Sequence[Statement],
+    call: Callable[[int], None],
+    *,
+    start_at: int = 0,
+    guard: Callable[[], None] = lambda: None,
+    message: Callable[[Exception], str] = describe,
+    cancel: Callable[[], None] | None = None,
+) -> None:
+    """Run down steps start_at.. as `run_steps` runs up steps, then remove the history row: before each,
+    the version's row says "rollback, down step k started" (`step_started(down=True)`), so a rollback
+    killed or failing part-way is never read as "still applied" (`rollback --resume` continues it)."""
+    _steps(backend, migration, statements, call, start_at, guard, message, cancel, down=True)
+
+
+def _steps(
+    backend: Recorder,
+    migration: Migration,
+    statements: Sequence[Statement],
+    call: Callable[[int], None],
+    start_at: int,
+    guard: Callable[[], None],
+    message: Callable[[Exception], str],
+    cancel: Callable[[], None] | None,
+    *,
+    down: bool,
+) -> AppliedMigration | None:
+    """The step loop of `run_steps` (up: ends writing the applied row) and `revert_steps` (down: ends
+    forgetting the version)."""
     from dbtools import interrupt
 
     started = time.monotonic()
+    verb, unit = ("rollback", "down step") if down else ("migrate", "step")
     shows = f"history has no new row of {migration.label} from this run"  # what history says, for errors
 
-    def write(row: AppliedMigration, state: str) -> AppliedMigration:
+    def write(row: AppliedMigration | None, state: str) -> AppliedMigration | None:
         nonlocal shows
         try:
-            backend.record(row)
+            if row is None:
+                backend.forget(migration.version)
+            else:
+                backend.record(row)
         except DbtoolsError:
             raise
         except Exception as exc:
@@ -182,7 +227,7 @@ def run_steps(
                 message(exc),
                 stage="stopped: could not write the history row",
                 hint=f"{shows}; once the server takes writes again, `status --db {backend.name}` shows it "
-                f"(then `migrate --resume` or `repair`)",
+                f"(then `{verb} --resume` or `repair`)",
             ) from exc
         shows = f"history shows {migration.label} {state}"
         return row
@@ -197,6 +242,7 @@ def run_steps(
             statements=statements,
             error=failure.message,
             in_step=in_step,
+            down=down,
         )
         write(row, state)
 
@@ -205,23 +251,25 @@ def run_steps(
         for index in range(start_at, len(statements)):
             step = f"{index + 1} of {len(statements)}"
             guard()
-            started_row = step_started(migration, started=started, index=index, statements=statements)
-            write(started_row, f"interrupted in step {step}")
+            started_row = step_started(migration, started=started, index=index, statements=statements, down=down)
+            write(started_row, f"{'rollback ' if down else ''}interrupted in {unit} {step}")
             try:
                 with interrupt.cancellable(cancel):
                     call(index)
             except interrupt.Stopped as exc:  # Ctrl-C came before the step began: nothing of it ran
-                failure = statement_failed(backend.name, migration, statements, index, str(exc), kept=True)
-                write_failed(failure, index, f"stopped before step {step}")
+                failure = statement_failed(backend.name, migration, statements, index, str(exc), kept=True, down=down)
+                write_failed(failure, index, f"stopped before {unit} {step}")
                 raise failure from None
             except (ConnectionFailed, LeaseLost):
                 raise
             except Exception as exc:
                 failure = statement_failed(
-                    backend.name, migration, statements, index, message(exc), kept=True, partial=True
+                    backend.name, migration, statements, index, message(exc), kept=True, down=down, partial=True
                 )
-                write_failed(failure, index, f"failed in step {step}", in_step=index + 1)
+                write_failed(failure, index, f"failed in {unit} {step}", in_step=index + 1)
                 raise failure from exc
+        if down:
+            return write(None, "rolled back")
         row = history_row(
             migration, status="applied", started=started, statements_done=len(statements), statements=statements
         )
@@ -229,28 +277,9 @@ def run_steps(
     except LeaseLost as exc:
         raise exc.during(migration.label, shows) from None
     except ConnectionFailed as exc:
-        inside = f"; the run stopped in {migration.label}, step {step}" if step else ""
+        inside = f"; the run stopped in {migration.label}, {unit} {step}" if step else ""
         raise ConnectionFailed(
             f"{exc.message}{inside}",
             hint=f"{shows}; when the server is back, `status --db {backend.name}` shows it, "
-            "then `migrate --resume` (it asks whether to run a step that had started again) or `repair`",
+            f"then `{verb} --resume` (it asks whether to run a step that had started again) or `repair`",
         ) from None
-
-
-def revert_steps(
-    backend: Recorder, migration: Migration, statements: Sequence[Statement], call: Callable[[int], None]
-) -> None:
-    """Run the down steps, then remove the history row (no transaction: a failure leaves the row)."""
-    from dbtools import interrupt
-
-    for index in range(len(statements)):
-        try:
-            with interrupt.cancellable(None):
-                call(index)
-        except interrupt.Stopped as exc:
-            raise statement_failed(backend.name, migration, statements, index, str(exc), kept=True, down=True) from None
-        except Exception as exc:
-            raise statement_failed(
-                backend.name, migration, statements, index, describe(exc), kept=True, down=True
-            ) from exc
-    backend.forget(migration.version)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_c
 from dbtools import __version__
 from dbtools.errors import MigrationFailed, UsageError
 from dbtools.migrations import Migration
-from dbtools.plan import AppliedMigration
+from dbtools.plan import DOWN_MARK, AppliedMigration
 from dbtools.settings import Settings, StoreDefaults
 
 if TYPE_CHECKING:  # sqltext: imported where statements are read, and a no-op run reads none
@@ -117,8 +117,10 @@ class Backend(Protocol):
     def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
         """Run statements[start_at:] and record the migration (see the promise above)."""
 
-    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
-        """Run the down statements and remove the history row, atomically where the store can."""
+    def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
+        """Run the down statements and remove the history row, atomically where the store can. Run outside a
+        transaction, a down section is recorded as apply's is (`step_started(down=True)` before each
+        statement), and `start_at` continues one a rollback left unfinished (`rollback --resume`)."""
 
     def record(self, row: AppliedMigration) -> None:
         """Insert or replace one history row (baseline, repair)."""
@@ -379,11 +381,14 @@ def history_row(
     statements: Sequence[Statement],
     error: str | None = None,
     in_step: int = 0,
+    down: bool = False,
 ) -> AppliedMigration:
     """The row a backend records after running (part of) a migration. `in_step` is the 1-based step
     (statement) that has started and not finished: set it on the `running` row written just before
     each step that runs without a transaction (see `step_started`), and on the `failed` row of a step
-    that raised and may have left part of its work behind."""
+    that raised and may have left part of its work behind. `down`: the row of a rollback that runs
+    `statements` (the down section) outside a transaction; its progress checksum starts with
+    `plan.DOWN_MARK`, which is how `AppliedMigration.reverting` tells it from an up run's row."""
     from datetime import datetime
 
     from dbtools.sqltext import progress_checksum
@@ -397,7 +402,9 @@ def history_row(
         statements_total=len(statements),
         # only `--resume` reads it, and only on a row that stopped part-way: an applied row needs none (a
         # section sent whole is never cut just to checksum it)
-        progress_checksum="" if status == "applied" else progress_checksum(statements, statements_done),
+        progress_checksum=""
+        if status == "applied"
+        else (DOWN_MARK if down else "") + progress_checksum(statements, statements_done),
         error=error,
         applied_at=datetime.now(UTC),
         execution_ms=int((time.monotonic() - started) * 1000),
@@ -408,13 +415,20 @@ def history_row(
 
 
 def step_started(
-    migration: Migration, *, started: float, index: int, statements: Sequence[Statement]
+    migration: Migration, *, started: float, index: int, statements: Sequence[Statement], down: bool = False
 ) -> AppliedMigration:
     """The `running` row a non-transactional store records just before it runs statements[index]:
     steps 1..index are done, step index+1 has started. A run killed inside that step leaves this row,
-    and the plan reads it as "interrupted in step index+1" (which needs --resume or repair)."""
+    and the plan reads it as "interrupted in step index+1" (which needs --resume or repair). With
+    `down`, statements are a down section a rollback runs outside a transaction."""
     return history_row(
-        migration, status="running", started=started, statements_done=index, statements=statements, in_step=index + 1
+        migration,
+        status="running",
+        started=started,
+        statements_done=index,
+        statements=statements,
+        in_step=index + 1,
+        down=down,
     )
 
 
@@ -475,5 +489,5 @@ def statement_failed(
         file=("down section of " if down and not migration.down_path else "") + path.name,
         excerpt=statement.excerpt(60),
         down=down,
-        in_step=index + 1 if partial and not down else 0,
+        in_step=index + 1 if partial else 0,
     )

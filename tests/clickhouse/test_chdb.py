@@ -108,8 +108,14 @@ def test_failure_resume_and_down_failure_on_chdb(embedded: Settings, tmp_path: P
     runner.migrate("clickhouse", migrations_dir=tmp_path, settings=embedded, step_choice="rerun")
     with pytest.raises(MigrationFailed, match=r"down section of 001_a\.sql line 7, statement 2 of 2") as failed:
         runner.rollback("clickhouse", steps=1, migrations_dir=tmp_path, settings=embedded)
-    assert "history still lists it as applied" in (failed.value.hint or "")
-    assert runner.status("clickhouse", migrations_dir=tmp_path, settings=embedded)["applied"] == [1]
+    # DROP TABLE b ran: history says the rollback failed in down step 2, not "applied" (issue 13)
+    assert "down step 1 ran; down step 2 ran without a transaction" in (failed.value.hint or "")
+    status = runner.status("clickhouse", migrations_dir=tmp_path, settings=embedded)
+    assert status["applied"] == [] and [(r["in_step"], r["direction"]) for r in status["unfinished"]] == [(2, "down")]
+    path.write_text(path.read_text().replace("DROP TABLE nope_a", "DROP TABLE a"))
+    runner.rollback("clickhouse", steps=1, step_choice="rerun", migrations_dir=tmp_path, settings=embedded)
+    status = runner.status("clickhouse", migrations_dir=tmp_path, settings=embedded)
+    assert (status["pending"], status["unfinished"]) == ([1], [])
 
 
 BUSY = textwrap.dedent(

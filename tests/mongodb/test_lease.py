@@ -137,3 +137,41 @@ def test_a_step_killed_half_way_is_interrupted_there(mongo: Settings, tmp_path: 
         assert runs(backend) == 1  # never run twice
     finally:
         backend.close()
+
+
+def test_a_rollback_killed_half_way_is_interrupted_there(mongo: Settings, tmp_path: Path) -> None:
+    # the down function decrements, then hangs: killed there, history must not say "applied" (a plain
+    # rollback would decrement again); `rollback --resume --skip-step` finishes it without running it twice
+    down = '\n\ndef down(db):\n    db.counters.update_one({"_id": "runs"}, {"$inc": {"n": -1}})\n'
+    down += '    if os.environ.get("HANG"):\n        time.sleep(120)\n'
+    mdir = folder(tmp_path, INC_THEN_HANG + down)
+    env = env_for(mongo, MONGO_LOCK_TTL="5")
+    backend = MongoBackend(mongo)
+    backend.connect(create_database=True)
+    try:
+        assert subprocess.run(argv(mdir, "migrate", "--db", "mongodb"), env=env).returncode == 0
+        rollback = argv(mdir, "rollback", "--steps", "1", "--db", "mongodb")
+        run = subprocess.Popen(rollback, env={**env, "HANG": "1"}, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: runs(backend) == 0, "the down step's $inc")
+            os.kill(run.pid, signal.SIGKILL)
+            run.wait(30)
+        finally:
+            run.kill()
+            run.wait()
+        status = subprocess.run(
+            argv(mdir, "status", "--json", "--db", "mongodb"), env=env, capture_output=True, text=True
+        )
+        (row,) = json.loads(status.stdout)["mongodb"]["unfinished"]
+        assert (row["state"], row["in_step"], row["direction"]) == ("interrupted", 1, "down")
+        again = subprocess.run(rollback, env=env, capture_output=True, text=True)
+        assert again.returncode == 1 and "rollback of 001_count was interrupted in down step 1" in again.stderr
+        done = subprocess.run([*rollback, "--resume", "--skip-step"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert runs(backend) == 0  # never run twice
+        status = subprocess.run(
+            argv(mdir, "status", "--json", "--db", "mongodb"), env=env, capture_output=True, text=True
+        )
+        assert json.loads(status.stdout)["mongodb"]["pending"] == [1]
+    finally:
+        backend.close()

@@ -156,3 +156,37 @@ def test_a_concurrent_index_that_failed_half_way_is_not_nothing(pg: Settings, tm
     rerun = cli(mdir, "migrate", "--resume", "--rerun-step", "--db", "postgres", env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert query(pg, "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_k'::regclass") == [(True,)]
+
+
+def test_a_rollback_killed_in_a_non_transactional_down_statement_is_recorded(pg: Settings, tmp_path: Path) -> None:
+    # the down section runs without a transaction: killed (SIGKILL) in its pg_sleep, history must say the
+    # rollback stopped in down step 2 (DROP TABLE a ran), not "applied" (a plain re-run would fail on it)
+    up = "-- migrate:up\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"
+    down = "-- migrate:down\n-- dbtools:no-transaction\nDROP TABLE a;\nSELECT pg_sleep(120);\nDROP TABLE b;\n"
+    mdir = folder(tmp_path, up + down)
+    env = env_for(pg)
+    assert cli(mdir, "migrate", "--db", "postgres", env=env).returncode == 0
+    run = subprocess.Popen(argv(mdir, "rollback", "--steps", "1", "--db", "postgres"), env=env, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: sleeping(pg), "the down section's second statement")
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(30)
+        query(pg, f"SELECT pg_terminate_backend({sleeping(pg)[0][0]})")  # its session (and lock) end with it
+    finally:
+        run.kill()
+        run.wait()
+    status = json.loads(cli(mdir, "status", "--json", "--db", "postgres", env=env).stdout)["postgres"]
+    (row,) = status["unfinished"]
+    assert (row["state"], row["statements_done"], row["in_step"], row["direction"]) == ("interrupted", 1, 2, "down")
+    text = cli(mdir, "status", "--db", "postgres", env=env).stdout
+    assert "001_slow: rollback interrupted in down step 2 of 3; down step 1 ran" in text
+    for command in (("migrate",), ("rollback", "--steps", "1")):
+        refused = cli(mdir, *command, "--db", "postgres", env=env)
+        assert "the rollback of 001_slow was interrupted in down step 2 of 3" in the_error(refused)
+        assert "--resume --rerun-step" in refused.stderr and "repair" in refused.stderr
+    (mdir / "postgres" / "001_slow.sql").write_text(up + down.replace("pg_sleep(120)", "pg_sleep(0)"))
+    done = cli(mdir, "rollback", "--steps", "1", "--resume", "--rerun-step", "--db", "postgres", env=env)
+    assert done.returncode == 0, done.stderr
+    assert query(pg, "SELECT to_regclass('a'), to_regclass('b')") == [(None, None)]
+    status = json.loads(cli(mdir, "status", "--json", "--db", "postgres", env=env).stdout)["postgres"]
+    assert (status["unfinished"], status["pending"]) == ([], [1])

@@ -159,7 +159,7 @@ class SQLiteBackend:
             )
             raise failure from None
 
-    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+    def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
         index = 0
         try:
             with self._transaction():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dbtools.migrations import Migration
-from dbtools.plan import AppliedMigration, build
+from dbtools.plan import DOWN_MARK, AppliedMigration, build
 
 
 def m(version: int, checksum: str = "c") -> Migration:
@@ -40,6 +40,15 @@ def test_failed_and_running_rows_stay_pending_and_are_reported() -> None:
     assert [r.version for r in plan.failed] == [2, 3]
     assert not plan.failed[0].left_changes and plan.failed[1].left_changes
     assert plan.out_of_order == ()
+
+
+def test_a_rollbacks_row_is_unfinished_even_before_its_first_down_step_finished() -> None:
+    # a rollback stopped before down step 1 ended still undid nothing of the up: never a silent re-run
+    down = row(2, status="failed")._replace(progress_checksum=f"{DOWN_MARK}abc")
+    up = row(3, status="failed")._replace(progress_checksum="abc")
+    assert down.reverting and down.left_changes
+    assert not up.reverting and not up.left_changes
+    assert not row(1)._replace(progress_checksum=f"{DOWN_MARK}abc").reverting  # only an unfinished row
 
 
 def test_baseline_rows_count_as_applied_and_target_limits_pending() -> None:

@@ -40,6 +40,12 @@ def test_listed_steps_run_in_order_from_a_module_outside_sys_modules(tmp_path: P
     assert log == ["b", "a"] and set(sys.modules) == before
 
 
+def test_a_down_may_list_steps_too(tmp_path: Path) -> None:
+    m = script(tmp_path, "def up(r):\n    pass\n\n\ndef a(r):\n    pass\n\n\ndef b(r):\n    pass\n\n\ndown = [b, a]\n")
+    assert m.down is not None
+    assert [(s.head, s.line) for s in scripts.steps(m, down=True)] == [("b", 9), ("a", 5)]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -39,13 +39,23 @@ class MongoApply(MongoHistory, MongoLock):
             self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self._check_lease
         )
 
-    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+    def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
         if migration.kind == "js":
             shell = _Mongosh(self._mongosh_path(migration))
-            scripts.revert_steps(self, migration, statements, lambda i: self._run_js(shell, migration, "down"))
+            scripts.revert_steps(
+                self,
+                migration,
+                statements,
+                lambda i: self._run_js(shell, migration, "down"),
+                start_at=start_at,
+                guard=self._check_lease,
+                cancel=shell.interrupt,
+            )
             return
         fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
-        scripts.revert_steps(self, migration, statements, lambda i: fns[i](self._db))
+        scripts.revert_steps(
+            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self._check_lease
+        )
 
     @staticmethod
     def _mongosh_path(migration: Migration) -> str:

@@ -403,23 +403,33 @@ class PostgresApply(PostgresHistory):
         )
         return failure
 
-    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+    def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
+        """In one transaction with the history row's DELETE (nothing to record: atomic); a down section that
+        runs outside a transaction records "rollback, down statement k started" before each statement
+        (while no transaction of the file's own is open) and the failure of one, as `apply` does."""
         import psycopg2
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
         from dbtools.backends.postgres import dialect
 
         delete = f"DELETE FROM {self._history} WHERE version = %s"
         in_tx = self.runs_in_transaction(migration, statements, self._conn.server_version, down=True)
+        started = time.monotonic()
         with self._conn.cursor() as cur:
             if in_tx and isinstance(statements, dialect.Script) and statements.sendable(self._conn.server_version):
                 tail = cur.mogrify(delete, (migration.version,))
-                self._run_as_one(cur, migration, statements, tail, time.monotonic(), down=True)
+                self._run_as_one(cur, migration, statements, tail, started, down=True)
                 return
             index = -1
+            recorded = False  # a "down statement k started" row is in history
             try:
                 if in_tx:
                     cur.execute("BEGIN")
-                for index in range(len(statements)):
+                for index in range(start_at, len(statements)):
+                    if not in_tx and self._conn.get_transaction_status() == TRANSACTION_STATUS_IDLE:
+                        row = step_started(migration, started=started, index=index, statements=statements, down=True)
+                        self.record(row)
+                        recorded = True
                     _execute(cur, statements[index])
                 index = len(statements)
                 cur.execute(delete + ("; COMMIT" if in_tx else ""), (migration.version,))
@@ -435,8 +445,30 @@ class PostgresApply(PostgresHistory):
                     raise self._connection_lost(migration, where, exc, shows, doing="rolling back") from exc
                 if in_tx:
                     cur.execute("ROLLBACK")
+                elif self._conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+                    cur.execute("ROLLBACK")  # the file's own transaction
                 if not 0 <= index < len(statements):
                     raise _history_write_failed(migration, exc) from exc
-                raise statement_failed(
-                    self.name, migration, statements, index, _server_message(exc), kept=not in_tx, down=True
-                ) from exc
+                failure = statement_failed(
+                    self.name,
+                    migration,
+                    statements,
+                    index,
+                    _server_message(exc),
+                    kept=not in_tx,
+                    down=True,
+                    partial=recorded,
+                )
+                if recorded:
+                    failed = history_row(
+                        migration,
+                        status="failed",
+                        started=started,
+                        statements_done=index,
+                        statements=statements,
+                        error=failure.message,
+                        in_step=index + 1,
+                        down=True,
+                    )
+                    self.record(failed)
+                raise failure from exc

@@ -22,7 +22,9 @@ class RedisApply(RedisHistory, RedisLock):
             self, migration, statements, lambda i: fns[i](client), start_at=start_at, guard=self._check_lease
         )
 
-    def revert(self, migration: Migration, statements: Sequence[Statement]) -> None:
+    def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
         fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
         client = self._script_client()
-        scripts.revert_steps(self, migration, statements, lambda i: fns[i](client))
+        scripts.revert_steps(
+            self, migration, statements, lambda i: fns[i](client), start_at=start_at, guard=self._check_lease
+        )
