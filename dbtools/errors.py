@@ -120,7 +120,7 @@ class MigrationFailed(DbtoolsError):
     def _hint(self) -> str:
         done, store = self.statements_done, self.store
         if self.down and self.in_step:
-            return down_step_hint(store, self.in_step, done)
+            return partial_step_hint(store, self.in_step, done, down=True)
         if self.down:
             hint = "history still lists it as applied; fix the down section and run `rollback` again"
             if done:
@@ -149,24 +149,21 @@ class Interrupted(DbtoolsError):
         return [f"interrupted: {self.message}"]
 
 
-def partial_step_hint(store: str, step: int, done: int) -> str:
-    """What to do about a migration stopped inside step `step` (1-based), which may have partly run."""
-    kept = f"statements 1-{done} stayed applied and " if done > 1 else "statement 1 stayed applied and " if done else ""
-    return (
-        f"{kept}statement {step} ran without a transaction and may have left part of its work: check it, then "
-        f"`migrate --resume --rerun-step --db {store}` runs it again from its start, or "
-        f"`migrate --resume --skip-step --db {store}` counts it as done; or undo by hand and run `repair --db {store}`"
+def partial_step_hint(store: str, step: int, done: int, *, down: bool = False) -> str:
+    """What to do about a migration (`down`: a rollback) stopped inside step `step` (1-based), which may have
+    partly run."""
+    unit, verb = ("down step", "rollback --steps 1") if down else ("statement", "migrate")
+    kept = "ran;" if down else "stayed applied and"
+    before = f"{unit}s 1-{done} {kept} " if done > 1 else f"{unit} 1 {kept} " if done else ""
+    undo = (
+        f"finish the down section by hand and run `repair --db {store}` (the version then counts as not applied)"
+        if down
+        else f"undo by hand and run `repair --db {store}`"
     )
-
-
-def down_step_hint(store: str, step: int, done: int) -> str:
-    """What to do about a rollback stopped inside down step `step` (1-based), which may have partly run."""
-    kept = f"down steps 1-{done} ran; " if done > 1 else "down step 1 ran; " if done else ""
     return (
-        f"{kept}down step {step} ran without a transaction and may have left part of its work: check it, then "
-        f"`rollback --steps 1 --resume --rerun-step --db {store}` runs it again from its start, or "
-        f"`rollback --steps 1 --resume --skip-step --db {store}` counts it as done; or finish the down section "
-        f"by hand and run `repair --db {store}` (the version then counts as not applied)"
+        f"{before}{unit} {step} ran without a transaction and may have left part of its work: check it, then "
+        f"`{verb} --resume --rerun-step --db {store}` runs it again from its start, or "
+        f"`{verb} --resume --skip-step --db {store}` counts it as done; or {undo}"
     )
 
 

@@ -99,22 +99,9 @@ def check(
                 f"{store}: migration {label} is being {doing} now ({_where_stopped(row)}) by {holder}",
                 hint=f"wait for that run to finish, then check again; `status --db {store}` shows its progress",
             )
-        if row.reverting:
-            raise _rollback_unfinished(store, label, row, state)
-        if resume:
+        if resume and not row.reverting:
             break  # _resume_point checks the statements done, then wants a choice for one that had started
-        what = "was interrupted" if state == "interrupted" else "failed"
-        reason = row.error or "the run stopped (killed, or its connection or lease was lost)"
-        if row.stopped_in_step:
-            from dbtools.errors import partial_step_hint
-
-            hint = partial_step_hint(store, row.stopped_in_step, row.statements_done)
-        else:
-            hint = (
-                f"fix the file and continue with `migrate --resume --db {store}`, "
-                f"or undo its statements by hand and run `repair --db {store}`"
-            )
-        raise HistoryMismatch(f"{store}: migration {label} {what} {_where_stopped(row)}: {reason}", hint=hint)
+        raise _stopped_part_way(store, label, row, state)
     if plan.out_of_order and not allow_out_of_order:
         raise HistoryMismatch(
             f"{store}: pending migration(s) {plan.labels(plan.out_of_order)} are numbered below the "
@@ -123,21 +110,26 @@ def check(
         )
 
 
-def _rollback_unfinished(store: str, label: str, row: AppliedMigration, state: str) -> HistoryMismatch:
-    """The refusal for a version whose rollback stopped part-way: neither applied nor rolled back."""
-    from dbtools.errors import down_step_hint
+def _stopped_part_way(store: str, label: str, row: AppliedMigration, state: str) -> HistoryMismatch:
+    """The refusal for a migration whose run (or rollback: neither applied nor rolled back) stopped part-way."""
+    from dbtools.errors import partial_step_hint
 
     what = "was interrupted" if state == "interrupted" else "failed"
     reason = row.error or "the run stopped (killed, or its connection or lease was lost)"
     if row.stopped_in_step:
-        hint = down_step_hint(store, row.stopped_in_step, row.statements_done)
-    else:
+        hint = partial_step_hint(store, row.stopped_in_step, row.statements_done, down=row.reverting)
+    elif row.reverting:
         hint = (
             f"finish it with `rollback --steps 1 --resume --db {store}`, "
             f"or finish its down section by hand and run `repair --db {store}`"
         )
-    message = f"{store}: the rollback of {label} {what} {_where_stopped(row)}: {reason}"
-    return HistoryMismatch(message, hint=hint)
+    else:
+        hint = (
+            f"fix the file and continue with `migrate --resume --db {store}`, "
+            f"or undo its statements by hand and run `repair --db {store}`"
+        )
+    head = f"the rollback of {label}" if row.reverting else f"migration {label}"
+    return HistoryMismatch(f"{store}: {head} {what} {_where_stopped(row)}: {reason}", hint=hint)
 
 
 def migrate(
@@ -382,7 +374,7 @@ def rollback(
                         f"`repair --db {store}`",
                     )
                 if not resume:
-                    raise _rollback_unfinished(store, plan.label(row.version), row, unfinished_state(row, None))
+                    raise _stopped_part_way(store, plan.label(row.version), row, unfinished_state(row, None))
             newest_first = [*stuck, *sorted(plan.applied, key=lambda r: r.version, reverse=True)]
             floor = -1 if to is None else to  # argparse asks for exactly one of --steps and --to
             chosen = newest_first[:steps] if steps is not None else [r for r in newest_first if r.version > floor]

@@ -18,9 +18,9 @@ import itertools
 import time
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol, TypedDict, TypeGuard, Unpack
 
-from dbtools.backends.base import history_row, migration_failed, statement_failed, step_started
+from dbtools.backends.base import history_row, migration_failed, statement_failed, step_failed, step_started
 from dbtools.errors import ConnectionFailed, DbtoolsError, LeaseLost, MigrationFailed, MigrationFileError
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
@@ -149,16 +149,23 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class StepOptions(TypedDict, total=False):
+    """How `run_steps` / `revert_steps` run a store's steps, beside the step itself: `start_at` (the first
+    step to run), `guard` (raises before each step when the run must stop), `message` (an exception as
+    the error's words), `cancel` (what Ctrl-C calls to stop the step in flight; None: it runs to its end)."""
+
+    start_at: int
+    guard: Callable[[], None]
+    message: Callable[[Exception], str]
+    cancel: Callable[[], None] | None
+
+
 def run_steps(
     backend: Recorder,
     migration: Migration,
     statements: Sequence[Statement],
     call: Callable[[int], None],
-    *,
-    start_at: int = 0,
-    guard: Callable[[], None] = lambda: None,
-    message: Callable[[Exception], str] = describe,
-    cancel: Callable[[], None] | None = None,
+    **options: Unpack[StepOptions],
 ) -> AppliedMigration:
     """Run `call(i)` for steps start_at.. of a store without transactions, with history saying where it is.
 
@@ -169,7 +176,7 @@ def run_steps(
     lease is no longer ours. A fault outside dbtools (connection lost, history not writable) becomes
     one error naming the step and what history shows. Ctrl-C (dbtools.interrupt) calls `cancel` to
     stop the step in flight (None: the step runs to its end); a step not yet begun is not run."""
-    row = _steps(backend, migration, statements, call, start_at, guard, message, cancel, down=False)
+    row = _steps(backend, migration, statements, call, down=False, **options)
     assert row is not None  # an up run ends with its applied row
     return row
 
@@ -179,16 +186,12 @@ def revert_steps(
     migration: Migration,
     statements: Sequence[Statement],
     call: Callable[[int], None],
-    *,
-    start_at: int = 0,
-    guard: Callable[[], None] = lambda: None,
-    message: Callable[[Exception], str] = describe,
-    cancel: Callable[[], None] | None = None,
+    **options: Unpack[StepOptions],
 ) -> None:
     """Run down steps start_at.. as `run_steps` runs up steps, then remove the history row: before each,
     the version's row says "rollback, down step k started" (`step_started(down=True)`), so a rollback
     killed or failing part-way is never read as "still applied" (`rollback --resume` continues it)."""
-    _steps(backend, migration, statements, call, start_at, guard, message, cancel, down=True)
+    _steps(backend, migration, statements, call, down=True, **options)
 
 
 def _steps(
@@ -196,12 +199,12 @@ def _steps(
     migration: Migration,
     statements: Sequence[Statement],
     call: Callable[[int], None],
-    start_at: int,
-    guard: Callable[[], None],
-    message: Callable[[Exception], str],
-    cancel: Callable[[], None] | None,
     *,
     down: bool,
+    start_at: int = 0,
+    guard: Callable[[], None] = lambda: None,
+    message: Callable[[Exception], str] = describe,
+    cancel: Callable[[], None] | None = None,
 ) -> AppliedMigration | None:
     """The step loop of `run_steps` (up: ends writing the applied row) and `revert_steps` (down: ends
     forgetting the version)."""
@@ -234,15 +237,8 @@ def _steps(
 
     def write_failed(failure: MigrationFailed, index: int, state: str, *, in_step: int = 0) -> None:
         """Record the `failed` row of a step that stopped after `index` steps were done."""
-        row = history_row(
-            migration,
-            status="failed",
-            started=started,
-            statements_done=index,
-            statements=statements,
-            error=failure.message,
-            in_step=in_step,
-            down=down,
+        row = step_failed(
+            migration, failure, started=started, statements=statements, done=index, in_step=in_step, down=down
         )
         write(row, state)
 

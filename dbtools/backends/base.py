@@ -432,6 +432,30 @@ def step_started(
     )
 
 
+def step_failed(
+    migration: Migration,
+    failure: MigrationFailed,
+    *,
+    started: float,
+    statements: Sequence[Statement],
+    done: int,
+    in_step: int = 0,
+    down: bool = False,
+) -> AppliedMigration:
+    """The `failed` row of a run `failure` stopped with `done` statements done (`in_step`: the one that
+    raised and may have left part of its work; `down`: a rollback's, see `history_row`)."""
+    return history_row(
+        migration,
+        status="failed",
+        started=started,
+        statements_done=done,
+        statements=statements,
+        error=failure.message,
+        in_step=in_step,
+        down=down,
+    )
+
+
 def split_section(migration: Migration, splitter: Splitter, *, down: bool = False) -> Sequence[Statement]:
     """The statements of the up (or down) section as `splitter` (a store dialect's split) cuts them, with
     their file lines; goose's StatementBegin/End bodies are one statement each."""

@@ -68,6 +68,18 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) ->
         time.sleep(0.02)
 
 
+def killed_when(command: list[str], env: dict[str, str], condition: Callable[[], object], what: str) -> None:
+    """Run `command` with HANG set and kill it (SIGKILL) once `condition` holds."""
+    run = subprocess.Popen(command, env={**env, "HANG": "1"}, stderr=subprocess.PIPE)
+    try:
+        wait_for(condition, what)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(30)
+    finally:
+        run.kill()
+        run.wait()
+
+
 def runs(backend: MongoBackend) -> int:
     doc = backend.db.counters.find_one({"_id": "runs"})
     return doc["n"] if doc else 0
@@ -114,14 +126,7 @@ def test_a_step_killed_half_way_is_interrupted_there(mongo: Settings, tmp_path: 
     env = env_for(mongo, MONGO_LOCK_TTL="5")  # the killed run's lock lapses in seconds, not the default half-minute
     backend = MongoBackend(mongo)
     backend.connect(create_database=True)
-    run = subprocess.Popen(argv(mdir, "migrate", "--db", "mongodb"), env={**env, "HANG": "1"}, stderr=subprocess.PIPE)
-    try:
-        wait_for(lambda: runs(backend) == 1, "the step's $inc")
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait(30)
-    finally:
-        run.kill()
-        run.wait()
+    killed_when(argv(mdir, "migrate", "--db", "mongodb"), env, lambda: runs(backend) == 1, "the step's $inc")
     try:
         status = subprocess.run(
             argv(mdir, "status", "--json", "--db", "mongodb"), env=env, capture_output=True, text=True
@@ -151,14 +156,7 @@ def test_a_rollback_killed_half_way_is_interrupted_there(mongo: Settings, tmp_pa
     try:
         assert subprocess.run(argv(mdir, "migrate", "--db", "mongodb"), env=env).returncode == 0
         rollback = argv(mdir, "rollback", "--steps", "1", "--db", "mongodb")
-        run = subprocess.Popen(rollback, env={**env, "HANG": "1"}, stderr=subprocess.PIPE)
-        try:
-            wait_for(lambda: runs(backend) == 0, "the down step's $inc")
-            os.kill(run.pid, signal.SIGKILL)
-            run.wait(30)
-        finally:
-            run.kill()
-            run.wait()
+        killed_when(rollback, env, lambda: runs(backend) == 0, "the down step's $inc")
         status = subprocess.run(
             argv(mdir, "status", "--json", "--db", "mongodb"), env=env, capture_output=True, text=True
         )

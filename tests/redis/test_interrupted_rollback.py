@@ -8,14 +8,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from dbtools.backends.redis import RedisBackend
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
 from tests.redis.test_interrupted_steps import argv, cli, env_for, mdir_with, one_error, unfinished, wait_for
 
 # Up counts to 10; the down section's steps: DECR, then a marker and (with HANG) a long sleep to be
@@ -44,19 +39,6 @@ def last(r):
 
 down = [decr, slow, last]
 """
-
-
-@pytest.fixture
-def rs(servers: Servers) -> Settings:
-    return fresh_settings(servers, "redis")
-
-
-@pytest.fixture
-def r(rs: Settings) -> Iterator[object]:
-    backend = RedisBackend(rs)
-    backend.connect()
-    yield backend.client
-    backend.close()
 
 
 def killed_in_slow(mdir: Path, env: dict[str, str], r: object) -> None:

@@ -10,15 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from dbtools.backends.redis import RedisBackend
 from dbtools.redis_layout import LOCK_KEY
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
 
 # One step: INCR, then a marker the test waits for, then (when HANG is set) a long sleep to be killed in.
 INCR_THEN_HANG = """
@@ -49,19 +45,6 @@ if os.environ.get("LOADING_MARK"):
 def up(r):
     r.incr("counter")
 """
-
-
-@pytest.fixture
-def rs(servers: Servers) -> Settings:
-    return fresh_settings(servers, "redis")
-
-
-@pytest.fixture
-def r(rs: Settings) -> Iterator[object]:
-    backend = RedisBackend(rs)
-    backend.connect()
-    yield backend.client
-    backend.close()
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,10 @@ from dbtools.backends.redis.layout import LOCK_KEY
 from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, HistoryMismatch, LockTimeout
 from dbtools.sandbox import free_port, start
 from dbtools.settings import Settings, from_env
-from tests.conftest import Servers, fresh_settings
+from tests.conftest import Servers
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_LAYOUT = REPO / "migrations" / "redis" / "layout.toml"
-
-
-@pytest.fixture
-def rs(servers: Servers) -> Settings:
-    """Settings of a flushed DB index of the session's redis-server, used by this test only."""
-    return fresh_settings(servers, "redis")
 
 
 @pytest.fixture
@@ -42,15 +35,6 @@ def mdir(tmp_path: Path) -> Path:
     (tmp_path / "redis").mkdir()
     shutil.copy(PROJECT_LAYOUT, tmp_path / "redis" / "layout.toml")
     return tmp_path
-
-
-@pytest.fixture
-def r(rs: Settings) -> Iterator[object]:
-    """A redis client on the test's DB index (str responses)."""
-    backend = RedisBackend(rs)
-    backend.connect()
-    yield backend.client
-    backend.close()
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:

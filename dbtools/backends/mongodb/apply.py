@@ -6,7 +6,7 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dbtools import scripts
 from dbtools.backends.mongodb.history import MongoHistory
@@ -22,40 +22,25 @@ from dbtools.sqltext import Statement
 class MongoApply(MongoHistory, MongoLock):
     """apply and revert."""
 
-    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+    def _steps(
+        self, migration: Migration, statements: Sequence[Statement], start_at: int, *, down: bool = False
+    ) -> tuple[Callable[[int], None], scripts.StepOptions]:
+        """The step and the options `scripts.run_steps` / `revert_steps` run the up (down) steps with."""
         if migration.kind == "js":
             shell = _Mongosh(self._mongosh_path(migration))
-            return scripts.run_steps(
-                self,
-                migration,
-                statements,
-                lambda i: self._run_js(shell, migration, "up"),
-                start_at=start_at,
-                guard=self._check_lease,
-                cancel=shell.interrupt,
-            )
-        fns = scripts.callables(migration, scripts.load(migration), statements)
-        return scripts.run_steps(
-            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self._check_lease
-        )
+            direction = "down" if down else "up"
+            options: scripts.StepOptions = {"start_at": start_at, "guard": self._check_lease, "cancel": shell.interrupt}
+            return lambda i: self._run_js(shell, migration, direction), options
+        fns = scripts.callables(migration, scripts.load(migration, down=down), statements)
+        return lambda i: fns[i](self._db), {"start_at": start_at, "guard": self._check_lease}
+
+    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
+        call, options = self._steps(migration, statements, start_at)
+        return scripts.run_steps(self, migration, statements, call, **options)
 
     def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
-        if migration.kind == "js":
-            shell = _Mongosh(self._mongosh_path(migration))
-            scripts.revert_steps(
-                self,
-                migration,
-                statements,
-                lambda i: self._run_js(shell, migration, "down"),
-                start_at=start_at,
-                guard=self._check_lease,
-                cancel=shell.interrupt,
-            )
-            return
-        fns = scripts.callables(migration, scripts.load(migration, down=True), statements)
-        scripts.revert_steps(
-            self, migration, statements, lambda i: fns[i](self._db), start_at=start_at, guard=self._check_lease
-        )
+        call, options = self._steps(migration, statements, start_at, down=True)
+        scripts.revert_steps(self, migration, statements, call, **options)
 
     @staticmethod
     def _mongosh_path(migration: Migration) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dbtools.backends.base import history_row, migration_failed, statement_failed, step_started
+from dbtools.backends.base import history_row, migration_failed, statement_failed, step_failed, step_started
 from dbtools.backends.postgres.client import _server_message
 from dbtools.backends.postgres.history import PostgresHistory, _history_write_failed
 from dbtools.errors import ConnectionFailed, DbtoolsError, MigrationFailed
@@ -390,17 +390,8 @@ class PostgresApply(PostgresHistory):
         failure = statement_failed(
             self.name, m, statements, index, message, kept=True, applied=committed, partial=partial
         )
-        self.record(
-            history_row(
-                m,
-                status="failed",
-                started=started,
-                statements_done=committed,
-                statements=statements,
-                error=failure.message,
-                in_step=index + 1 if partial else 0,
-            )
-        )
+        in_step = index + 1 if partial else 0
+        self.record(step_failed(m, failure, started=started, statements=statements, done=committed, in_step=in_step))
         return failure
 
     def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
@@ -460,15 +451,14 @@ class PostgresApply(PostgresHistory):
                     partial=recorded,
                 )
                 if recorded:
-                    failed = history_row(
+                    row = step_failed(
                         migration,
-                        status="failed",
+                        failure,
                         started=started,
-                        statements_done=index,
                         statements=statements,
-                        error=failure.message,
+                        done=index,
                         in_step=index + 1,
                         down=True,
                     )
-                    self.record(failed)
+                    self.record(row)
                 raise failure from exc
