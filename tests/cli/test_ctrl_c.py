@@ -39,28 +39,40 @@ def _env(**urls: str) -> dict[str, str]:
 
 
 def _interrupt(
-    mdir: Path, store: str, env: dict[str, str], running: Callable[[], bool], then: Callable[[], object] = lambda: None
+    mdir: Path,
+    store: str,
+    env: dict[str, str],
+    running: Callable[[], bool],
+    then: Callable[[], object] = lambda: None,
+    *,
+    extra: tuple[str, ...] = (),
+    group: bool = False,
 ) -> tuple[int, str, str, float]:
-    """Start `migrate --db store`, wait until `running()`, send SIGINT, call `then()`; (exit code, out, err,
-    seconds from SIGINT to exit)."""
+    """Start `migrate --db store [extra]` in a process group of its own, wait until `running()`, send SIGINT
+    (`group`: to the whole group, as a terminal's Ctrl-C does; else to dbtools alone, as `kill -INT` does),
+    call `then()`; (exit code, out, err, seconds from SIGINT to exit)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", store],
+        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", store, *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         _until(lambda: proc.poll() is not None or running(), "the long statement to start")
         assert proc.poll() is None, proc.communicate()
         sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
         then()
         out, err = proc.communicate(timeout=30)
         return proc.returncode, out, err, time.monotonic() - sent
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
 
 

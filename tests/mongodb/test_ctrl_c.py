@@ -9,9 +9,7 @@ Ctrl-C is sent as a terminal sends it: SIGINT to the whole foreground process gr
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 
 from dbtools.backends.mongodb import MongoBackend
 from dbtools.settings import Settings
-from tests.cli.test_ctrl_c import _one_interrupted_line, _until
+from tests.cli.test_ctrl_c import _interrupt, _one_interrupted_line
 from tests.mongodb.conftest import need_mongosh
 from tests.mongodb.test_lease import env_for
 
@@ -65,32 +63,8 @@ def ctrl_c(
     *,
     group: bool = True,
 ) -> tuple[int, str, str, float]:
-    """`migrate --db mongodb` in a process group of its own; once `running()`, SIGINT to the group (what
-    a terminal's Ctrl-C does; `group=False`: to dbtools alone, as `kill -INT` does), then `then()`;
-    (exit code, out, err, seconds from SIGINT to exit)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", "mongodb", "--create-db"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _until(lambda: proc.poll() is not None or running(), "the slow step to start")
-        assert proc.poll() is None, proc.communicate()
-        sent = time.monotonic()
-        if group:
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            proc.send_signal(signal.SIGINT)
-        then()
-        out, err = proc.communicate(timeout=30)
-        return proc.returncode, out, err, time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+    """`migrate --db mongodb --create-db`, Ctrl-C once `running()` (see `_interrupt`)."""
+    return _interrupt(mdir, "mongodb", env, running, then, extra=("--create-db",), group=group)
 
 
 def marks(mongo: Settings) -> Callable[[], set[str]]:
