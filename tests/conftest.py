@@ -79,6 +79,12 @@ def _no_audit_sinks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBTOOLS_AUDIT", "off")
 
 
+@pytest.fixture
+def pg(servers: Servers) -> Settings:
+    """A new database on the session's PostgreSQL server."""
+    return fresh_settings(servers, "postgres", create=True)
+
+
 def fresh_settings(servers: Servers, store: str, *, create: bool = False) -> Settings:
     """Settings for a database of `store` that no other test uses (a backend may define `isolated`);
     with `create`, the database exists when this returns."""

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DBMATE = ROOT / "node_modules" / "@dbmate" / "linux-x64" / "bin" / "dbmate"
@@ -21,12 +20,6 @@ MIGRATE_MONGO = ROOT / "node_modules" / ".bin" / "migrate-mongo"
 CORPUS = ROOT.parent / "shared" / "corpus"
 if not CORPUS.is_dir():  # a worktree next to main: /work/wt/NAME -> /work/shared/corpus
     CORPUS = ROOT.parents[1] / "shared" / "corpus"
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    """A fresh PostgreSQL database on the session's throwaway server."""
-    return fresh_settings(servers, "postgres", create=True)
 
 
 @pytest.fixture

@@ -45,11 +45,6 @@ def assert_one_clear_error(done: subprocess.CompletedProcess[str], code: int, *n
         assert needle in done.stderr, (needle, done.stderr)
 
 
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
 @pytest.fixture(scope="module")
 def pg_with_password() -> Iterator[Settings]:
     with start("postgres", "local", password=SECRET) as settings:

@@ -89,11 +89,6 @@ def _one_interrupted_line(code: int, out: str, err: str, seconds: float) -> str:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
 def _pg(settings: Settings, sql: str) -> list[tuple]:
     return run_query("postgres", settings, sql)
 

@@ -14,14 +14,8 @@ import pytest
 from dbtools.sandbox import free_port
 from dbtools.settings import Settings
 from tests.cli.test_cli import ROOT, assert_one_clear_error
-from tests.conftest import Servers, fresh_settings
 
 STORE_VARIABLES = ("POSTGRES_", "CLICKHOUSE_", "MONGO_", "REDIS_", "DBTOOLS_")
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
 
 
 @pytest.fixture

@@ -17,23 +17,6 @@ from dbtools.cli import build_parser
 from dbtools.migrations import discover
 from dbtools.settings import Settings
 from tests.cli.test_cli import ROOT, assert_one_clear_error, run, url_env
-from tests.conftest import Servers, fresh_settings
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> Path:
-    (tmp_path / "postgres").mkdir()
-    for version, table in ((1, "users"), (2, "orders")):
-        (tmp_path / "postgres" / f"00{version}_{table}.sql").write_text(
-            f"-- migrate:up\nCREATE TABLE {table} (id int);\n-- migrate:down\nDROP TABLE {table};\n"
-        )
-    return tmp_path
-
 
 # -- --help -----------------------------------------------------------------------------------------
 

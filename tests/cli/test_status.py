@@ -18,21 +18,6 @@ from tests.conftest import Servers, fresh_settings
 pytestmark = pytest.mark.usefixtures("servers")
 
 
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    return fresh_settings(servers, "postgres", create=True)
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> Path:
-    (tmp_path / "postgres").mkdir()
-    for version, table in ((1, "users"), (2, "orders")):
-        (tmp_path / "postgres" / f"00{version}_{table}.sql").write_text(
-            f"-- migrate:up\nCREATE TABLE {table} (id int);\n-- migrate:down\nDROP TABLE {table};\n"
-        )
-    return tmp_path
-
-
 def dbtools(mdir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return run("--migrations-dir", str(mdir), *args, env=env)
 

@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the PostgreSQL tests: a fresh database, a migrations folder, a query."""
+"""Helpers shared by the PostgreSQL tests: a migrations folder, a query (`pg` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ from pathlib import Path
 import pytest
 
 from dbtools.settings import Settings
-from tests.conftest import Servers, fresh_settings, run_query
-
-
-@pytest.fixture
-def pg(servers: Servers) -> Settings:
-    """A new database on the session's PostgreSQL server."""
-    return fresh_settings(servers, "postgres", create=True)
+from tests.conftest import run_query
 
 
 @pytest.fixture
