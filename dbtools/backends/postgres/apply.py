@@ -119,19 +119,20 @@ class PostgresApply(PostgresHistory):
         the row tells whether the transaction committed before the connection went."""
         import psycopg2
 
+        unknown = (
+            "whether its transaction committed is not known: a new session could not read history; its "
+            "history row commits with it, so `status --db postgres` will tell once the server answers"
+        )
         try:
             conn = self._open(self.settings.database)
         except DbtoolsError:
-            return (
-                "whether its transaction committed is not known: the server does not answer a new session; its "
-                "history row commits with it, so `status --db postgres` will tell once the server answers"
-            )
+            return unknown
         try:
             with conn.cursor() as cur:
                 cur.execute(f"SELECT status, checksum FROM {self._history} WHERE version = %s", (m.version,))
                 row = cur.fetchone()
-        except psycopg2.Error:
-            row = None
+        except psycopg2.Error:  # no answer is not "no row": claim neither outcome
+            return unknown
         finally:
             conn.close()
         recorded = row is not None and row[0] == "applied" and row[1] == m.checksum
