@@ -41,6 +41,19 @@ def _flag(name: str, on: bool) -> list[str]:
     return [name] if on else []
 
 
+def _resume(resume: bool, rerun_step: bool, skip_step: bool) -> list[str]:
+    """`--resume` and its `--rerun-step` / `--skip-step` choice, as given (the command checks them)."""
+    return [*_flag("--resume", resume), *_flag("--rerun-step", rerun_step), *_flag("--skip-step", skip_step)]
+
+
+RESUME_HELP = {
+    "rerun_step": "with --resume: run the statement/step the run stopped inside again from its start "
+    "(implies --resume)",
+    "skip_step": "with --resume: count the statement/step the run stopped inside as done, go on after it "
+    "(implies --resume)",
+}
+
+
 @task(
     iterable=["db"],
     help={
@@ -48,7 +61,9 @@ def _flag(name: str, on: bool) -> list[str]:
         "to": "stop after this version number (default: apply all pending)",
         "dry_run": "show what would run, change nothing",
         "create_db": "create the database if it does not exist",
-        "resume": "continue a migration that stopped half-way",
+        "resume": "continue a migration that stopped half-way (one stopped inside a statement: add --rerun-step "
+        "or --skip-step)",
+        **RESUME_HELP,
         "allow_out_of_order": "apply pending versions below the current one",
         "lock_timeout": "seconds to wait for another run's lock, a number (default: 60)",
         "backup": "back the store up into this folder first (default: no backup)",
@@ -62,6 +77,8 @@ def migrate(
     dry_run: bool = False,
     create_db: bool = False,
     resume: bool = False,
+    rerun_step: bool = False,
+    skip_step: bool = False,
     allow_out_of_order: bool = False,
     lock_timeout: str | None = None,
     backup: str | None = None,
@@ -74,7 +91,7 @@ def migrate(
         *_option("--to", to),
         *_flag("--dry-run", dry_run),
         *_flag("--create-db", create_db),
-        *_flag("--resume", resume),
+        *_resume(resume, rerun_step, skip_step),
         *_flag("--allow-out-of-order", allow_out_of_order),
         *_option("--lock-timeout", lock_timeout),
         *_option("--backup", backup),
@@ -102,13 +119,32 @@ def status(c: Context, db: list[str], json: bool = False, exit_code: bool = Fals
         "steps": "revert the last N applied migrations, a number (default: 1 when --to is not given)",
         "to": "revert every migration above this version number",
         "dry_run": "show what would be reverted, change nothing",
+        "resume": "continue a rollback that stopped part-way in a down section run without a transaction (that "
+        "version counts as the first of --steps; one stopped inside a step: add --rerun-step or --skip-step)",
+        **RESUME_HELP,
     },
 )
-def rollback(c: Context, db: list[str], steps: str | None = None, to: str | None = None, dry_run: bool = False) -> None:
+def rollback(
+    c: Context,
+    db: list[str],
+    steps: str | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    resume: bool = False,
+    rerun_step: bool = False,
+    skip_step: bool = False,
+) -> None:
     """Revert applied migrations with their down sections, newest first."""
     if steps is None and to is None:
         steps = "1"
-    _dbtools("rollback", *_stores(db), *_option("--steps", steps), *_option("--to", to), *_flag("--dry-run", dry_run))
+    _dbtools(
+        "rollback",
+        *_stores(db),
+        *_option("--steps", steps),
+        *_option("--to", to),
+        *_flag("--dry-run", dry_run),
+        *_resume(resume, rerun_step, skip_step),
+    )
 
 
 @task(iterable=["db"], help={"db": DB_HELP})

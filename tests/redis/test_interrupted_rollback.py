@@ -1,7 +1,7 @@
 """A rollback's partial work is never reported as none (issue 13): a down section of script steps killed
 (SIGKILL) inside a step leaves history saying "rollback interrupted in down step k", which `migrate` and a
 plain `rollback` refuse, and `rollback --resume --skip-step` / `--rerun-step` finishes, on a real
-redis-server through the CLI."""
+redis-server through the CLI (and invoke's migrate and rollback tasks, which take the same options)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from dbtools.settings import Settings
+from tests.cli.test_fronts import invoke
 from tests.redis.test_interrupted_steps import argv, cli, env_for, mdir_with, one_error, unfinished, wait_for
 
 # Up counts to 10; the down section's steps: DECR, then a marker and (with HANG) a long sleep to be
@@ -106,3 +107,50 @@ def test_a_failed_down_step_is_recorded_and_rerun_after_the_fix(tmp_path: Path, 
     assert "resumed at down step 3" in result.stdout
     assert r.get("counter") == "9" and r.get("last") == "ran"  # type: ignore[attr-defined]
     assert cli(mdir, "status", "--json", "--db", "redis", env=env).returncode == 0
+
+
+# Up and down of two steps each; the first up step or the second down step fails while FAIL_UP / FAIL_DOWN is set.
+FAILS_WHEN_TOLD = """
+import os
+
+
+def first(r):
+    r.incr("counter")
+    if os.environ.get("FAIL_UP"):
+        raise RuntimeError("boom")
+
+
+def second(r):
+    r.set("up2", "ran")
+
+
+def decr(r):
+    r.decr("counter")
+
+
+def last(r):
+    if os.environ.get("FAIL_DOWN"):
+        r.execute_command("NOPE")
+    r.set("down2", "ran")
+
+
+up = [first, second]
+down = [decr, last]
+"""
+
+
+def test_invoke_migrate_and_rollback_take_resume_and_the_step_choice(tmp_path: Path, rs: Settings, r: object) -> None:
+    mdir = mdir_with(tmp_path, FAILS_WHEN_TOLD)
+    env = env_for(rs, DBTOOLS_MIGRATIONS_DIR=str(mdir))
+    assert invoke("migrate", "--db", "redis", env={**env, "FAIL_UP": "1"}).returncode == 1
+    result = invoke("migrate", "--db", "redis", "--resume", "--skip-step", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "statement 1 counted as done (--skip-step)" in result.stdout
+    assert r.get("counter") == "1" and r.get("up2") == "ran"  # type: ignore[attr-defined]
+
+    assert invoke("rollback", "--db", "redis", env={**env, "FAIL_DOWN": "1"}).returncode == 1
+    result = invoke("rollback", "--db", "redis", "--resume", "--rerun-step", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "resumed at down step 2" in result.stdout
+    assert r.get("counter") == "0" and r.get("down2") == "ran"  # type: ignore[attr-defined]
+    assert "pending   001_count" in cli(mdir, "status", "--db", "redis", env=env).stdout
