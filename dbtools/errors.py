@@ -59,7 +59,9 @@ class MigrationFailed(DbtoolsError):
 
     A failed statement names itself by `statement_index` (0-based) of `statements_total`, its `file` and
     `line` and an `excerpt`; `statements_done` is how many statements stayed applied; `in_step` (1-based)
-    names a statement that ran without a transaction and may have left part of its work. A failure outside
+    names a statement that ran without a transaction and may have left part of its work; `reverting` says a
+    rollback's failure left history holding the version's unfinished row, not its applied one (its down
+    section runs without a transaction: `rollback --resume` continues it). A failure outside
     any one statement (the script would not load, the history row could not be written) has no
     `statement_index` and says in `stage` what went wrong (and in `where`, when it knows, where it
     stopped). `server_message` is the store's own words."""
@@ -79,6 +81,7 @@ class MigrationFailed(DbtoolsError):
         excerpt: str = "",
         down: bool = False,
         in_step: int = 0,
+        reverting: bool = False,
         stage: str = "failed",
         where: str | None = None,
         hint: str | None = None,
@@ -95,6 +98,7 @@ class MigrationFailed(DbtoolsError):
         self.excerpt = excerpt
         self.down = down
         self.in_step = in_step
+        self.reverting = reverting
         self.stage = stage
         self._where = where
         super().__init__(self._message(), hint=self._hint() if hint is None else hint)
@@ -121,6 +125,12 @@ class MigrationFailed(DbtoolsError):
         done, store = self.statements_done, self.store
         if self.down and self.in_step:
             return partial_step_hint(store, self.in_step, done, down=True)
+        if self.reverting:
+            return (
+                f"{down_steps_ran(done)}; history shows the rollback unfinished: `rollback --steps 1 --resume "
+                f"--db {store}` continues at down step {done + 1}, or finish the down section by hand and run "
+                f"`repair --db {store}` (the version then counts as not applied)"
+            )
         if self.down:
             hint = "history still lists it as applied; fix the down section and run `rollback` again"
             if done:
@@ -147,6 +157,11 @@ class Interrupted(DbtoolsError):
 
     def lines(self) -> list[str]:
         return [f"interrupted: {self.message}"]
+
+
+def down_steps_ran(done: int) -> str:
+    """`down steps 1-3 ran` / `down step 1 ran` / `no down step ran`: what a stopped rollback did."""
+    return f"down steps 1-{done} ran" if done > 1 else "down step 1 ran" if done else "no down step ran"
 
 
 def partial_step_hint(store: str, step: int, done: int, *, down: bool = False) -> str:

@@ -15,7 +15,15 @@ from contextlib import contextmanager
 from typing import Any, Unpack
 
 from dbtools.audit import Event
-from dbtools.errors import DbtoolsError, HistoryMismatch, Interrupted, MigrationFailed, MigrationFileError, UsageError
+from dbtools.errors import (
+    DbtoolsError,
+    HistoryMismatch,
+    Interrupted,
+    MigrationFailed,
+    MigrationFileError,
+    UsageError,
+    down_steps_ran,
+)
 from dbtools.migrations import Migration
 from dbtools.plan import DOWN_MARK, AppliedMigration, Plan
 from dbtools.session import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
@@ -239,8 +247,17 @@ def _interrupted(ctx: Context, action: str, m: Migration, exc: MigrationFailed, 
     """The one line for a migration Ctrl-C stopped (history already says what stayed); audited, not printed."""
     done = exc.statements_done
     down = action == "rollback"
-    if down and (done or exc.in_step):  # a down section run without a transaction: history says where it stopped
-        kept = f"history shows the rollback unfinished; `rollback --steps 1 --resume --db {ctx.store}` continues it"
+    if down and (step := exc.in_step):  # a down section run without a transaction: history says where it stopped
+        kept = (
+            f"{down_steps_ran(done)} and down step {step} may have partly run (no transaction); history shows the "
+            f"rollback unfinished: `rollback --steps 1 --resume --rerun-step` or `--skip-step --db {ctx.store}` "
+            "continues there"
+        )
+    elif down and exc.reverting:  # stopped between down steps (or before the first): none of the next one ran
+        kept = (
+            f"{down_steps_ran(done)}; history shows the rollback unfinished: "
+            f"`rollback --steps 1 --resume --db {ctx.store}` continues at down step {done + 1}"
+        )
     elif down:
         kept = "history still lists it as applied"
     elif step := exc.in_step:

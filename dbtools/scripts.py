@@ -253,14 +253,24 @@ def _steps(
                 with interrupt.cancellable(cancel):
                     call(index)
             except interrupt.Stopped as exc:  # Ctrl-C came before the step began: nothing of it ran
-                failure = statement_failed(backend.name, migration, statements, index, str(exc), kept=True, down=down)
+                failure = statement_failed(
+                    backend.name, migration, statements, index, str(exc), kept=True, down=down, reverting=down
+                )
                 write_failed(failure, index, f"stopped before {unit} {step}")
                 raise failure from None
             except (ConnectionFailed, LeaseLost):
                 raise
             except Exception as exc:
                 failure = statement_failed(
-                    backend.name, migration, statements, index, message(exc), kept=True, down=down, partial=True
+                    backend.name,
+                    migration,
+                    statements,
+                    index,
+                    message(exc),
+                    kept=True,
+                    down=down,
+                    partial=True,
+                    reverting=down,
                 )
                 write_failed(failure, index, f"failed in {unit} {step}", in_step=index + 1)
                 raise failure from exc

@@ -491,13 +491,15 @@ def statement_failed(
     down: bool = False,
     applied: int | None = None,
     partial: bool = False,
+    reverting: bool = False,
 ) -> MigrationFailed:
     """The MigrationFailed for statement `index`: names file, line, statement and server message.
 
     `kept` says whether the statements before `index` stayed applied (no transaction); `applied`
     overrides how many did (a migration managing its own transactions keeps only committed ones);
     `partial` says the failing statement itself ran without a transaction and may have left part of
-    its work (a script step, a ClickHouse statement, CREATE INDEX CONCURRENTLY)."""
+    its work (a script step, a ClickHouse statement, CREATE INDEX CONCURRENTLY); `reverting` that history
+    now holds the version's unfinished rollback row (see `MigrationFailed`)."""
     statement = statements[index]
     path = migration.down_path if down and migration.down_path else migration.path
     server = " ".join(server_message.strip().split())
@@ -514,4 +516,5 @@ def statement_failed(
         excerpt=statement.excerpt(60),
         down=down,
         in_step=index + 1 if partial else 0,
+        reverting=reverting,
     )

@@ -47,12 +47,13 @@ def _interrupt(
     *,
     extra: tuple[str, ...] = (),
     group: bool = False,
+    command: str = "migrate",
 ) -> tuple[int, str, str, float]:
-    """Start `migrate --db store [extra]` in a process group of its own, wait until `running()`, send SIGINT
+    """Start `command --db store [extra]` in a process group of its own, wait until `running()`, send SIGINT
     (`group`: to the whole group, as a terminal's Ctrl-C does; else to dbtools alone, as `kill -INT` does),
     call `then()`; (exit code, out, err, seconds from SIGINT to exit)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", store, *extra],
+        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), command, "--db", store, *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -74,6 +75,16 @@ def _interrupt(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
+
+
+def _dbtools(mdir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _one_interrupted_line(code: int, out: str, err: str, seconds: float) -> str:
@@ -178,6 +189,38 @@ def test_clickhouse_ctrl_c_kills_the_running_statement(native: Settings, tmp_pat
     assert (status, done) == ("failed", 1) and "cancelled" in error, error
 
 
+def test_clickhouse_ctrl_c_in_a_down_statement_says_which_choice_resume_needs(native: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "clickhouse"
+    folder.mkdir()
+    slow = "SELECT sum(sleep(0.1)) FROM numbers(300) SETTINGS max_block_size = 1"
+    (folder / "001_slow.sql").write_text(
+        "-- migrate:up\nCREATE TABLE kept (id UInt8) ENGINE = Memory;\n"
+        f"-- migrate:down\nDROP TABLE kept;\n{slow};\nSELECT 1;\n"
+    )
+    env = _env(CLICKHOUSE_URL=native.url)
+    assert _dbtools(tmp_path, "migrate", "--db", "clickhouse", env=env).returncode == 0
+    running = (
+        "SELECT count() FROM system.processes "
+        "WHERE query LIKE '%sleep(0.1)) FROM numbers(300)%' AND query NOT LIKE '%system.processes%'"
+    )
+    line = _one_interrupted_line(
+        *_interrupt(
+            tmp_path,
+            "clickhouse",
+            env,
+            lambda: _ch(native, running)[0][0] > 0,
+            extra=("--steps", "1"),
+            command="rollback",
+        )
+    )
+    # the killed statement may have partly run: a plain --resume refuses it, so the line names the choice
+    assert "down step 1 ran and down step 2 may have partly run" in line, line
+    assert "`rollback --steps 1 --resume --rerun-step` or `--skip-step --db clickhouse`" in line, line
+    _until(lambda: _ch(native, running)[0][0] == 0, "the killed query to leave system.processes", timeout=5)
+    done = _dbtools(tmp_path, "rollback", "--steps", "1", "--resume", "--skip-step", "--db", "clickhouse", env=env)
+    assert done.returncode == 0 and "resumed at down step 3" in done.stdout, done.stderr
+
+
 # -- Redis: a Python step finishes, the run stops before the next ---------------------------------
 
 
@@ -208,6 +251,76 @@ def test_redis_ctrl_c_stops_before_the_next_step(servers: Servers, tmp_path: Pat
         assert client.exists("slow:done") and not client.exists("last")
         (row,) = backend.history()
         assert (row.status, row.statements_done) == ("failed", 2) and "Ctrl-C" in (row.error or ""), row
+    finally:
+        client.close()
+        backend.close()
+
+
+# Down steps DECR and a last one. While HOLD_MARK is set, loading the file for the rollback (after the
+# runner's last Ctrl-C check, just before down step 1 begins) opens a Ctrl-C region and waits in it for
+# Ctrl-C - fault injection: it holds open the instant between "history says down step 1 started" and
+# the step itself, so the test's SIGINT lands there every time.
+HOLD_BEFORE_DOWN = """
+import os, pathlib, time
+
+if os.environ.get("HOLD_MARK"):
+    from dbtools import interrupt
+
+    with interrupt.cancellable(None):
+        pathlib.Path(os.environ["HOLD_MARK"]).write_text("holding")
+        while not interrupt.requested():
+            time.sleep(0.02)
+
+
+def up(r):
+    r.set("counter", 10)
+
+
+def decr(r):
+    r.decr("counter")
+
+
+def last(r):
+    r.set("last", "ran")
+
+
+down = [decr, last]
+"""
+
+
+def test_redis_ctrl_c_before_the_first_down_step_says_the_rollback_is_unfinished(
+    servers: Servers, tmp_path: Path
+) -> None:
+    settings = fresh_settings(servers, "redis")
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "001_count.py").write_text(HOLD_BEFORE_DOWN)
+    env = _env(REDIS_URL=settings.url)
+    assert _dbtools(tmp_path, "migrate", "--db", "redis", env=env).returncode == 0
+    mark = tmp_path / "holding"
+    line = _one_interrupted_line(
+        *_interrupt(
+            tmp_path,
+            "redis",
+            {**env, "HOLD_MARK": str(mark)},
+            mark.exists,
+            extra=("--steps", "1"),
+            command="rollback",
+        )
+    )
+    # history holds the version's unfinished rollback row: it no longer lists it as applied
+    assert "history still lists it as applied" not in line, line
+    assert "no down step ran; history shows the rollback unfinished" in line, line
+    assert "`rollback --steps 1 --resume --db redis` continues at down step 1" in line, line
+    status = _dbtools(tmp_path, "status", "--db", "redis", env=env)
+    assert "001_count: rollback" in status.stdout and "no down step finished" in status.stdout, status.stdout
+    done = _dbtools(tmp_path, "rollback", "--steps", "1", "--resume", "--db", "redis", env=env)
+    assert done.returncode == 0, done.stderr
+    backend = RedisBackend(settings)
+    backend.connect()
+    client = backend.open_client(decode=True)
+    try:
+        assert (client.get("counter"), client.get("last")) == ("9", "ran")  # down step 1 ran once
+        assert backend.history() == []
     finally:
         client.close()
         backend.close()

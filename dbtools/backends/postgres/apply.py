@@ -450,6 +450,7 @@ class PostgresApply(PostgresHistory):
                     kept=not in_tx,
                     down=True,
                     partial=recorded,
+                    reverting=recorded,
                 )
                 if recorded:
                     row = step_failed(
