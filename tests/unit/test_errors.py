@@ -28,6 +28,19 @@ def test_migration_failed_keeps_its_facts_and_says_them() -> None:
     assert "statements 1-2 stayed applied" in error.hint and "migrate --resume --db clickhouse" in error.hint
 
 
+def test_a_down_failure_hint_says_whether_history_still_lists_the_version_as_applied() -> None:
+    def down_failure(done: int, *, reverting: bool) -> MigrationFailed:
+        return MigrationFailed(
+            "redis", 1, "count", "stopped", statement_index=done, statements_done=done, down=True, reverting=reverting
+        )
+
+    assert "history still lists it as applied" in down_failure(0, reverting=False).hint  # one transaction: undone
+    for done, ran in ((0, "no down step ran"), (1, "down step 1 ran"), (2, "down steps 1-2 ran")):
+        hint = down_failure(done, reverting=True).hint  # its unfinished rollback row replaced the applied one
+        assert "still lists it as applied" not in hint and ran in hint, hint
+        assert f"`rollback --steps 1 --resume --db redis` continues at down step {done + 1}" in hint, hint
+
+
 def test_migration_failed_outside_a_statement_names_the_stage() -> None:
     error = MigrationFailed("postgres", 3, "t", "disk full", stage="ran but its history row could not be written")
     assert error.message == "postgres: migration 003_t ran but its history row could not be written: disk full"
