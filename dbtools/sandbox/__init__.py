@@ -97,6 +97,36 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def holds_port(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds a listening TCP socket on `port` (any address): a server we started
+    is the one answering there, not another that took the port first. None when this machine cannot tell
+    (no Linux /proc, or the process's open files are not ours to read)."""
+    listening = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as lines:
+                next(lines)  # the header
+                for line in lines:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                        listening.add(f"socket:[{fields[9]}]")
+    except (OSError, IndexError, ValueError):
+        return None
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return False  # the process is gone
+    except OSError:
+        return None
+    for name in names:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}") in listening:
+                return True
+        except OSError:  # closed since the listing
+            continue
+    return False
+
+
 def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
     """True when something accepts TCP connections on host:port (IPv4 or IPv6, names resolved)."""
     try:

@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from dbtools.errors import SandboxFailed
-from dbtools.sandbox import Provider, ServerSpec, connect_check, free_port, wait_until
+from dbtools.sandbox import Provider, ServerSpec, connect_check, free_port, holds_port, port_answers, wait_until
 from dbtools.settings import Settings, mask
 
 _RUNNING: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
 PR_SET_PDEATHSIG = 1
+PORT_TRIES = 5  # free ports tried when another program takes the chosen one before our server binds it
+
+
+class _PortTaken(Exception):
+    """Another program took the port between `free_port()` and our server binding it."""
 
 
 def _die_with_parent(signum: int) -> Callable[[], None]:
@@ -68,10 +73,26 @@ class LocalSandbox(Provider):
         self._stop_signal: int = signal.SIGTERM
 
     def _start(self) -> Settings:
+        """Start on a free port; when another program takes it before our server binds it (a check-then-bind
+        race), start again from scratch on another, up to PORT_TRIES times. A port the caller chose is
+        tried once."""
         _sweep_orphans(self.store)
+        asked: int | None = self.options.pop("port", None)
+        for _ in range(1 if asked else PORT_TRIES):
+            port = asked or free_port()
+            try:
+                return self._start_on(port)
+            except _PortTaken:
+                self.stop()  # our server (if it still runs) and its folder
+        raise SandboxFailed(
+            f"{self.store} sandbox ({self.name}): port {port} was taken by another program before the server "
+            f"could listen on it ({'the port asked for' if asked else f'{PORT_TRIES} free ports tried'})",
+            hint="choose another port" if asked else "something on this machine grabs free ports at once; retry",
+        )
+
+    def _start_on(self, port: int) -> Settings:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"dbtools-{self.store}-"))
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
-        port = self.options.pop("port", None) or free_port()
         spec = self.recipe(self.workdir, port, **self.options)
         self.label, self._stop_signal = spec.label, spec.stop_signal
         user = spec.run_as if os.geteuid() == 0 and spec.run_as else None
@@ -117,9 +138,20 @@ class LocalSandbox(Provider):
                 log=self.log,
             )
         except SandboxFailed as exc:  # a server log may echo its configuration, password included
+            if self._lost_port(port):
+                raise _PortTaken from None
             raise SandboxFailed(mask(exc.message, spec.settings), hint=exc.hint) from None
+        if holds_port(self.process.pid, port) is False:  # what answered is another program's server
+            raise _PortTaken
         self.settings = spec.settings
         return spec.settings
+
+    def _lost_port(self, port: int) -> bool:
+        """Whether our server exited because another program had taken its port (or one of its ports)."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        said = self.log.read_text(errors="replace") if self.log is not None and self.log.exists() else ""
+        return "address already in use" in said.lower() or port_answers("127.0.0.1", port)
 
     def describe(self) -> str:
         """The provider's name and, when the recipe gave one, what the server is."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from dbtools.sandbox import (
     connect_check,
     docker_available,
     free_port,
+    holds_port,
     port_answers,
     providers_of,
     recipes_of,
@@ -306,6 +308,65 @@ def _kill_holder_and_check(store: str, provider: str, script: str) -> None:
             os.kill(server, signal.SIGKILL)
         if "workdir" in locals():  # kill -9 skips atexit: the folder is ours to remove
             subprocess.run(["rm", "-rf", workdir.strip()], check=False)
+
+
+def _taken_first(monkeypatch: pytest.MonkeyPatch, port: int) -> list[int]:
+    """Fault injection: the sandbox's first `free_port()` hands out `port`, which another program holds by
+    then (the race between choosing a free port and the server binding it, made certain); later calls are
+    the real ones. Returns the ports handed out."""
+    handed: list[int] = []
+
+    def chosen() -> int:
+        handed.append(port if not handed else free_port())
+        return handed[-1]
+
+    monkeypatch.setattr("dbtools.sandbox.local.free_port", chosen)
+    return handed
+
+
+def test_a_port_taken_by_another_redis_before_ours_binds_it_is_never_mistaken_for_ours(
+    own_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = _recipe_or_skip("redis", "local")
+    with LocalSandbox("redis", recipe) as other:  # type: ignore[arg-type]
+        handed = _taken_first(monkeypatch, other.port)
+        sandbox = LocalSandbox("redis", recipe)  # type: ignore[arg-type]
+        with sandbox as ours:
+            assert handed[0] == other.port and ours.port == handed[-1] != other.port, handed
+            assert sandbox.process is not None and holds_port(sandbox.process.pid, ours.port)
+            backend = backends.load("redis")(ours)
+            backend.connect()
+            try:
+                backend.client.set("whose", "ours")  # type: ignore[attr-defined]
+            finally:
+                backend.close()
+            backend = backends.load("redis")(other)
+            backend.connect()
+            try:
+                assert backend.client.get("whose") is None  # type: ignore[attr-defined]
+            finally:
+                backend.close()
+    assert list(own_tmp.iterdir()) == []
+
+
+def test_a_port_bound_by_another_program_before_postgres_binds_it_is_retried_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recipe = _recipe_or_skip("postgres", "local")  # its folders stay in /tmp: the postgres user must reach them
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))  # bound, not listening: our server's bind fails, a connect is refused
+        handed = _taken_first(monkeypatch, held.getsockname()[1])
+        sandbox = LocalSandbox("postgres", recipe)  # type: ignore[arg-type]
+        with sandbox as ours:
+            assert len(handed) == 2 and ours.port == handed[1] != handed[0], handed
+            assert sandbox.process is not None and holds_port(sandbox.process.pid, ours.port)
+            connect_check(ours)()
+            mine = [
+                folder
+                for folder in Path(tempfile.gettempdir()).glob("dbtools-postgres-*")
+                if (folder / "owner.pid").exists() and (folder / "owner.pid").read_text() == str(os.getpid())
+            ]
+            assert mine == [sandbox.workdir]  # the failed first start's folder is gone
 
 
 def test_free_port_is_free() -> None:
