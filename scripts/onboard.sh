@@ -16,7 +16,8 @@ usage: scripts/onboard.sh [up | down | --help]
 
 environment: PYTHON (interpreter for the venv, default python3), DBTOOLS_ONBOARD_NO_DOCKER=1 (ignore
 Docker), ONBOARD_VENV (default .venv), DBTOOLS_SANDBOX_DIR (default .sandbox), ONBOARD_ENV_FILE
-(default .env). Details of each phase go to .sandbox/onboard.log.
+(default .env), ONBOARD_PORT_LOCK (the lock every checkout takes to choose its servers' ports, default
+/tmp/dbtools-onboard-ports.lock). Details of each phase go to .sandbox/onboard.log.
 EOF
 }
 
@@ -189,12 +190,110 @@ if command == "stores":  # per store with a migrations folder (audit sinks first
             except DbtoolsError:
                 pass
         print(store, cls.defaults.url_env, answers, settings.url)
-elif command == "free-port":
+elif command == "free-port":  # WANTED when nothing answers there, else (or for "any") a free port
     from dbtools.sandbox import free_port, port_answers
 
-    wanted = int(args[0])
-    print(wanted if not port_answers("127.0.0.1", wanted) else free_port())
+    wanted = 0 if args[0] == "any" else int(args[0])
+    print(wanted if wanted and not port_answers("127.0.0.1", wanted) else free_port())
+elif command == "own-port":  # PIDFILE PORT SECONDS: exit 0 once the process in PIDFILE listens on PORT,
+    import os  # 1 when it is gone (or never came) first: then another program may hold the port
+    import time
+
+    from dbtools.sandbox import holds_port, port_answers
+
+    def gone(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie is gone
+        except FileNotFoundError:
+            if os.path.isdir("/proc/self"):
+                return True
+        except OSError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
+
+    pidfile, port, seconds = args[0], int(args[1]), float(args[2])
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(pidfile) as lines:
+                pid = int(lines.readline() or 0)  # postmaster.pid: its first line; empty while being written
+        except FileNotFoundError:  # the server removed it on the way out
+            sys.exit(1)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and gone(pid):
+            sys.exit(1)
+        held = holds_port(pid, port) if pid else False
+        if held or (held is None and port_answers("127.0.0.1", port)):  # None: this machine cannot tell
+            sys.exit(0)
+        time.sleep(0.05)
+    sys.exit(1)
 PY
+}
+
+# -- ports: one onboarding at a time chooses a port and starts its server there -------------------------
+
+# Two onboardings at once (two checkouts, two CI runs on one machine) would both find the same port free
+# and start their servers on it: one fails, or the other's .env ends up pointing at the first's server.
+# So choosing a port, starting the server and seeing it listen there happen under a lock on a file all
+# checkouts share; the servers never inherit the lock's descriptor (each start closes it), or they
+# would hold it for as long as they run.
+PORT_LOCK=${ONBOARD_PORT_LOCK:-/tmp/dbtools-onboard-ports.lock}
+PORT_LOCK_FD=""
+
+lock_ports() { # without flock (util-linux) or the file, the check that the server listening is ours still holds
+  { : >>"$PORT_LOCK"; } 2>/dev/null || true # another user's file: read access is enough for flock
+  if [ -r "$PORT_LOCK" ]; then exec {PORT_LOCK_FD}<"$PORT_LOCK"; else exec {PORT_LOCK_FD}</dev/null; fi
+  if command -v flock >/dev/null && ! flock -w 600 "$PORT_LOCK_FD"; then
+    die "another onboarding held $PORT_LOCK for 10 minutes" "see whether one hangs (fuser $PORT_LOCK), then run again"
+  fi
+}
+
+unlock_ports() {
+  if [ -n "$PORT_LOCK_FD" ]; then exec {PORT_LOCK_FD}<&-; fi
+  PORT_LOCK_FD=""
+}
+
+# own_server STORE DIR WANTED PIDFILE: start STORE's server of our own (`start_STORE PORT`) on the port kept
+# in DIR/port (else WANTED) when nothing answers there, else on any free port; succeed once the process in
+# PIDFILE listens there (not another program's server). A start that lost its port to another program (the
+# server says "address already in use", or something else answers there) is tried again on another free
+# port. Sets SERVER_PORT.
+own_server() {
+  local store=$1 dir=$2 wanted=$3 pidfile=$4 log=$2/server.log try size
+  lock_ports
+  for try in 1 2 3 4 5; do
+    if [ "$try" = 1 ] && [ -f "$dir/port" ]; then wanted=$(cat "$dir/port"); fi # .env names it already
+    if [ "$try" -gt 1 ]; then wanted=any; fi
+    SERVER_PORT=$(dbt free-port "$wanted")
+    size=$(stat -c %s "$log" 2>/dev/null || echo 0)
+    rm -f "$pidfile"
+    if "start_$store" "$SERVER_PORT" {PORT_LOCK_FD}<&- && dbt own-port "$pidfile" "$SERVER_PORT" 60; then
+      echo "$SERVER_PORT" >"$dir/port"
+      unlock_ports
+      return 0
+    fi
+    stop_server "$pidfile"
+    if ! { grep -qi "address already in use" < <(tail -c +$((size + 1)) "$log" 2>/dev/null) ||
+      (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; }; then
+      die "$store did not start (see $log)" "fix the cause, or remove $dir and run again"
+    fi
+    note "$store: port $SERVER_PORT was taken by another program before the server listened there; trying another"
+  done
+  die "$store: 5 ports in a row were taken by another program before the server listened there" "run $0 again"
+}
+
+stop_server() { # PIDFILE: our server that lost its port, if it still runs (quietly; postgres by its pid too)
+  local pid
+  pid=$(head -1 "$1" 2>/dev/null) || return 0
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
 }
 
 wait_port() { # PORT SECONDS: until a server of ours accepts connections on 127.0.0.1:PORT (no Python per try)
@@ -222,54 +321,63 @@ pg_bindir() {
 # Each local_<store> starts (or finds running) the store's own server and records its URL in .env.
 # Return 1 when the store has no server binary here.
 local_postgres() {
-  local dir=$SANDBOX/postgres bin port
+  local dir=$SANDBOX/postgres bin
   bin=$(pg_bindir)
   [ -n "$bin" ] || return 1
   mkdir -p "$dir"
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
-  if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 5433); fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     rm -f "$SANDBOX/seeded-postgres" "$SANDBOX/migrated" # a new, empty cluster
     as_user postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
       die "initdb failed (see $dir/initdb.log)" "remove $dir and run again"
-    echo "$port" >"$dir/port"
   fi
   if as_user postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    note "postgres: own server running on 127.0.0.1:$port"
+    SERVER_PORT=$(cat "$dir/port")
+    note "postgres: own server running on 127.0.0.1:$SERVER_PORT"
   else
-    as_user postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k '' -c listen_addresses=127.0.0.1" start >/dev/null ||
-      die "postgres did not start (see $dir/server.log)" "fix the cause, or remove $dir and run again"
-    changed "postgres: started its own server on 127.0.0.1:$port"
-    STARTED+=("postgres $port")
+    PG_BIN=$bin own_server postgres "$dir" 5433 "$dir/data/postmaster.pid"
+    changed "postgres: started its own server on 127.0.0.1:$SERVER_PORT"
+    STARTED+=("postgres $SERVER_PORT")
   fi
-  set_env POSTGRES_URL "postgres://postgres@127.0.0.1:$port/${POSTGRES_DB:-trading_users}"
+  set_env POSTGRES_URL "postgres://postgres@127.0.0.1:$SERVER_PORT/${POSTGRES_DB:-trading_users}"
+}
+
+start_postgres() { # PORT (pg_ctl waits until it accepts connections, or has failed)
+  local dir=$SANDBOX/postgres
+  as_user postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $1 -k '' -c listen_addresses=127.0.0.1" start >/dev/null
 }
 
 local_redis() {
-  local dir=$SANDBOX/redis port
+  local dir=$SANDBOX/redis
   command -v redis-server >/dev/null || return 1
   [ -d "$dir" ] || rm -f "$SANDBOX/seeded-redis" "$SANDBOX/migrated" # a new, empty server
   mkdir -p "$dir"
-  if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 6380); fi
-  echo "$port" >"$dir/port"
   if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-    note "redis: own server running on 127.0.0.1:$port"
+    SERVER_PORT=$(cat "$dir/port")
+    note "redis: own server running on 127.0.0.1:$SERVER_PORT"
   else
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --daemonize yes \
-      --pidfile "$dir/redis.pid" --logfile "$dir/server.log" ||
-      die "redis-server did not start (see $dir/server.log)"
-    changed "redis: started its own server on 127.0.0.1:$port"
-    STARTED+=("redis $port")
+    own_server redis "$dir" 6380 "$dir/redis.pid"
+    changed "redis: started its own server on 127.0.0.1:$SERVER_PORT"
+    STARTED+=("redis $SERVER_PORT")
   fi
-  set_env REDIS_URL "redis://127.0.0.1:$port/${REDIS_DB:-0}"
+  set_env REDIS_URL "redis://127.0.0.1:$SERVER_PORT/${REDIS_DB:-0}"
+}
+
+# start_redis PORT: in its own session, not daemonized, so that its pid is known at once and so is its exit
+# (a daemonized redis-server exits 0 before it tries the port)
+start_redis() {
+  local dir=$SANDBOX/redis
+  setsid redis-server --port "$1" --bind 127.0.0.1 --dir "$dir" --appendonly yes --daemonize no \
+    --pidfile "$dir/redis.pid" --logfile "$dir/server.log" </dev/null >/dev/null 2>&1 &
+  echo $! >"$dir/redis.pid"
 }
 
 # MongoDB: mongod when installed; else SecantusDB, the MongoDB-compatible development server that
 # requirements-dev.txt brings (GPL-2.0, run as its own process). The kind is kept in .sandbox/mongodb/kind:
 # a data folder is only ever reopened by the server that wrote it.
 local_mongodb() {
-  local dir=$SANDBOX/mongodb port kind
+  local dir=$SANDBOX/mongodb kind
   kind=$(cat "$dir/kind" 2>/dev/null || true)
   if [ -z "$kind" ]; then
     if command -v mongod >/dev/null; then kind=mongod; elif [ -x "$VENV/bin/secantusd-py" ]; then kind=secantusdb; else return 1; fi
@@ -278,28 +386,35 @@ local_mongodb() {
   mkdir -p "$dir/data"
   echo "$kind" >"$dir/kind"
   if [ -f "$dir/mongod.pid" ]; then mv "$dir/mongod.pid" "$dir/server.pid"; fi # written by older versions
-  if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else port=$(dbt free-port 27018); fi
-  echo "$port" >"$dir/port"
   local what="mongod"
   [ "$kind" = mongod ] || what="SecantusDB, a MongoDB-compatible development server, not mongod"
   if [ -f "$dir/server.pid" ] && kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then
-    note "mongodb: own server running on 127.0.0.1:$port ($what)"
-  elif [ "$kind" = mongod ]; then
-    mongod --dbpath "$dir/data" --port "$port" --bind_ip 127.0.0.1 --fork --logpath "$dir/server.log" \
-      --pidfilepath "$dir/server.pid" >/dev/null || die "mongod did not start (see $dir/server.log)"
-    changed "mongodb: started its own server on 127.0.0.1:$port (mongod)"
-    STARTED+=("mongodb $port")
+    SERVER_PORT=$(cat "$dir/port")
+    note "mongodb: own server running on 127.0.0.1:$SERVER_PORT ($what)"
   else
-    [ -x "$VENV/bin/secantusd-py" ] || die "$dir holds SecantusDB data but $VENV has no secantusd-py" \
-      "install the dev requirements (rerun $0 after deleting $VENV/.dbtools-requirements), or remove $dir"
-    # its own session: it outlives this script (stopped by `$0 down`), like the other servers here
-    setsid "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$dir/data" --standalone \
+    if [ "$kind" != mongod ] && [ ! -x "$VENV/bin/secantusd-py" ]; then
+      die "$dir holds SecantusDB data but $VENV has no secantusd-py" \
+        "install the dev requirements (rerun $0 after deleting $VENV/.dbtools-requirements), or remove $dir"
+    fi
+    MONGO_KIND=$kind own_server mongodb "$dir" 27018 "$dir/server.pid"
+    changed "mongodb: started its own server on 127.0.0.1:$SERVER_PORT ($what)"
+    STARTED+=("mongodb $SERVER_PORT")
+  fi
+  set_env MONGO_URL "mongodb://127.0.0.1:$SERVER_PORT/${MONGO_DATABASE:-trading_meta}"
+}
+
+# start_mongodb PORT: mongod forks once it is up; SecantusDB runs in its own session (it outlives this
+# script, stopped by `$0 down`, like the other servers here)
+start_mongodb() {
+  local dir=$SANDBOX/mongodb
+  if [ "$MONGO_KIND" = mongod ]; then
+    mongod --dbpath "$dir/data" --port "$1" --bind_ip 127.0.0.1 --fork --logpath "$dir/server.log" \
+      --logappend --pidfilepath "$dir/server.pid" >/dev/null
+  else
+    setsid "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$1" --storage-path "$dir/data" --standalone \
       --cache-size 256M --log-level WARNING </dev/null >>"$dir/server.log" 2>&1 &
     echo $! >"$dir/server.pid"
-    changed "mongodb: started its own server on 127.0.0.1:$port ($what)"
-    STARTED+=("mongodb $port")
   fi
-  set_env MONGO_URL "mongodb://127.0.0.1:$port/${MONGO_DATABASE:-trading_meta}"
 }
 
 local_clickhouse() {
