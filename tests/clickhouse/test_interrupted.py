@@ -93,10 +93,31 @@ def test_unlock_force_stops_the_run_before_its_next_history_write(native: Settin
 
 
 def test_history_that_cannot_be_written_is_one_line(native: Settings, tmp_path: Path) -> None:
-    # the history table goes away under the run (a full disk, a broken replica, a hand DETACH look alike);
-    # "statement 2 started" still goes to the progress log beside it, the `applied` row cannot
-    mdir = folder(tmp_path, f"DETACH TABLE {native.database}.migration_history;\nSELECT 1;\n")
+    # the table a run writes its rows to goes away under it (a full disk, a broken replica, a hand DETACH
+    # look alike): "statement 2 started" is written before, the `applied` row cannot be
+    mdir = folder(tmp_path, f"SELECT 1;\nDETACH TABLE {native.database}.dbtools_migration_progress;\n")
     env = clickhouse_env(native)
     error, hint = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
     assert "clickhouse: migration 001_events stopped: could not write the history row: " in error
     assert "history shows 001_events interrupted in step 2 of 2" in hint and "status --db clickhouse" in hint
+
+
+def test_a_history_that_cannot_take_the_runs_rows_is_one_line(native: Settings, tmp_path: Path) -> None:
+    # the run's rows go to the progress log and are copied into migration_history when it lets go of the
+    # lock (issue 18); a history that cannot take them then is one error, and the rows are not lost
+    db = native.database
+    mdir = folder(tmp_path, f"DETACH TABLE {db}.migration_history;\nSELECT 1;\n")
+    env = clickhouse_env(native)
+    error, hint = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
+    assert "could not copy this run's rows into migration_history" in error and "doesn't exist" in error
+    assert "kept in dbtools_migration_progress" in hint and "ATTACH" in hint
+    query(native, f"ATTACH TABLE {db}.migration_history")
+    status = json.loads(dbtools(mdir, "status", "--json", "--db", "clickhouse", env=env).stdout)["clickhouse"]
+    assert status["applied"] == [1] and status["unfinished"] == []
+    (tmp_path / "clickhouse" / "002_more.sql").write_text("SELECT 2;\n")
+    done = dbtools(mdir, "migrate", "--db", "clickhouse", env=env)
+    assert done.returncode == 0, done.stderr
+    assert query(native, f"SELECT version, status FROM {db}.migration_history FINAL ORDER BY version") == [
+        (1, "applied"),
+        (2, "applied"),
+    ]

@@ -1,6 +1,8 @@
 """ClickHouse's progress log (issue 18): "statement k started" rows go to a StripeLog table beside the
 MergeTree history, and a run killed with SIGKILL inside a statement still reads as interrupted there
-(issue 13 item 2); a history written before the log existed keeps working and gains it on its next run."""
+(issue 13 item 2); a history written before the log existed keeps working and gains it on its next run.
+Finished rows go to the log too and reach the MergeTree history once per run (issue 18): a run killed
+before its end leaves them in the log, where reads find them, and the next run copies them."""
 
 from __future__ import annotations
 
@@ -82,3 +84,38 @@ def test_a_history_without_the_progress_log_keeps_working(native: Settings, tmp_
     assert query(native, f"EXISTS TABLE {db}.dbtools_migration_progress") == [(1,)]  # made again, idempotently
     status = json.loads(dbtools(tmp_path, "status", "--json", "--db", "clickhouse", env=env).stdout)["clickhouse"]
     assert status["current"] == 2 and status["applied"] == [1, 2] and status["unfinished"] == []
+
+
+def test_a_killed_runs_applied_rows_are_read_from_the_log_and_copied_by_the_next_run(
+    native: Settings, tmp_path: Path
+) -> None:
+    db = native.database
+    (tmp_path / "clickhouse").mkdir()
+    (tmp_path / "clickhouse" / "001_a.sql").write_text(f"CREATE TABLE {db}.a (n UInt8) ENGINE = Memory;\n")
+    (tmp_path / "clickhouse" / "002_b.sql").write_text(
+        f"CREATE TABLE {db}.b (n UInt8) ENGINE = Memory;\nSELECT sleep(3);\n"
+    )
+    env = clickhouse_env(native)
+    argv = [sys.executable, "-m", "dbtools", "--migrations-dir", str(tmp_path), "migrate", "--db", "clickhouse"]
+    run = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not query(native, "SELECT 1 FROM system.processes WHERE query LIKE 'SELECT sleep(3)%'"):
+            assert time.monotonic() < deadline and run.poll() is None, "the migration never reached its sleep"
+            time.sleep(0.02)
+        os.kill(run.pid, signal.SIGKILL)
+    finally:
+        run.wait()
+    # 001's applied row is in the progress log only: the run died before copying it into the history
+    assert query(native, f"SELECT count() FROM {db}.migration_history") == [(0,)]
+    ((logged,),) = query(native, f"SELECT revision FROM {db}.dbtools_migration_progress WHERE status = 'applied'")
+    status = json.loads(dbtools(tmp_path, "status", "--json", "--db", "clickhouse", env=env).stdout)["clickhouse"]
+    assert status["applied"] == [1]
+    (row,) = status["unfinished"]
+    assert (row["version"], row["state"], row["statements_done"], row["in_step"]) == (2, "interrupted", 1, 2), row
+    query(native, f"DROP TABLE {db}.dbtools_migration_lock")  # the killed run's lock (`unlock --force`)
+    done = dbtools(tmp_path, "migrate", "--resume", "--rerun-step", "--db", "clickhouse", env=env)
+    assert done.returncode == 0, done.stderr
+    # the next run copied 001's row as it was (same revision) and wrote 002's: both in the history now
+    rows = query(native, f"SELECT version, status, revision FROM {db}.migration_history FINAL ORDER BY version")
+    assert [(v, s) for v, s, _ in rows] == [(1, "applied"), (2, "applied")] and rows[0][2] == logged

@@ -15,11 +15,14 @@ History: table `migration_history`, a ReplacingMergeTree (ReplicatedReplacingMer
 cluster mode) that is only ever appended to. Every write is a new row with a larger `revision`;
 `forget` appends a tombstone (`deleted = 1`). Reads use `FINAL` and drop tombstones in Python,
 so they are exact whether or not the background merges ran, and no mutation is ever needed.
-The "statement k started" rows go to `dbtools_migration_progress` beside it, a StripeLog table of
-the same columns (an append, not a new MergeTree part per row); reads take the newest revision of
-each version from both tables (cluster mode keeps every row in the replicated history). While a
-run holds the lock, every history write is one INSERT ... SELECT that throws inside the server
-unless the lock table still carries the run's token.
+A locked run appends its rows ("statement k started", applied, failed, tombstones) to
+`dbtools_migration_progress` beside it, a StripeLog table of the same columns (an append, not a new
+MergeTree part per row), and copies the finished ones into the history in one INSERT when it lets go
+of the lock; reads take the newest revision of each version from both tables, so a run killed at any
+point reads as what it had done (cluster mode keeps every row in the replicated history). While a
+run holds the lock, every history write on a server is one INSERT ... SELECT that throws inside the
+server unless the lock table still carries the run's token; on chdb, whose directory no other
+process can open while this one has it, the write is a plain INSERT (see `ClickHouseHistory._write`).
 
 The lock, and why it is safe
 ----------------------------
@@ -38,7 +41,9 @@ lease (CLICKHOUSE_LOCK_LEASE, default 600 s) is reported as stale, with the hold
 `unlock --force` command, but never taken over automatically: a check-then-drop takeover can
 race with a second taker, and only a human knows the holder is really gone. With chdb the
 directory is opened by one process at a time, so a lock left by another pid can only belong to
-a dead process and is cleared on the spot.
+a dead process and is cleared on the spot, and `unlock --force` from another process cannot reach a
+run's lock while the run lives, even paused (it fails with "in use by pid N"), so nothing but the
+run can lose it.
 
 Cluster mode (CLICKHOUSE_CLUSTER=name): DDL gets `ON CLUSTER name` (or `{cluster}` in a
 migration is filled in), the history table is ReplicatedReplacingMergeTree at
@@ -151,6 +156,7 @@ class ClickHouseBackend(ClickHouseApply, ClickHouseDescribe, ClickHouseLoad, Cli
         self._client: _Client | None = None
         self._revision = 0
         self._has_progress: bool | None = None
+        self._unflushed: set[int] = set()
         self._lease: Lease | None = None
         self._renewed = 0.0
         if self.cluster and self.embedded:

@@ -42,6 +42,9 @@ class _Client(Protocol):
     def insert(self, table: str, columns: dict[str, Any], types: dict[str, str]) -> None:
         """Insert whole columns (Native on a server, Arrow in chdb)."""
 
+    def alone(self) -> bool:
+        """True when nothing but this session can reach the data (chdb, its only session in this process)."""
+
     def close(self) -> None: ...
 
 
@@ -124,6 +127,9 @@ class _NativeClient:
             for name, values in ((n, columns[n]) for n in names)
         ]
         self._client.execute(f"INSERT INTO {table} ({', '.join(map(identifier, names))}) VALUES", data, columnar=True)
+
+    def alone(self) -> bool:
+        return False  # a server: any client may connect
 
     def close(self) -> None:
         self._client.disconnect()
@@ -209,6 +215,11 @@ class _EmbeddedClient:
         arrow = pa.table({name: _arrow_column(values, types[name]) for name, values in columns.items()})  # noqa: F841
         names = ", ".join(map(identifier, columns))
         self.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(arrow)")
+
+    def alone(self) -> bool:
+        # the engine flocks the directory against other processes (`_busy_pid`); other sessions of this
+        # process are counted in _OPEN_HERE
+        return _OPEN_HERE.get(self._key) == 1
 
     def close(self) -> None:
         self._session.close()

@@ -80,7 +80,16 @@ class ClickHouseLock(ClickHouseConnection, LeaseHolder):
         breaking = "if its holder is gone (a stale lock says so), break it with `unlock --force --db clickhouse`"
         with self._holding(lease, timeout, on_wait, breaking=breaking):
             self._renewed = time.monotonic()
-            yield
+            try:
+                yield
+            except BaseException:
+                with suppress(Exception):  # the error that stopped the run is the one to show
+                    self._flush_history()
+                raise
+            self._flush_history()
+
+    def _flush_history(self) -> None:
+        """Copy the rows this run finished into the history (ClickHouseHistory), before the lock goes."""
 
     def _try_lock(self, token: str) -> bool:
         now = int(time.time())
