@@ -67,6 +67,23 @@ def cancellable(cancel: Callable[[], None] | None) -> Iterator[None]:
             _cancel, _inside = None, _inside - 1
 
 
+@contextmanager
+def held() -> Iterator[None]:
+    """Run a history write so that Ctrl-C waits for it: the row is written whole, and the next
+    `cancellable` region raises Stopped (a step that began only after it, so nothing of it ran).
+    A second Ctrl-C still quits at once."""
+    global _inside
+    if threading.current_thread() is threading.main_thread():
+        _install()
+    with _lock:
+        _inside += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _inside -= 1
+
+
 def _install() -> None:
     """SIGINT -> `_on_sigint` in the main thread and a byte on a pipe the helper thread reads."""
     global _pipe

@@ -175,8 +175,13 @@ def run_steps(
     run must stop (the migration lock's lease was lost); the backend's `record` refuses a write whose
     lease is no longer ours. A fault outside dbtools (connection lost, history not writable) becomes
     one error naming the step and what history shows. Ctrl-C (dbtools.interrupt) calls `cancel` to
-    stop the step in flight (None: the step runs to its end); a step not yet begun is not run."""
-    row = _steps(backend, migration, statements, call, down=False, **options)
+    stop the step in flight (None: the step runs to its end); a step not yet begun is not run. Ctrl-C
+    anywhere else in the loop (a history write, between steps) waits until that row is whole, so history
+    never reads "step k started" for a step that never began."""
+    from dbtools import interrupt
+
+    with interrupt.held():  # Ctrl-C between steps or during a history write: the row is written whole first
+        row = _steps(backend, migration, statements, call, down=False, **options)
     assert row is not None  # an up run ends with its applied row
     return row
 
@@ -191,7 +196,10 @@ def revert_steps(
     """Run down steps start_at.. as `run_steps` runs up steps, then remove the history row: before each,
     the version's row says "rollback, down step k started" (`step_started(down=True)`), so a rollback
     killed or failing part-way is never read as "still applied" (`rollback --resume` continues it)."""
-    _steps(backend, migration, statements, call, down=True, **options)
+    from dbtools import interrupt
+
+    with interrupt.held():
+        _steps(backend, migration, statements, call, down=True, **options)
 
 
 def _steps(

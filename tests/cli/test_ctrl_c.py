@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -320,6 +321,57 @@ def test_redis_ctrl_c_before_the_first_down_step_says_the_rollback_is_unfinished
     client = backend.open_client(decode=True)
     try:
         assert (client.get("counter"), client.get("last")) == ("9", "ran")  # down step 1 ran once
+        assert backend.history() == []
+    finally:
+        client.close()
+        backend.close()
+
+
+def test_ctrl_c_while_the_step_started_row_is_written_waits_for_it_and_runs_no_step(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fault injection: SIGINT is sent to this process from inside RedisBackend.record, just after the row
+    "down step 1 started" is written - the instant a real Ctrl-C most often lands in before a step. Before
+    the fix, Python's KeyboardInterrupt left that row standing, so history asked for --rerun-step or
+    --skip-step of a step that never began; now the Ctrl-C waits for the write, the step is not begun,
+    and history says so (a plain --resume continues)."""
+    from dbtools import cli
+
+    settings = fresh_settings(servers, "redis")
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "001_count.py").write_text(HOLD_BEFORE_DOWN)
+    for name in [k for k in os.environ if k.endswith("_URL")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REDIS_URL", settings.url)
+    monkeypatch.setenv("DBTOOLS_AUDIT", "off")
+    base = ["--migrations-dir", str(tmp_path), "--no-env-file"]
+    assert cli.main([*base, "migrate", "--db", "redis"]) == 0
+
+    real_record = RedisBackend.record
+
+    def record_then_ctrl_c(self: RedisBackend, row: Any) -> None:
+        real_record(self, row)
+        if row.status == "running" and row.reverting and row.in_step == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered before os.kill returns
+            time.sleep(0.05)  # and the handler thread has seen it
+
+    monkeypatch.setattr(RedisBackend, "record", record_then_ctrl_c)
+    capsys.readouterr()
+    assert cli.main([*base, "rollback", "--steps", "1", "--db", "redis"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error: interrupted" not in err, err
+    assert "no down step ran; history shows the rollback unfinished" in err, err
+    monkeypatch.setattr(RedisBackend, "record", real_record)
+
+    backend = RedisBackend(settings)
+    backend.connect()
+    client = backend.open_client(decode=True)
+    try:
+        (row,) = backend.history()
+        assert (row.reverting, row.statements_done, row.in_step) == (True, 0, 0), row
+        assert client.get("counter") == "10"  # down step 1 never began
+        assert cli.main([*base, "rollback", "--steps", "1", "--resume", "--db", "redis"]) == 0
+        assert (client.get("counter"), client.get("last")) == ("9", "ran")  # and ran once after
         assert backend.history() == []
     finally:
         client.close()
