@@ -240,20 +240,35 @@ class HistoryResult:
 
 
 def history_section(
-    probe: bench_postgres.Probe, dbmate: Path | None, env: Env, sizes: list[int], rounds: int, repeats: int, work: Path
+    probe: bench_postgres.Probe,
+    dbmate: Path | None,
+    env: Env,
+    sizes: list[int],
+    rounds: int,
+    repeats: int,
+    work: Path,
+    base: Path | None = None,
 ) -> list[HistoryResult]:
     results = []
     for n in sizes:
         t0 = time.monotonic()
-        results.append(history_size(probe, dbmate, env, n, rounds, repeats, work))
+        results.append(history_size(probe, dbmate, env, n, rounds, repeats, work, base))
         print(f"  history: N={n:,} done in {time.monotonic() - t0:.0f} s", flush=True)
     return results
 
 
 def history_size(
-    probe: bench_postgres.Probe, dbmate: Path | None, env: Env, n: int, rounds: int, repeats: int, work: Path
+    probe: bench_postgres.Probe,
+    dbmate: Path | None,
+    env: Env,
+    n: int,
+    rounds: int,
+    repeats: int,
+    work: Path,
+    base: Path | None = None,
 ) -> HistoryResult:
-    """Apply N migrations with each tool, then time the no-op run and `status` beside the floors."""
+    """Apply N migrations with each tool, then time the no-op run and `status` beside the floors; with
+    `base` (a checkout of another revision), its no-op run and `status` on the same history, in the same rounds."""
     folder = work / f"history_{n}"
     migrations = bench_postgres.generate(folder, n)
     scripts = bench_postgres.psql_scripts(folder, migrations)
@@ -323,20 +338,23 @@ def history_size(
         for step in rotated(steps, index):
             step()
     db = kept["dbtools"]
-    commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
-        "dbtools no-op": dbtools_cmd(db, "migrate"),
-        "dbtools status": dbtools_cmd(db, "status"),
-        "floor query": ([PY, "-c", FLOOR_QUERY, probe.url(db)], env.python()),
-        "floor files": ([PY, "-c", FLOOR_FILES, str(mdir), probe.url(db)], env.python()),
+    commands: dict[str, tuple[list[str], dict[str, str] | None, Path]] = {
+        "dbtools no-op": (*dbtools_cmd(db, "migrate"), ROOT),
+        "dbtools status": (*dbtools_cmd(db, "status"), ROOT),
+        "floor query": ([PY, "-c", FLOOR_QUERY, probe.url(db)], env.python(), ROOT),
+        "floor files": ([PY, "-c", FLOOR_FILES, str(mdir), probe.url(db)], env.python(), ROOT),
     }
+    if base is not None:  # `python -m dbtools` run from the checkout imports that checkout's package
+        commands["base no-op"] = (*dbtools_cmd(db, "migrate"), base)
+        commands["base status"] = (*dbtools_cmd(db, "status"), base)
     if dbmate:
-        commands["dbmate no-op"] = (dbmate_cmd(kept["dbmate"], "migrate"), None)
-        commands["dbmate status"] = (dbmate_cmd(kept["dbmate"], "status"), None)
+        commands["dbmate no-op"] = (dbmate_cmd(kept["dbmate"], "migrate"), None, ROOT)
+        commands["dbmate status"] = (dbmate_cmd(kept["dbmate"], "status"), None, ROOT)
     labels = list(commands)
     for index in range(repeats):
         for label in labels[index % len(labels) :] + labels[: index % len(labels)]:
-            argv, run_env = commands[label]
-            add(label, execute(argv, env=run_env))
+            argv, run_env, cwd = commands[label]
+            add(label, execute(argv, env=run_env, cwd=cwd))
     result = HistoryResult(n, series, drivers_loaded(*dbtools_cmd(db, "migrate")))
     for name in kept.values():
         probe.drop(name)
@@ -371,6 +389,8 @@ def history_report(results: list[HistoryResult]) -> list[str]:
         "dbmate no-op",
         "dbtools status",
         "dbmate status",
+        "base no-op",
+        "base status",
         "floor query",
         "floor files",
     ]
@@ -410,6 +430,11 @@ def history_report(results: list[HistoryResult]) -> list[str]:
         ("dbtools no-op", "floor query"),
         ("dbtools no-op", "dbmate no-op"),
         ("dbtools status", "dbmate status"),
+        ("base no-op", "floor query"),
+        ("base no-op", "floor files"),
+        ("base status", "floor files"),
+        ("dbtools no-op", "base no-op"),
+        ("dbtools status", "base status"),
     ]
     for a, b in pairs:
         cells = []
@@ -845,6 +870,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--large-rounds", type=int, default=2, help="rounds of the large file (default: 2)")
     parser.add_argument("--ch-migrations", type=int, default=200, help="ClickHouse migrations (default: 200)")
     parser.add_argument("--ch-base", type=Path, help="a checkout of another revision, measured beside (ClickHouse)")
+    parser.add_argument(
+        "--base", type=Path, help="a checkout of another revision: its no-op run and status measured beside (history)"
+    )
     parser.add_argument("--verify-sizes", default="25,50,100,200,400", help="verify sizes (default: %(default)s)")
     parser.add_argument("--no-langfuse", action="store_true", help="skip verifying langfuse's history")
     parser.add_argument("--no-dbmate", action="store_true", help="skip dbmate")
@@ -882,7 +910,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 (version,) = probe.sql("SELECT version()")[0]
                 print(f"  durable server: {version.split(',')[0]}", flush=True)
                 if "history" in sections:
-                    results = history_section(probe, dbmate, env, sizes, args.rounds, args.repeats, work)
+                    results = history_section(probe, dbmate, env, sizes, args.rounds, args.repeats, work, args.base)
                     reports.append(history_report(results))
                     _show(reports[-1])
                 if "large" in sections:

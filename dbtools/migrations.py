@@ -97,13 +97,19 @@ def discover(folder: Path, store: str, extensions: tuple[str, ...], *, max_versi
     ups: dict[int, _Entry] = {}
     downs: dict[int, _Entry] = {}
     with os.scandir(folder) as listing:  # DirEntry knows a plain file without a stat per entry
-        entries = sorted((entry.name, entry) for entry in listing if not entry.name.startswith((".", "_")))
+        plain = {entry.name: entry.is_file(follow_symlinks=False) for entry in listing}
+    names = sorted(name for name in plain if not name.startswith((".", "_")))  # strings sort fastest alone
     children = {path.name: path for path in folder.iterdir()}  # a third of the cost of `folder / name` each
-    for name, entry in entries:
-        match = _classify(folder, name, store, extensions, entry.is_file(follow_symlinks=False))
-        if match is None:
-            continue
-        version, direction = int(match["version"]), match["direction"]
+    prefix = os.path.join(os.fspath(folder), "")  # what `DirEntry.path` puts before the name
+    for name in names:
+        parts: tuple[str, str, str | None] | None = _plain_name(name, extensions) if plain[name] else None
+        if parts is None:  # anything else is read by the name pattern, with its errors
+            match = _classify(folder, name, store, extensions, plain[name])
+            if match is None:
+                continue
+            parts = match["version"], match["name"], match["direction"]
+        digits, label, direction = parts
+        version = int(digits)
         if version > max_version:
             raise MigrationFileError(
                 f"{store}: {name}: version {version} is larger than {store}'s history can hold ({max_version})",
@@ -115,7 +121,7 @@ def discover(folder: Path, store: str, extensions: tuple[str, ...], *, max_versi
                 f"{store}: {target[version].path.name} and {name} both have version {version}",
                 hint="give each migration its own number (run `dbtools new` to get the next one)",
             )
-        target[version] = _Entry(children.get(name) or folder / name, entry.path, match["name"])
+        target[version] = _Entry(children.get(name) or folder / name, prefix + name, label)
     for version, found in downs.items():
         if version not in ups:
             name = found.path.name
@@ -123,7 +129,29 @@ def discover(folder: Path, store: str, extensions: tuple[str, ...], *, max_versi
                 f"{store}: {name} is a down migration without an up file",
                 hint=f"add {name.replace('.down.', '.up.')} or delete {name}",
             )
+    if not downs:  # the common case: one file per migration
+        return [_read(store, version, ups[version], None) for version in sorted(ups)]
     return [_read(store, version, ups[version], downs.get(version)) for version in sorted(ups)]
+
+
+def _plain_name(name: str, extensions: tuple[str, ...]) -> tuple[str, str, None] | None:
+    """(version digits, name part, no direction) of a name `_NAME` reads that way with no doubt: ASCII digits,
+    an underscore, a name part without a dot or a line break, one of `extensions`. None for any other name,
+    which the pattern itself then reads (`.up.sql`, odd digits, ...): what both give is property-tested."""
+    stem, _, ext = name.rpartition(".")
+    digits, _, rest = stem.partition("_")
+    if (
+        ext in extensions
+        and rest
+        and digits.isdigit()
+        and digits.isascii()
+        and ext.isalnum()
+        and ext.isascii()
+        and "." not in rest
+        and "\n" not in rest
+    ):
+        return digits, rest, None
+    return None
 
 
 class _Entry(NamedTuple):
@@ -320,18 +348,22 @@ def _read_common(store: str, version: int, found: _Entry, text: str) -> Migratio
     if down_at < 0:
         return None
     up = text[len(_UP_LINE) : down_at]
-    if _STATEMENT_LINE.search(up) is None:
+    first = up[:1]  # a statement on the first line is found without the pattern
+    if (not first or first == "-" or first.isspace()) and _STATEMENT_LINE.search(up) is None:
         return None  # refused by the general reader, with its message
+    # positional: a NamedTuple built from keywords takes twice as long, and a long history builds one per file
     return Migration(
-        store=store,
-        version=version,
-        name=found.name,
-        path=found.path,
-        up=up,
-        down=text[down_at + len(_DOWN_LINE) :],
-        checksum=hashlib.sha256(up.encode()).hexdigest(),
-        up_line=2,
-        down_line=text.count("\n", 0, down_at) + 3,
+        store,
+        version,
+        found.name,
+        found.path,
+        up,
+        text[down_at + len(_DOWN_LINE) :],
+        hashlib.sha256(up.encode()).hexdigest(),
+        None,
+        2,
+        None,
+        text.count("\n", 0, down_at) + 3,
     )
 
 

@@ -122,17 +122,21 @@ class Plan:
         }
 
     @cached_property
-    def _labels(self) -> dict[int, str]:
-        """version -> `002_b`: history's names first, the files' names over them (one pass, cached)."""
-        labels = {m.version: m.label for m in self.files}
-        for row in (*self.applied, *self.failed):
-            if row.version not in labels:
-                labels[row.version] = f"{row.version:03d}_{row.name}"
-        return labels
+    def _files_by_version(self) -> dict[int, Migration]:
+        return {m.version: m for m in self.files}
+
+    @cached_property
+    def _rows_by_version(self) -> dict[int, AppliedMigration]:
+        return {row.version: row for row in (*self.applied, *self.failed)}
 
     def label(self, version: int) -> str:
-        """`002_b` for a version: the file's name, else the name history recorded (a missing file)."""
-        return self._labels.get(version, f"{version:03d}")
+        """`002_b` for a version: the file's name, else the name history recorded (a missing file). A
+        summary names a few versions of a long history: only those are formatted."""
+        found = self._files_by_version.get(version)
+        if found is not None:
+            return found.label
+        row = self._rows_by_version.get(version)
+        return f"{version:03d}_{row.name}" if row is not None else f"{version:03d}"
 
     def labels(self, versions: Iterable[int]) -> str:
         """`001_a, 002_b`: the versions named as in messages."""

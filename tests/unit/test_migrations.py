@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dbtools.errors import MigrationFileError
 from dbtools.migrations import checksum, discover, new_file
@@ -308,3 +310,28 @@ def test_golang_migrate_allows_an_empty_up_file(tmp_path: Path) -> None:
     folder = make(tmp_path, {"0021_other_engine.up.sql": "", "0021_other_engine.down.sql": ""})
     (m,) = discover(folder, "postgres", SQL)
     assert m.empty_ok and m.up == "" and m.down == ""
+
+
+_NAME_PARTS = ["001", "12", "0", "٣", "²", "1a", "", "_", "x", ".", ".up", ".down", "..", "\n", "é", "-", " ", "sql"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_NAME_PARTS), max_size=6), st.sampled_from(["sql", "SQL", "py", "up.sql", "", "s-q"]))
+def test_a_plain_name_reads_as_the_name_pattern_reads_it(parts: list[str], ext: str) -> None:
+    """The string fast path of `discover` for `NNN_name.ext` gives what `_NAME` gives, or leaves it to it."""
+    from dbtools import migrations
+
+    name = "".join(parts) + ("." + ext if ext else "")
+    quick = migrations._plain_name(name, ("sql", "s-q"))
+    if quick is None:
+        return
+    match = migrations._NAME.match(name)
+    assert match is not None and match["ext"] in ("sql", "s-q")
+    assert quick == (match["version"], match["name"], match["direction"])
+
+
+@pytest.mark.parametrize("name", ["001_a.sql", "20240101120000_add_users_table.sql", "7_x-y z.sql"])
+def test_the_commonest_names_take_the_string_fast_path(name: str) -> None:
+    from dbtools import migrations
+
+    assert migrations._plain_name(name, ("sql",)) is not None

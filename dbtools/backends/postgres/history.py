@@ -58,6 +58,9 @@ _UPSERT_TIMED = _UPSERT.replace(  # applied_at and execution_ms from the server'
 assert _UPSERT_TIMED.count("%s") == _UPSERT.count("%s") - 2
 
 
+_as_row = tuple.__new__  # what a NamedTuple's own `_make` calls, without its Python frame
+
+
 def _qualified(schema: str, name: str) -> str:
     """ "schema"."name", each part quoted as an identifier."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
@@ -96,6 +99,8 @@ class PostgresHistory(PostgresClient):
             except psycopg2.errors.UndefinedColumn:
                 if columns == _OLD_COLUMNS[-1]:
                     raise
+        if columns is _COLUMNS:  # every field, in order: the tuples become rows without a call each (long histories)
+            return [_as_row(AppliedMigration, row) for row in rows]
         return [AppliedMigration(*row) for row in rows]
 
     def ensure_history(self) -> None:
