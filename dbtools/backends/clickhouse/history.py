@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dbtools.backends.base import HISTORY_NAME, ForeignTable
-from dbtools.backends.clickhouse.lock import ClickHouseLock
+from dbtools.backends.clickhouse.lock import LOCK_NAME, ClickHouseLock
 from dbtools.backends.clickhouse.sql import (
     THROW_IF,
     UNKNOWN_IDENTIFIER,
@@ -239,11 +239,12 @@ class ClickHouseHistory(ClickHouseLock):
         return f"INSERT INTO {table} ({_COLUMNS}, revision, deleted) VALUES {values}"
 
     def _guarded(self, sql: str) -> bool:
-        """Run a guarded INSERT; False (nothing written) when its lock check threw."""
+        """Run a guarded INSERT; False (nothing written) when its lock check threw: the lock table is
+        another run's, or there is none (broken and not taken again)."""
         try:
             self._query(sql)
         except ServerError as exc:
-            if exc.code == THROW_IF:
+            if exc.code == THROW_IF or (exc.code == UNKNOWN_TABLE and LOCK_NAME in exc.message):
                 return False
             raise
         return True
