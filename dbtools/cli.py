@@ -1,19 +1,27 @@
-"""`python -m dbtools`: parse arguments, call the verbs, print results; the only place mapping errors to exit codes."""
+"""`python -m dbtools`: parse arguments, call the verbs, print results; the only place mapping errors to exit codes.
+
+The commands are data (below, `cli_args` and `cli_backup`); a plain command line of a data-declared command
+is read by `cli_quick` without argparse, anything else (help, errors, abbreviations, ...) by the argparse
+parser of `cli_parser`, which gives the same result (property-tested).
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
-from dbtools import __version__, backends, envfile, runner
+from dbtools import backends, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
-from dbtools.cli_commands import READS, WRITES, Command, OneOf, add_command, option, switch
+from dbtools.cli_commands import READS, SUPPRESS, WRITES, Command, OneOf, Option, option, switch
 from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
+
+if TYPE_CHECKING:
+    import argparse
 
 EPILOG = """exit codes: 0 success, 1 a migration, validation or connection failed, 2 usage or configuration error.
 environment: DBTOOLS_MIGRATIONS_DIR, and per store POSTGRES_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD,
@@ -28,46 +36,53 @@ STEPS = Number(1, 2**31 - 1, whole=True)
 SEED = Number(0, 2**32 - 1, whole=True)
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Help lines that always say what an option defaults to, and which options are required."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
-        # argparse makes a formatter for every add_argument; its own default width imports shutil (and the
-        # compression modules shutil imports) on every run, for help text that is rarely printed
-        width = _terminal_columns() - 2 if width is None else width
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.required and action.option_strings and "required" not in text:
-            return f"{text} (required)"
-        shown = action.default not in (None, False, argparse.SUPPRESS) and "default" not in text
-        if shown and action.option_strings and action.nargs != 0:
-            return f"{text} (default: %(default)s)"
-        return text
+class Arguments(SimpleNamespace):
+    """A parsed command line: one attribute per option (what argparse's Namespace holds)."""
 
 
-def _terminal_columns() -> int:
-    """`shutil.get_terminal_size().columns`, without importing shutil: $COLUMNS, else the terminal's, else 80."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every usage error
-        raise UsageError(message, hint=f"see `{self.prog} --help`")
+def shared_options() -> dict[str, tuple[Option, ...]]:
+    """The option sets commands share (`Command.shared` names them): common to every command (also before
+    the command), the stores to run on, JSON events, and the lock wait of the writing commands."""
+    events = (switch("--json", "one JSON object per event instead of text (for CI logs)"),)
+    return {
+        "common": (
+            option(
+                "--migrations-dir",
+                default=SUPPRESS,
+                metavar="DIR",
+                help="folder holding <store>/ subfolders (default: $DBTOOLS_MIGRATIONS_DIR or ./migrations)",
+            ),
+            option("--debug", action="store_true", default=SUPPRESS, help="show tracebacks"),
+            option(
+                "--env-file",
+                default=SUPPRESS,
+                metavar="PATH",
+                help="settings file to read; variables already set in the environment win (default: ./.env if present)",
+            ),
+            option("--no-env-file", action="store_true", default=SUPPRESS, help="read no settings file at all"),
+        ),
+        "stores": (
+            option(
+                "--db",
+                action="append",
+                metavar="STORE",
+                dest="db",
+                help=f"{backends.names_text()}; repeatable or comma-separated "
+                "(default: every store with a folder under the migrations folder)",
+            ),
+        ),
+        "events": events,
+        "locking": (
+            *events,
+            option(
+                "--lock-timeout",
+                type=argument(SECONDS_TO_WAIT),
+                default=runner.DEFAULT_LOCK_TIMEOUT,
+                metavar="SECONDS",
+                help="how long to wait for another run's migration lock",
+            ),
+        ),
+    }
 
 
 _STEP_CHOICE_HELP = {  # what --rerun-step and --skip-step do with the statement/step a migration stopped inside
@@ -136,117 +151,50 @@ _OWN_COMMANDS = {  # the commands declared here; the others are in cli_args (imp
 }
 
 
-def _declared(name: str) -> Command:
+def declared(name: str) -> Command:
     """The declaration of command `name` (not a backup command)."""
     if name in _OWN_COMMANDS:
         return _OWN_COMMANDS[name]
-    from dbtools.cli_args import COMMANDS
+    from dbtools.cli_args import COMMANDS as DECLARED
 
-    return COMMANDS[name]
+    return DECLARED[name]
 
 
 BACKUP_COMMANDS = ("backup", "restore", "rehearse")  # added together by dbtools.cli_backup
-
-
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser (also used to render `--help`). With `command`, only that command's subparser is
-    built: all a run needs (building every one, and importing what `adopt --from` lists, costs about as much
-    as a no-op run's own work)."""
-    common = _Parser(add_help=False)
-    common.add_argument(
-        "--migrations-dir",
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="folder holding <store>/ subfolders (default: $DBTOOLS_MIGRATIONS_DIR or ./migrations)",
-    )
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    common.add_argument(
-        "--env-file",
-        default=argparse.SUPPRESS,
-        metavar="PATH",
-        help="settings file to read; variables already set in the environment win (default: ./.env if present)",
-    )
-    common.add_argument(
-        "--no-env-file", action="store_true", default=argparse.SUPPRESS, help="read no settings file at all"
-    )
-    stores = _Parser(add_help=False)
-    stores.add_argument(
-        "--db",
-        action="append",
-        metavar="STORE",
-        dest="db",
-        help=f"{backends.names_text()}; repeatable or comma-separated "
-        "(default: every store with a folder under the migrations folder)",
-    )
-    events = _Parser(add_help=False)
-    events.add_argument("--json", action="store_true", help="one JSON object per event instead of text (for CI logs)")
-    locking = _Parser(add_help=False, parents=[events])
-    locking.add_argument(
-        "--lock-timeout",
-        type=argument(SECONDS_TO_WAIT),
-        default=runner.DEFAULT_LOCK_TIMEOUT,
-        metavar="SECONDS",
-        help="how long to wait for another run's migration lock",
-    )
-    shared = {"common": common, "stores": stores, "events": events, "locking": locking}
-
-    parser = _Parser(
-        prog="dbtools",
-        description="Versioned migrations for ClickHouse, PostgreSQL, MongoDB and Redis.",
-        epilog=EPILOG,
-        parents=[common],
-    )
-    parser.add_argument("--version", action="version", version=f"dbtools {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
-    for name in _COMMANDS[: -len(BACKUP_COMMANDS)]:  # in listing order
-        if command in (None, name):
-            add_command(sub, name, _declared(name), shared)
-
-    if command in (None, *BACKUP_COMMANDS):
-        _add_backup_commands(sub, [common, stores])
-
-    for listed in sub._choices_actions:  # `COMMAND --help` opens with the line `--help` lists it with
-        chosen = sub.choices[listed.dest]
-        chosen.description = chosen.description or listed.help
-    return parser
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """`argv` parsed by a parser holding only the command it names, or, when that does not apply (help
-    asked for at the top, no command, or a parse error), by the full parser: the same result either way."""
-    tokens = list(sys.argv[1:] if argv is None else argv)
-    command = _named_command(tokens)
-    if command is not None:
-        try:
-            return build_parser(command).parse_args(tokens)
-        except UsageError:
-            pass  # say it as the full parser would (an option's value may have looked like a command)
-    return build_parser().parse_args(tokens)
-
-
-_COMMANDS = (
+COMMANDS = (
     "migrate", "status", "rollback", "validate", "baseline", "repair", "unlock", "check", "seed", "verify",
     "schema-docs", "new", "adopt", "lint", *BACKUP_COMMANDS,
 )  # fmt: skip
+_COMMANDS = COMMANDS  # the listing order of `--help`
 
 
-def _named_command(tokens: list[str]) -> str | None:
-    """The first token naming a command, unless a top-level --help or --version (or an abbreviation of
-    them) comes before it."""
-    for token in tokens:
-        if token in _COMMANDS:
-            return token
-        if token == "-h" or (len(token) > 2 and ("--help".startswith(token) or "--version".startswith(token))):
-            return None
-    return None
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argparse parser (`cli_parser.build_parser`): with `command`, only that command's subparser."""
+    from dbtools import cli_parser
+
+    return cli_parser.build_parser(command)
 
 
-def _add_backup_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    from dbtools.cli_backup import add_commands
+def parse_args(argv: Sequence[str] | None = None) -> Arguments:
+    """`argv` (default: sys.argv[1:]) parsed: by `cli_quick` when it reads every token of it with no doubt,
+    else by argparse (help, errors and every unusual form), which gives the same attributes either way."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    from dbtools.cli_quick import read
 
-    add_commands(sub, parents)
+    quick = read(tokens)
+    if quick is not None:
+        return Arguments(**quick)
+    from dbtools import cli_parser
+
+    return Arguments(**vars(cli_parser.parse_args(tokens)))
+
+
+def options_taking_values(command: str) -> set[str]:
+    """The option strings of `command` that take a value (`--to`, `--lock-timeout`), for fronts that pass
+    flags through (migrations/migrate.py) and must tell a flag's value from a store name."""
+    from dbtools import cli_parser
+
+    return cli_parser.options_taking_values(command)
 
 
 def main(argv: Sequence[str] | None = None, *, default_env_file: str | os.PathLike[str] = envfile.DEFAULT) -> int:
@@ -280,7 +228,7 @@ def _ctrl_c() -> bool:
     return interrupt is not None and interrupt.requested()
 
 
-def _read_env_file(args: argparse.Namespace, default: str | os.PathLike[str]) -> None:
+def _read_env_file(args: Arguments, default: str | os.PathLike[str]) -> None:
     if getattr(args, "no_env_file", False):
         return
     chosen = getattr(args, "env_file", None)
@@ -305,7 +253,7 @@ def _print_error(exc: DbtoolsError) -> None:
         print(line, file=sys.stderr)
 
 
-def _stores(args: argparse.Namespace) -> list[str]:
+def _stores(args: Arguments) -> list[str]:
     if args.db:
         stores = []
         for value in args.db:
@@ -331,7 +279,7 @@ def _stores(args: argparse.Namespace) -> list[str]:
     return found
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: Arguments) -> int:
     args.migrations_dir = getattr(args, "migrations_dir", None)
     command = args.command
     if command == "new":
@@ -401,7 +349,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _each_store(stores, actions[command])
 
 
-def passed(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+def passed(args: Arguments, *names: str) -> dict[str, Any]:
     """The parsed options `names` as keywords, for a library call whose parameters bear the options' names."""
     return {name: getattr(args, name) for name in names}
 
@@ -440,13 +388,3 @@ def _each_store(stores: list[str], action: Callable[[str], Any]) -> int:
             _print_error(exc)
             code = max(code, exc.exit_code)
     return code
-
-
-def options_taking_values(command: str) -> set[str]:
-    """The option strings of `command` that take a value (`--to`, `--lock-timeout`), for fronts that pass
-    flags through (migrations/migrate.py) and must tell a flag's value from a store name."""
-    parser = build_parser(command)
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {
-        option for action in commands.choices[command]._actions if action.nargs != 0 for option in action.option_strings
-    }

@@ -9,9 +9,12 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtools.errors import UsageError
+
+if TYPE_CHECKING:
+    from dbtools.cli import Arguments
 
 
 def add_commands(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -59,7 +62,7 @@ def _lock_lines(event: Any) -> None:
         stdout_reporter(sys.stderr)(event)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Arguments) -> int:
     """Dispatch one of the three commands; return the exit code."""
     from dbtools import backup
 
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(m["status"] == "failed" for m in result["migrations"]) else 0
 
 
-def _stores(args: argparse.Namespace, folder: str | None) -> list[str]:
+def _stores(args: Arguments, folder: str | None) -> list[str]:
     """--db values; for restore/rehearse without --db, the store the backup's manifest names."""
     stores = [s.strip() for value in args.db or [] for s in value.split(",") if s.strip()]
     if not stores and folder is not None:

@@ -2,9 +2,13 @@
 and its own `Option`s (some in a `OneOf` group); `add_command` turns one into its argparse subparser."""
 
 # No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
-import argparse
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:  # argparse is imported only where a parser is built (cli_parser): not on a plain run's path
+    import argparse
+
+SUPPRESS = "==SUPPRESS=="  # argparse.SUPPRESS (checked in cli_parser): a default that leaves the option unset
 
 
 class Option(NamedTuple):
@@ -46,18 +50,25 @@ READS = ("common", "stores")  # the shared option sets of a command that reads a
 WRITES = ("common", "stores", "locking")  # ... and of one that writes under the migration lock
 
 
-def add_command(sub: Any, name: str, command: Command, shared: Mapping[str, argparse.ArgumentParser]) -> None:
+def add_command(sub: Any, name: str, command: Command, shared: "Mapping[str, argparse.ArgumentParser]") -> None:
     """Add `command` to the subparsers `sub` as `name`."""
     parser = sub.add_parser(name, help=command.help, parents=[shared[key] for key in command.shared])
     for item in command.arguments:
         if isinstance(item, OneOf):
             group = parser.add_mutually_exclusive_group(required=item.required)
             for each in item.options:
-                _add_option(group, each)
+                add_option(group, each)
         else:
-            _add_option(parser, item)
+            add_option(parser, item)
 
 
-def _add_option(container: Any, declared: Option) -> None:
-    choices = {} if declared.choices_from is None else {"choices": declared.choices_from()}
-    container.add_argument(*declared.flags, **declared.keywords, **choices)
+def add_option(container: Any, declared: Option) -> None:
+    """`declared` added to a parser or group (its `add_argument` call)."""
+    import argparse
+
+    keywords = dict(declared.keywords)
+    if keywords.get("default") == SUPPRESS:  # argparse tells its marker by identity
+        keywords["default"] = argparse.SUPPRESS
+    if declared.choices_from is not None:
+        keywords["choices"] = declared.choices_from()
+    container.add_argument(*declared.flags, **keywords)

@@ -4,14 +4,16 @@ chosen (`--exit-code`). Imported by `cli._dispatch` only for `status`.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtools import runner
 from dbtools.errors import ConnectionFailed, DbtoolsError
 
+if TYPE_CHECKING:
+    from dbtools.cli import Arguments
 
-def run_status(args: argparse.Namespace, stores: list[str]) -> int:
+
+def run_status(args: Arguments, stores: list[str]) -> int:
     """Every store's status; an unreachable store is one row of its own and exit 1, the others in full."""
     results: dict[str, Any] = {}
     code = 0

@@ -4,21 +4,24 @@ print, return the exit code. Imported by `cli._dispatch` only when one of them r
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from dbtools import runner
 from dbtools.audit import json_reporter, stdout_reporter
 from dbtools.cli import _each_store, _print_error, passed
 from dbtools.errors import UsageError, ValidationFailed
 
+if TYPE_CHECKING:
+    from dbtools.cli import Arguments
+
 _ADOPT_FILES_ONE_STORE = "adopt --files needs exactly one --db STORE (the folder migrations/<store>/ to fill)"
 _ADOPT_FILES_EXAMPLE = "e.g. `adopt --from dbmate --files db/migrations --db postgres`"
 _ADOPT_OPTIONS = ("migrations_dir", "dry_run", "skip_repeatable")  # what both adopt.files and adopt.history take
 
 
-def run_adopt(args: argparse.Namespace, stores: list[str]) -> int:
+def run_adopt(args: Arguments, stores: list[str]) -> int:
     from dbtools import adopt
 
     report = json_reporter() if args.json else stdout_reporter()
@@ -31,7 +34,7 @@ def run_adopt(args: argparse.Namespace, stores: list[str]) -> int:
     return _each_store(stores, lambda s: adopt.history(s, args.tool, report=report, **history_options))
 
 
-def run_seed(args: argparse.Namespace, stores: list[str]) -> int:
+def run_seed(args: Arguments, stores: list[str]) -> int:
     from datetime import datetime
 
     from dbtools.seed import dataset, load, rows_progress
@@ -50,7 +53,7 @@ def run_seed(args: argparse.Namespace, stores: list[str]) -> int:
     )
 
 
-def run_lint(args: argparse.Namespace, stores: list[str]) -> int:
+def run_lint(args: Arguments, stores: list[str]) -> int:
     """The findings as lines and a count (or one JSON list); unreadable stores as `error:`/`hint:` lines."""
     from dbtools.lint import lint_stores
 
@@ -68,7 +71,7 @@ def run_lint(args: argparse.Namespace, stores: list[str]) -> int:
     return linted.exit_code
 
 
-def run_verify(args: argparse.Namespace, stores: list[str]) -> int:
+def run_verify(args: Arguments, stores: list[str]) -> int:
     """Each store's migration tests on a sandbox, its report printed as it ends; exit 1 when one failed, or
     when none could be verified (0 with --skipped-file, which then says why)."""
     from pathlib import Path
@@ -105,7 +108,7 @@ def run_verify(args: argparse.Namespace, stores: list[str]) -> int:
     return 0
 
 
-def run_schema_docs(args: argparse.Namespace, stores: list[str]) -> int:
+def run_schema_docs(args: Arguments, stores: list[str]) -> int:
     from pathlib import Path
 
     from dbtools import docs

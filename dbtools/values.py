@@ -97,12 +97,13 @@ POSTGRES_DURATION = Duration(
 
 def argument(kind: Number) -> Callable[[str], float]:
     """An argparse `type=` for `kind`: argparse turns its refusal into one usage-error line."""
-    import argparse
 
     def parse(raw: str) -> float:
         try:
             return kind.parse(raw)
         except BadValue as exc:
+            import argparse  # only a refusal needs it (a plain run reads its command line without argparse)
+
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = kind.describe()  # argparse names the type in some messages

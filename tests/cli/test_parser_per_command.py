@@ -12,16 +12,16 @@ from dbtools import cli
 from dbtools.errors import UsageError
 
 
-def full_parse(argv: list[str]) -> argparse.Namespace | str:
+def full_parse(argv: list[str]) -> dict[str, object] | str:
     try:
-        return cli.build_parser().parse_args(argv)
+        return vars(cli.build_parser().parse_args(argv))
     except UsageError as exc:
         return exc.message
 
 
-def run_parse(argv: list[str]) -> argparse.Namespace | str:
+def run_parse(argv: list[str]) -> dict[str, object] | str:
     try:
-        return cli.parse_args(argv)
+        return vars(cli.parse_args(argv))
     except UsageError as exc:
         return exc.message
 

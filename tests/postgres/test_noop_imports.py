@@ -18,7 +18,8 @@ from dbtools.settings import Settings
 # the run; the records on the path are NamedTuples or plain classes), and PostgreSQL's file reader (its
 # dialect, reader, kinds and words modules: a no-op splits no file), nor sqltext (statements and their
 # checksums), nor the backend's concerns a migrate run never calls: describe, load (seeding), rehearse,
-# audit (a no-op writes no event) and the sandbox recipes.
+# audit (a no-op writes no event) and the sandbox recipes; nor argparse (with gettext and locale: a plain
+# command line is read from the commands as data, by cli_quick).
 NOT_ON_THE_NO_OP_PATH = (
     "chdb",
     "clickhouse_driver",
@@ -46,6 +47,10 @@ NOT_ON_THE_NO_OP_PATH = (
     "dbtools.backends.postgres.rehearse",
     "dbtools.backends.postgres.audit",
     "dbtools.backends.postgres.sandbox",
+    "argparse",
+    "gettext",
+    "locale",
+    "dbtools.cli_parser",
 )
 
 _RUN = (
