@@ -4,10 +4,11 @@ The verbs, for scripts and notebooks: `dbtools.migrate("postgres")`, `dbtools.st
 (the command line, invoke tasks and migrations/migrate.py call the same functions).
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
 
 # the version is defined first: the modules below read it
-from typing import Any
 
 from dbtools.runner import (
     migrate,
@@ -15,6 +16,10 @@ from dbtools.runner import (
     status,
     validate,
 )
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["__version__", "baseline", "migrate", "new", "repair", "rollback", "status", "validate"]
 

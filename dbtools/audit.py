@@ -7,12 +7,18 @@ yet, never fails a run: it is one warning on stderr. `DBTOOLS_AUDIT` lists the s
 (default `postgres,mongodb`; `off` for none). Events carry no connection strings or passwords.
 """
 
-# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
+from __future__ import annotations
+
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple, TextIO
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import NamedTuple, TextIO
+else:
+    from dbtools.records import NamedTuple
 
 
 class Event(NamedTuple):

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
 
 from dbtools import backends, envfile, runner
 from dbtools.audit import json_reporter, stdout_reporter
@@ -19,6 +18,10 @@ from dbtools.cli_commands import READS, SUPPRESS, WRITES, Command, OneOf, Option
 from dbtools.errors import DbtoolsError, Interrupted, UsageError, ValidationFailed
 from dbtools.migrations import INT64_MAX
 from dbtools.values import SECONDS_TO_WAIT, Number, argument
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     import argparse

@@ -1,9 +1,15 @@
 """Commands as data for the CLI's parser: a `Command` holds its help line, the shared option sets it takes
 and its own `Option`s (some in a `OneOf` group); `add_command` turns one into its argparse subparser."""
 
-# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
+from __future__ import annotations
+
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from dbtools.records import NamedTuple
 
 if TYPE_CHECKING:  # argparse is imported only where a parser is built (cli_parser): not on a plain run's path
     import argparse
@@ -50,7 +56,7 @@ READS = ("common", "stores")  # the shared option sets of a command that reads a
 WRITES = ("common", "stores", "locking")  # ... and of one that writes under the migration lock
 
 
-def add_command(sub: Any, name: str, command: Command, shared: "Mapping[str, argparse.ArgumentParser]") -> None:
+def add_command(sub: Any, name: str, command: Command, shared: Mapping[str, argparse.ArgumentParser]) -> None:
     """Add `command` to the subparsers `sub` as `name`."""
     parser = sub.add_parser(name, help=command.help, parents=[shared[key] for key in command.shared])
     for item in command.arguments:

@@ -12,10 +12,13 @@ what argparse's parser makes of the same tokens, attribute for attribute (tests/
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from dbtools import cli
 from dbtools.cli_commands import SUPPRESS, OneOf, Option
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 _ACTIONS = (None, "store", "store_true", "store_const", "append")
 _KEYWORDS = {"action", "dest", "default", "type", "const", "metavar", "help", "required", "choices"}

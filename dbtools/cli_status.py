@@ -4,10 +4,12 @@ chosen (`--exit-code`). Imported by `cli._dispatch` only for `status`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from dbtools import runner
 from dbtools.errors import ConnectionFailed, DbtoolsError
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from dbtools.cli import Arguments

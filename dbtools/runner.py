@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Unpack
 
 from dbtools.audit import Event
 from dbtools.errors import (
@@ -28,12 +27,18 @@ from dbtools.migrations import Migration
 from dbtools.plan import DOWN_MARK, AppliedMigration, Plan
 from dbtools.session import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from dbtools.session import Context as Context
-from dbtools.session import StoreAt, StoreReported, migration_lock
 from dbtools.session import configured_stores as configured_stores
+from dbtools.session import migration_lock
 from dbtools.session import migrations_root as migrations_root
 from dbtools.session import open_store as open_store
 from dbtools.session import settings_for as settings_for
 from dbtools.settings import Settings
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any, Unpack
+
+    from dbtools.session import StoreAt, StoreReported
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from dbtools import backends
 from dbtools.audit import AuditTrail, Event, Reporter, discard
@@ -18,8 +17,24 @@ from dbtools.migrations import Migration, discover
 from dbtools.plan import Plan, build
 from dbtools.settings import Settings, from_env
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:  # the keywords' types are for the type checker only (runner, upkeep and adopt import them so)
+    from typing import TypedDict, Unpack
+
     from dbtools.backends.base import Backend
+
+    class StoreAt(TypedDict, total=False):
+        """The keywords every verb takes to find its store: the migrations folder (default: `migrations_root()`)
+        and the settings (default: from the environment). A verb declares them as `**located: Unpack[StoreAt]`."""
+
+        migrations_dir: str | os.PathLike[str] | None
+        settings: Settings | None
+
+    class StoreReported(StoreAt, total=False):
+        """`StoreAt` and where the verb's events go (default: nowhere), for the verbs that report."""
+
+        report: Reporter | None
+
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 
@@ -53,20 +68,6 @@ class Context:
         return build(self.files, self.backend.history(), store=self.store, target=target)
 
 
-class StoreAt(TypedDict, total=False):
-    """The keywords every verb takes to find its store: the migrations folder (default: `migrations_root()`)
-    and the settings (default: from the environment). A verb declares them as `**located: Unpack[StoreAt]`."""
-
-    migrations_dir: str | os.PathLike[str] | None
-    settings: Settings | None
-
-
-class StoreReported(StoreAt, total=False):
-    """`StoreAt` and where the verb's events go (default: nowhere), for the verbs that report."""
-
-    report: Reporter | None
-
-
 @contextmanager
 def open_store(store: str, *, create_db: bool = False, **located: Unpack[StoreReported]) -> Iterator[Context]:
     """Load the backend, read the files, connect; close on exit."""
@@ -74,10 +75,11 @@ def open_store(store: str, *, create_db: bool = False, **located: Unpack[StoreRe
     folder = migrations_root(located.get("migrations_dir")) / store
     files = discover(folder, store, cls.extensions, max_version=cls.max_version)
     backend = cls(located.get("settings") or from_env(store, cls.defaults))
-    from dbtools.backends.base import FolderDeclared  # loaded with the backend already
+    if hasattr(backend, "use_migrations_folder"):  # what isinstance would check first (typing stays unloaded)
+        from dbtools.backends.base import FolderDeclared
 
-    if isinstance(backend, FolderDeclared):  # a store that reads declarations of the project's (Redis' layout)
-        backend.use_migrations_folder(folder)
+        if isinstance(backend, FolderDeclared):  # a store that reads declarations of the project's (Redis' layout)
+            backend.use_migrations_folder(folder)
     backend.connect(create_database=create_db)
     trail = AuditTrail(located.get("report") or discard)
     try:

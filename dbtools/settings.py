@@ -1,15 +1,21 @@
 """Connection settings per store, read from the environment and `<STORE>_URL`; secrets masked."""
 
-# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
+from __future__ import annotations
+
 import os
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from dbtools.errors import ConfigError, secret
 from dbtools.values import PORT, BadValue, Kind
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from dbtools.records import NamedTuple
 
 _NONE: Mapping[str, Any] = MappingProxyType({})  # an empty mapping no one can add to, shared as a default
 
@@ -88,7 +94,7 @@ class Settings:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS if name != "password")
         return f"Settings({shown})"
 
-    def _replace(self, **changes: Any) -> "Settings":
+    def _replace(self, **changes: Any) -> Settings:
         """A copy with `changes` (field=value) made."""
         return Settings(**{**{name: getattr(self, name) for name in self._FIELDS}, **changes})
 
@@ -107,7 +113,7 @@ class Settings:
         """host:port (or the embedded path) for messages."""
         return self.path if self.path else f"{self.host}:{self.port}"
 
-    def with_database(self, database: str) -> "Settings":
+    def with_database(self, database: str) -> Settings:
         """The same server, another database."""
         return self._replace(database=database)
 

@@ -16,7 +16,11 @@ from dbtools.errors import HistoryMismatch, UsageError
 from dbtools.migrations import new_file
 from dbtools.plan import AppliedMigration
 from dbtools.runner import _locked
-from dbtools.session import DEFAULT_LOCK_TIMEOUT, StoreReported, migrations_root, open_store
+from dbtools.session import DEFAULT_LOCK_TIMEOUT, migrations_root, open_store
+
+TYPE_CHECKING = False  # typing's own constant (see dbtools.records)
+if TYPE_CHECKING:
+    from dbtools.session import StoreReported
 
 
 def baseline(

@@ -5,10 +5,16 @@ Environment variables, URL options and command-line numbers all go through these
 one line naming the variable or option and what it accepts, never later as a traceback.
 """
 
-# No `from __future__ import annotations`: NamedTuples with real types are made in half the time (see plan.py).
+from __future__ import annotations
+
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from dbtools.records import NamedTuple
 
 # ASCII digits only: str.isdigit() accepts '²' and other digits int() refuses or reads differently
 # and no more digits than any range here needs (int() of 5,000 digits raises its own ValueError)

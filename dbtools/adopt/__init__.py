@@ -34,7 +34,10 @@ from dbtools.audit import Event, Reporter, discard
 from dbtools.errors import HistoryMismatch, Refusals, UsageError
 from dbtools.migrations import discover
 from dbtools.plan import AppliedMigration
-from dbtools.session import StoreReported
+
+TYPE_CHECKING = False  # typing's own constant (see dbtools.records)
+if TYPE_CHECKING:
+    from dbtools.session import StoreReported
 
 # tool name -> module holding TOOL; one module per tool, imported only when asked for
 TOOLS: dict[str, str] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, cast
 
 from dbtools.errors import UsageError
 
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
 if TYPE_CHECKING:
     from dbtools.backends.base import Backend
 
@@ -56,7 +56,8 @@ def load(name: str) -> type[Backend]:
         if exc.name and exc.name.startswith("dbtools"):
             raise UsageError(f"store {name!r} is not implemented yet", hint="use one of the others") from None
         raise
-    return cast("type[Backend]", getattr(module, class_name))
+    found: type[Backend] = getattr(module, class_name)
+    return found
 
 
 def names_text() -> str:

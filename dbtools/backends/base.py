@@ -2,7 +2,7 @@
 
 The runner never asks which store it talks to. To add a store:
 
-1. write the package `dbtools/backends/<store>/`: a class meeting `Backend` below in its `__init__.py`,
+1. write the package `dbtools/backends/<store>/`: a class meeting `Backend` (capabilities.py) in its `__init__.py`,
    one module per concern beside it (client, history, lock, apply, ...; see the other stores);
 2. add one line to `dbtools.backends.REGISTRY` (a store kept outside dbtools: `DBTOOLS_BACKENDS`);
 3. create `migrations/<store>/` and `tests/<store>/samples.py`, and make `tests/conformance` pass with
@@ -37,22 +37,22 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from datetime import UTC
-from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from dbtools import __version__
 from dbtools.errors import MigrationFailed, UsageError
 from dbtools.migrations import Migration
 from dbtools.plan import DOWN_MARK, AppliedMigration
-from dbtools.settings import Settings, StoreDefaults
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from dbtools.records import NamedTuple
 
 if TYPE_CHECKING:  # sqltext: imported where statements are read, and a no-op run reads none
-    from dbtools.audit import Event, Reporter
-    from dbtools.seed.table import Table
     from dbtools.sqltext import Splitter, Statement
 
 HISTORY_NAME = "migration_history"
@@ -69,190 +69,6 @@ class ForeignTable(NamedTuple):
     columns: dict[str, str]
     rows: list[dict[str, Any]]
     engine: str = ""
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """One store. Instances are used by one run, in one thread, and closed by the runner."""
-
-    name: ClassVar[str]  # "postgres": folder, --db value, registry key
-    defaults: ClassVar[StoreDefaults]  # env names, defaults and URL schemes
-    extensions: ClassVar[tuple[str, ...]]  # file extensions it runs: ("sql",)
-    packages: ClassVar[tuple[str, ...]]  # PyPI names only this store needs (its driver, a sandbox server), as pinned
-    # in requirements*.txt: `nox -s migration_tests(store=...)` installs these and the core, nothing else
-    max_version: ClassVar[int]  # the largest version its history column holds (files above it are refused)
-    transactional_ddl: ClassVar[bool]  # a migration and its history row commit together
-    new_template: ClassVar[str]  # body of a file made by `dbtools new` ({description})
-    settings: Settings  # where it connects (`settings.display_url` for messages)
-
-    def __init__(self, settings: Settings) -> None:
-        """Keep the settings; connect nothing yet."""
-
-    def connect(self, *, create_database: bool = False) -> None:
-        """Open the connection; raise ConnectionFailed / DatabaseMissing with a hint.
-
-        With `create_database`, create a missing database instead of raising DatabaseMissing."""
-
-    def close(self) -> None:
-        """Release the connection (and with it any lock still held)."""
-
-    def split(self, migration: Migration, *, down: bool = False) -> Sequence[Statement]:
-        """The statements of the up (or down) section, each with its file line."""
-
-    def history(self) -> list[AppliedMigration]:
-        """Every history row, read exactly; [] when the history does not exist yet. Writes nothing."""
-
-    def ensure_history(self) -> None:
-        """Create the history table/collection/key if missing. Called under the lock."""
-
-    def lock(self, timeout: float, on_wait: Callable[[str], None] | None = None) -> AbstractContextManager[None]:
-        """Hold the store-wide migration lock; raise LockTimeout naming the holder after `timeout` s.
-
-        Wait by polling short attempts (`dbtools.leases.take_or_wait`), never inside a blocking statement;
-        `on_wait` hears once, when the lock is found taken, who holds it and how long this run waits."""
-
-    def lock_holder(self) -> str | None:
-        """Who holds the migration lock now (for `status`), None when it is free."""
-
-    def apply(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> AppliedMigration:
-        """Run statements[start_at:] and record the migration (see the promise above)."""
-
-    def revert(self, migration: Migration, statements: Sequence[Statement], *, start_at: int = 0) -> None:
-        """Run the down statements and remove the history row, atomically where the store can. Run outside a
-        transaction, a down section is recorded as apply's is (`step_started(down=True)` before each
-        statement), and `start_at` continues one a rollback left unfinished (`rollback --resume`)."""
-
-    def record(self, row: AppliedMigration) -> None:
-        """Insert or replace one history row (baseline, repair)."""
-
-    def record_many(self, rows: Sequence[AppliedMigration]) -> None:
-        """Insert or replace several rows at once (adopt): in one transaction where the store has them,
-        else in one write the store applies whole (one INSERT block, one HSET)."""
-
-    def forget(self, version: int) -> None:
-        """Delete one history row (repair)."""
-
-    def break_lock(self) -> str | None:
-        """Free a lock left by a dead or stuck run (`unlock --force`); describe what was freed, None if free."""
-
-    def snapshot(self) -> dict[str, Any]:
-        """The user-visible schema from the live catalog, JSON-able and free of noise (no history or lock
-        objects, no timestamps, no internal ids), so two databases built the same way compare equal."""
-
-
-# -- optional capabilities ---------------------------------------------------------------------------
-# A store offers a verb beyond migrating by having the members one of these declares; callers ask
-# `isinstance(backend, Backupable)` (presence of the members, checked at run time) and refuse a store
-# without it with `lacks(...)`; each backend module states under TYPE_CHECKING which ones it meets, so
-# the type checker holds it to their signatures.
-
-
-@runtime_checkable
-class Seedable(Protocol):
-    """`dbtools seed`: count, wipe and load the seed's tables (the fast path of each store)."""
-
-    def count(self, target: str) -> int:
-        """Rows (entries) `target` holds now: a store already seeded is skipped."""
-
-    def wipe(self, targets: Sequence[str]) -> None:
-        """Empty `targets` (seed --reset)."""
-
-    def load(self, table: Table) -> int:
-        """Write one chunk of rows into `table.target`; return how many were written."""
-
-
-@runtime_checkable
-class Batching(Protocol):
-    """Seeding in one transaction: `wipe` and every `load` inside `batch()` commit together."""
-
-    def batch(self) -> AbstractContextManager[None]: ...
-
-
-@runtime_checkable
-class Backupable(Protocol):
-    """`backup`, `restore`, `rehearse` and `migrate --backup` (see `dbtools.backup` for the folder format)."""
-
-    def backup_to(self, folder: Path) -> dict[str, Any]:
-        """Write the store's files into `folder`; return files, tool, method, details (and sha256)."""
-
-    def restore_from(self, folder: Path, manifest: dict[str, Any], *, replace: bool = False) -> None:
-        """Load a checked backup; with `replace`, everything the target held is replaced all or nothing."""
-
-    def is_empty(self) -> bool:
-        """The target holds nothing a user could lose (the lock aside)."""
-
-
-@runtime_checkable
-class Inventoried(Protocol):
-    """What a non-empty restore target holds, by kind, for the refusal message."""
-
-    def contents(self) -> dict[str, int]: ...
-
-
-@runtime_checkable
-class RehearsalCost(Protocol):
-    """`rehearse`: what one migration cost (locks waited for, mutations), measured around it."""
-
-    def rehearsal_cost(self) -> AbstractContextManager[dict[str, Any]]: ...
-
-
-@runtime_checkable
-class RestoreProvider(Protocol):
-    """`rehearse`: which sandbox kind can load a given backup (ClickHouse BACKUP needs the server)."""
-
-    @staticmethod
-    def restore_provider(manifest: dict[str, Any]) -> str | None: ...
-
-
-@runtime_checkable
-class Describable(Protocol):
-    """`schema-docs`: the store's objects with their purpose, fields and indexes."""
-
-    def describe(self) -> list[dict[str, Any]]: ...
-
-
-@runtime_checkable
-class AuditSink(Protocol):
-    """Receives the run's events (`DBTOOLS_AUDIT=<store>`)."""
-
-    def write_log(self, events: Sequence[Event]) -> None: ...
-
-
-@runtime_checkable
-class Adoptable(Protocol):
-    """`adopt`: another tool's history table, read as the store holds it (None: absent)."""
-
-    def read_table(self, name: str) -> ForeignTable | None: ...
-
-
-@runtime_checkable
-class LayoutChecked(Protocol):
-    """`dbtools check`: live data checked against a declared layout; returns the number of violations."""
-
-    def check(self, report: Reporter) -> int: ...
-
-
-@runtime_checkable
-class Isolating(Protocol):
-    """`verify`: settings for a database of its own on a shared sandbox server (Redis: a spare DB index)."""
-
-    @classmethod
-    def isolated(cls, base: Settings, token: str) -> Settings: ...
-
-
-@runtime_checkable
-class TransactionChooser(Protocol):
-    """Whether a migration runs in one transaction (lint's squawk rules read it)."""
-
-    @staticmethod
-    def runs_in_transaction(migration: Migration, statements: Sequence[Statement]) -> bool: ...
-
-
-@runtime_checkable
-class Templated(Protocol):
-    """`new --ext`: file templates beyond `new_template`, by extension."""
-
-    templates: ClassVar[dict[str, str]]
 
 
 class LazyModule:
@@ -281,67 +97,6 @@ class LazyFunction:
         return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
 
 
-@runtime_checkable
-class SqlDialect(Protocol):
-    """A SQL store's way of reading files: its dialect module (`split()`, `words()`), which lint reads."""
-
-    @property
-    def dialect(self) -> ModuleType: ...  # read-only: a store names its module in its class body
-
-
-@runtime_checkable
-class LintChecked(Protocol):
-    """Lint checks of the store's own, run after the common ones (`dbtools lint`)."""
-
-    @staticmethod
-    def lint_checks() -> tuple[Callable[..., Any], ...]: ...
-
-
-@runtime_checkable
-class DeprecationMarks(Protocol):
-    """How the store marks a table or column deprecated (lint's drop rule names it in its hint)."""
-
-    @staticmethod
-    def deprecation_mark(table: str, column: str | None = None) -> str: ...
-
-
-@runtime_checkable
-class FolderDeclared(Protocol):
-    """Reads declarations the project keeps in the store's migrations folder (Redis: layout.toml)."""
-
-    @staticmethod
-    def use_migrations_folder(folder: Path) -> None: ...
-
-
-RecipeTable = Mapping[str, Callable[..., Any]]  # a store's sandbox recipes: provider -> recipe, in trying order
-
-
-@runtime_checkable
-class SandboxRecipes(Protocol):
-    """Throwaway servers for tests and `verify` (see `dbtools.sandbox`): a recipe per provider the store runs
-    on (docker, local, embedded, or a variant of its own), in the order to try them when none is asked for,
-    and what to install when none starts."""
-
-    sandbox_recipes: ClassVar[RecipeTable]
-    sandbox_install_hint: ClassVar[str]
-
-
-@runtime_checkable
-class SandboxVariants(Protocol):
-    """Providers of the store's own among its `sandbox_recipes` (MongoDB's secantusdb), each run by one of
-    the mechanisms docker, local or embedded: provider -> mechanism."""
-
-    sandbox_variants: ClassVar[dict[str, str]]
-
-
-@runtime_checkable
-class SandboxProbed(Protocol):
-    """A sandbox's readiness told by a protocol round trip that creates nothing (else: the backend connects)."""
-
-    @property
-    def sandbox_probe(self) -> Callable[[Settings], None]: ...  # a staticmethod of the store's class
-
-
 def lacks(store: str, verb: str, capability: type, hint: str) -> UsageError:
     """The one `error:`/`hint:` pair for a store whose backend does not offer `capability`."""
     return UsageError(f"{verb} is not available for {store}: its backend is not {capability.__name__}", hint=hint)
@@ -351,13 +106,23 @@ def lacks(store: str, verb: str, capability: type, hint: str) -> UsageError:
 def applied_by() -> str:
     """`user@host` of this process, for history rows and lock owners (looked up once per process: the
     password database is read for the user name, and a run writes many rows)."""
-    import getpass
+    return f"{_user_name()}@{os.uname().nodename}"
 
+
+def _user_name() -> str:
+    """`getpass.getuser()` (the first of LOGNAME, USER, LNAME, USERNAME that is set, else the password
+    database's name for this uid), else the uid: without importing getpass, whose terminal handling
+    (termios) a run never needs."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        user = getpass.getuser()
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
     except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{os.uname().nodename}"
+        return str(os.getuid())
 
 
 def owner_tag() -> str:
@@ -518,3 +283,108 @@ def statement_failed(
         in_step=index + 1 if partial else 0,
         reverting=reverting,
     )
+
+
+if TYPE_CHECKING:  # the contract and capabilities live in capabilities.py (typing's Protocols)
+    from dbtools.backends.capabilities import (
+        Adoptable as Adoptable,
+    )
+    from dbtools.backends.capabilities import (
+        AuditSink as AuditSink,
+    )
+    from dbtools.backends.capabilities import (
+        Backend as Backend,
+    )
+    from dbtools.backends.capabilities import (
+        Backupable as Backupable,
+    )
+    from dbtools.backends.capabilities import (
+        Batching as Batching,
+    )
+    from dbtools.backends.capabilities import (
+        DeprecationMarks as DeprecationMarks,
+    )
+    from dbtools.backends.capabilities import (
+        Describable as Describable,
+    )
+    from dbtools.backends.capabilities import (
+        FolderDeclared as FolderDeclared,
+    )
+    from dbtools.backends.capabilities import (
+        Inventoried as Inventoried,
+    )
+    from dbtools.backends.capabilities import (
+        Isolating as Isolating,
+    )
+    from dbtools.backends.capabilities import (
+        LayoutChecked as LayoutChecked,
+    )
+    from dbtools.backends.capabilities import (
+        LintChecked as LintChecked,
+    )
+    from dbtools.backends.capabilities import (
+        RecipeTable as RecipeTable,
+    )
+    from dbtools.backends.capabilities import (
+        RehearsalCost as RehearsalCost,
+    )
+    from dbtools.backends.capabilities import (
+        RestoreProvider as RestoreProvider,
+    )
+    from dbtools.backends.capabilities import (
+        SandboxProbed as SandboxProbed,
+    )
+    from dbtools.backends.capabilities import (
+        SandboxRecipes as SandboxRecipes,
+    )
+    from dbtools.backends.capabilities import (
+        SandboxVariants as SandboxVariants,
+    )
+    from dbtools.backends.capabilities import (
+        Seedable as Seedable,
+    )
+    from dbtools.backends.capabilities import (
+        SqlDialect as SqlDialect,
+    )
+    from dbtools.backends.capabilities import (
+        Templated as Templated,
+    )
+    from dbtools.backends.capabilities import (
+        TransactionChooser as TransactionChooser,
+    )
+
+_CAPABILITIES = frozenset(
+    (
+        "Backend",
+        "Seedable",
+        "Batching",
+        "Backupable",
+        "Inventoried",
+        "RehearsalCost",
+        "RestoreProvider",
+        "Describable",
+        "AuditSink",
+        "Adoptable",
+        "LayoutChecked",
+        "Isolating",
+        "TransactionChooser",
+        "Templated",
+        "SqlDialect",
+        "LintChecked",
+        "DeprecationMarks",
+        "FolderDeclared",
+        "RecipeTable",
+        "SandboxRecipes",
+        "SandboxVariants",
+        "SandboxProbed",
+    )
+)
+
+
+def __getattr__(name: str) -> object:
+    """`Backend`, the capabilities and `RecipeTable`, from capabilities.py (imported on first use: typing)."""
+    if name in _CAPABILITIES:
+        from dbtools.backends import capabilities
+
+        return getattr(capabilities, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

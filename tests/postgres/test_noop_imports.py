@@ -19,7 +19,8 @@ from dbtools.settings import Settings
 # dialect, reader, kinds and words modules: a no-op splits no file), nor sqltext (statements and their
 # checksums), nor the backend's concerns a migrate run never calls: describe, load (seeding), rehearse,
 # audit (a no-op writes no event) and the sandbox recipes; nor argparse (with gettext and locale: a plain
-# command line is read from the commands as data, by cli_quick).
+# command line is read from the commands as data, by cli_quick), nor typing (the records are dbtools.records'
+# NamedTuples, the backend contract and capabilities typing Protocols loaded on first use), nor getpass (termios).
 NOT_ON_THE_NO_OP_PATH = (
     "chdb",
     "clickhouse_driver",
@@ -51,6 +52,10 @@ NOT_ON_THE_NO_OP_PATH = (
     "gettext",
     "locale",
     "dbtools.cli_parser",
+    "typing",
+    "dbtools.backends.capabilities",
+    "getpass",
+    "termios",
 )
 
 _RUN = (

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtools.backends.base import HISTORY_NAME, LazyFunction, LazyModule, split_section
 from dbtools.backends.postgres.apply import PostgresApply
@@ -19,6 +18,10 @@ from dbtools.errors import DatabaseMissing
 from dbtools.migrations import INT64_MAX, Migration
 from dbtools.settings import Settings, StoreDefaults
 from dbtools.values import POSTGRES_DURATION
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class PostgresBackend(PostgresApply, PostgresLock):

@@ -6,7 +6,6 @@ import io
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from dbtools.backends.base import history_row, migration_failed, statement_failed, step_failed, step_started
 from dbtools.backends.postgres.client import _server_message
@@ -14,6 +13,10 @@ from dbtools.backends.postgres.history import PostgresHistory, _history_write_fa
 from dbtools.errors import ConnectionFailed, DbtoolsError, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:  # imported where statements are read: a no-op run reads none
     from dbtools.backends.postgres import dialect

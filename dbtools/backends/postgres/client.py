@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
 
 from dbtools.backends.base import owner_tag
 from dbtools.errors import ConfigError, ConnectionFailed, DatabaseMissing, missing_driver
 from dbtools.settings import Settings, mask
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 # Session options: libpq URL query parameters we handle ourselves rather than pass to libpq.
 SESSION_OPTIONS = ("lock_timeout", "statement_timeout")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from dbtools.backends.base import HISTORY_NAME, ForeignTable, migration_failed
 from dbtools.backends.postgres.client import PostgresClient, _server_message
 from dbtools.errors import DbtoolsError, MigrationFailed
 from dbtools.migrations import Migration
 from dbtools.plan import AppliedMigration
+
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 _COLUMNS = (
     "version, name, checksum, status, statements_done, statements_total, progress_checksum, "

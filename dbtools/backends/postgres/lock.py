@@ -6,11 +6,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from dbtools.backends.base import owner_tag
 from dbtools.backends.postgres.client import PostgresClient
 
+TYPE_CHECKING = False  # typing's own constant, without importing typing (issue 18: off a run's path)
 if TYPE_CHECKING:
     from dbtools.leases import Waiting
 
