@@ -36,8 +36,9 @@ SCRIPT_KINDS = ("py", "js")
 INT64_MAX = 2**63 - 1  # the widest version every store's history column holds (bigint, Int64, int64)
 
 # A line with something other than whitespace or a `--` comment on it (a statement line).
-_STATEMENT_LINE = re.compile(r"^[^\S\n]*(?:[^-\s]|-(?!-))", re.MULTILINE)
-_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$")
+# compiled on first use (`re` keeps them), not at import: the commonest names and files are read without them
+_STATEMENT_LINE_PATTERN = r"(?m)^[^\S\n]*(?:[^-\s]|-(?!-))"
+_NAME_PATTERN = r"^(?P<version>\d+)_(?P<name>.+?)(?:\.(?P<direction>up|down))?\.(?P<ext>[A-Za-z0-9]+)$"
 _SCRIPT_DOWN = {  # compiled on first use (by `re`): only scripts need them
     "py": r"(?m)^(?:(?:async\s+)?def\s+down\s*\(|down\s*=)",  # a function, or `down = [step, ...]`
     "js": r"(?m)\bdown\s*(?::|\(|=)",
@@ -178,7 +179,7 @@ def _classify(
     a FIFO, ...) is an error: skipping it would make `validate` pass over a migration that never runs.
     `plain_file`: the caller already knows the entry is a regular file (not a link), so no stat is needed."""
     if plain_file:  # the common case, decided by the checks below in one step
-        match = _NAME.match(name)
+        match = re.match(_NAME_PATTERN, name)
         if match is not None and match["ext"] in extensions:
             return match
     if name.startswith((".", "_")):
@@ -186,7 +187,7 @@ def _classify(
     kind = "file" if plain_file else _entry_kind(folder / name)
     stem, dot, suffix = name.rpartition(".")
     ext = suffix.lower() if dot and stem else ""
-    match = _NAME.match(name)
+    match = re.match(_NAME_PATTERN, name)
     if kind == "a directory" and not (match and match["ext"].lower() in extensions):
         return None  # a folder of notes, fixtures, another tool's layout
     if not name[0].isdigit():
@@ -355,7 +356,7 @@ def _read_common(store: str, version: int, found: _Entry, text: str) -> Migratio
         return None
     up = text[len(_UP_LINE) : down_at]
     first = up[:1]  # a statement on the first line is found without the pattern
-    if (not first or first == "-" or first.isspace()) and _STATEMENT_LINE.search(up) is None:
+    if (not first or first == "-" or first.isspace()) and re.search(_STATEMENT_LINE_PATTERN, up) is None:
         return None  # refused by the general reader, with its message
     # positional: a NamedTuple built from keywords takes twice as long, and a long history builds one per file
     return Migration(
@@ -393,7 +394,7 @@ def slug(description: str) -> str:
 def new_file(folder: Path, store: str, description: str, ext: str, template: str) -> Path:
     """Create the next-numbered migration file in `folder` from `template`; return its path."""
     folder.mkdir(parents=True, exist_ok=True)
-    existing = [m for m in (_NAME.match(p.name) for p in folder.iterdir()) if m]
+    existing = [m for m in (re.match(_NAME_PATTERN, p.name) for p in folder.iterdir()) if m]
     version = max((int(m["version"]) for m in existing), default=0) + 1
     width = max((len(m["version"]) for m in existing), default=3)
     path = folder / f"{version:0{width}d}_{slug(description)}.{ext}"
@@ -409,7 +410,12 @@ def comment_text(description: str) -> str:
 
 
 def __getattr__(name: str) -> object:
-    """The marker reader's names, still importable from here (imported on first use, as `_read` does)."""
+    """The marker reader's names, still importable from here (imported on first use, as `_read` does), and
+    the compiled name and statement-line patterns."""
+    if name == "_NAME":
+        return re.compile(_NAME_PATTERN)
+    if name == "_STATEMENT_LINE":
+        return re.compile(_STATEMENT_LINE_PATTERN)
     if name in ("Section", "Parsed", "_Markers", "_sections", "_directives"):
         from dbtools import sections
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 from dbtools.errors import MigrationFileError
-from dbtools.migrations import _STATEMENT_LINE
+from dbtools.migrations import _STATEMENT_LINE_PATTERN
+
+_STATEMENT_LINE = re.compile(_STATEMENT_LINE_PATTERN)  # a line with something other than a `--` comment
 
 KNOWN_DIRECTIVES = ("no-transaction", "transaction", "lint-ignore")
 
