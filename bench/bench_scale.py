@@ -643,14 +643,14 @@ def clickhouse_section(
                     url = settings.with_database(f"bench_{label}_{index}").url
                     env_ = env.python(CLICKHOUSE_URL=url, DBTOOLS_AUDIT="off")
                     out["native"].setdefault(label, Series()).runs.append(execute(dbtools_argv(), env=env_, cwd=cwd))
-                    settle(settings.port)
+                    settle(settings.port, f"bench_{label}_{index}")
 
                 def native_floor(index: int = index, appends: bool = False) -> None:
                     database = f"bench_floor_{index}_{int(appends)}"
                     argv = [PY, "-c", FLOOR_NATIVE, str(mdir), str(settings.port), database]
                     run = execute([*argv, *(["appends"] if appends else [])], env=env.python())
                     out["native"].setdefault("floor+appends" if appends else "floor", Series()).runs.append(run)
-                    settle(settings.port)
+                    settle(settings.port, database)
 
                 steps += [native_dbtools, native_floor, lambda index=index: native_floor(index, True)]
                 if base is not None:
@@ -665,15 +665,17 @@ def clickhouse_section(
     return out
 
 
-def settle(port: int, limit: float = 30.0) -> None:
-    """Wait until the server has no merge running or due (a run's MergeTree parts are merged after it
-    exits: without this, that work lands on whichever run comes next in the round)."""
+def settle(port: int, database: str, limit: float = 30.0) -> None:
+    """Drop the database a native run made and wait until the server has no merge running: every run
+    then starts on the same server (18.16 slows down as hundreds of tables pile up, and a run's
+    MergeTree parts are merged after it exits, on whichever run comes next)."""
     from clickhouse_driver import Client
 
     client = Client("127.0.0.1", port=port)
     deadline = time.monotonic() + limit
     try:
-        time.sleep(1.0)  # merges are picked a moment after the inserts that make them due
+        client.execute(f"DROP DATABASE IF EXISTS {database}")
+        time.sleep(0.5)
         while time.monotonic() < deadline and client.execute("SELECT count() FROM system.merges")[0][0]:
             time.sleep(0.1)
     finally:
