@@ -34,15 +34,9 @@ def unfinished(mdir: Path, env: dict[str, str]) -> list[dict]:
     return json.loads(done.stdout)["clickhouse"]["unfinished"]
 
 
-def test_sigkill_inside_a_statement_reads_as_interrupted_there(native: Settings, tmp_path: Path) -> None:
-    db = native.database
-    (tmp_path / "clickhouse").mkdir()
-    (tmp_path / "clickhouse" / "001_events.sql").write_text(
-        f"CREATE TABLE {db}.events (n UInt8) ENGINE = Memory;\nSELECT sleep(3);\n"
-        f"CREATE TABLE IF NOT EXISTS {db}.after (n UInt8) ENGINE = Memory;\n"
-    )
-    env = clickhouse_env(native)
-    argv = [sys.executable, "-m", "dbtools", "--migrations-dir", str(tmp_path), "migrate", "--db", "clickhouse"]
+def killed_in_sleep(native: Settings, mdir: Path, env: dict[str, str]) -> None:
+    """`migrate` of `mdir`, killed (SIGKILL) while the server runs its `SELECT sleep(3)` statement."""
+    argv = [sys.executable, "-m", "dbtools", "--migrations-dir", str(mdir), "migrate", "--db", "clickhouse"]
     run = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -52,6 +46,17 @@ def test_sigkill_inside_a_statement_reads_as_interrupted_there(native: Settings,
         os.kill(run.pid, signal.SIGKILL)
     finally:
         run.wait()
+
+
+def test_sigkill_inside_a_statement_reads_as_interrupted_there(native: Settings, tmp_path: Path) -> None:
+    db = native.database
+    (tmp_path / "clickhouse").mkdir()
+    (tmp_path / "clickhouse" / "001_events.sql").write_text(
+        f"CREATE TABLE {db}.events (n UInt8) ENGINE = Memory;\nSELECT sleep(3);\n"
+        f"CREATE TABLE IF NOT EXISTS {db}.after (n UInt8) ENGINE = Memory;\n"
+    )
+    env = clickhouse_env(native)
+    killed_in_sleep(native, tmp_path, env)
     (row,) = unfinished(tmp_path, env)
     assert (row["state"], row["statements_done"], row["in_step"]) == ("interrupted", 1, 2), row
     # the row that says so is in the progress log; the MergeTree history has no row of this run yet
@@ -96,16 +101,7 @@ def test_a_killed_runs_applied_rows_are_read_from_the_log_and_copied_by_the_next
         f"CREATE TABLE {db}.b (n UInt8) ENGINE = Memory;\nSELECT sleep(3);\n"
     )
     env = clickhouse_env(native)
-    argv = [sys.executable, "-m", "dbtools", "--migrations-dir", str(tmp_path), "migrate", "--db", "clickhouse"]
-    run = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not query(native, "SELECT 1 FROM system.processes WHERE query LIKE 'SELECT sleep(3)%'"):
-            assert time.monotonic() < deadline and run.poll() is None, "the migration never reached its sleep"
-            time.sleep(0.02)
-        os.kill(run.pid, signal.SIGKILL)
-    finally:
-        run.wait()
+    killed_in_sleep(native, tmp_path, env)
     # 001's applied row is in the progress log only: the run died before copying it into the history
     assert query(native, f"SELECT count() FROM {db}.migration_history") == [(0,)]
     ((logged,),) = query(native, f"SELECT revision FROM {db}.dbtools_migration_progress WHERE status = 'applied'")
