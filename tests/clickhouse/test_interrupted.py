@@ -111,6 +111,12 @@ def test_a_history_that_cannot_take_the_runs_rows_is_one_line(native: Settings, 
     error, hint = the_error(dbtools(mdir, "migrate", "--db", "clickhouse", env=env))
     assert "could not copy this run's rows into migration_history" in error and "doesn't exist" in error
     assert "kept in dbtools_migration_progress" in hint and "ATTACH" in hint
+    # while it is detached, history is not read as empty (every migration would run again): refused
+    for command in ("status", "migrate"):
+        error, hint = the_error(dbtools(mdir, command, "--db", "clickhouse", env=env))
+        assert "the history table migration_history is missing, but dbtools_migration_progress holds" in error
+        assert "ATTACH TABLE" in hint and db in hint and "migration_history" in hint
+    assert query(native, f"EXISTS TABLE {db}.migration_history") == [(0,)]  # not made again, empty
     query(native, f"ATTACH TABLE {db}.migration_history")
     status = json.loads(dbtools(mdir, "status", "--json", "--db", "clickhouse", env=env).stdout)["clickhouse"]
     assert status["applied"] == [1] and status["unfinished"] == []

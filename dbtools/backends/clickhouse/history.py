@@ -33,7 +33,7 @@ from dbtools.backends.clickhouse.sql import (
     on_cluster,
     quote,
 )
-from dbtools.errors import DbtoolsError
+from dbtools.errors import DbtoolsError, HistoryMismatch
 from dbtools.plan import AppliedMigration
 
 PROGRESS_NAME = "dbtools_migration_progress"
@@ -97,6 +97,7 @@ class ClickHouseHistory(ClickHouseLock):
                 break
             except ServerError as exc:
                 if exc.code == UNKNOWN_TABLE:
+                    self._refuse_lost_history()
                     return []
                 if exc.code != UNKNOWN_IDENTIFIER or columns == _OLD_COLUMNS[-1]:
                     raise
@@ -117,6 +118,25 @@ class ClickHouseHistory(ClickHouseLock):
             fields[8] = datetime.fromtimestamp(int(fields[8]), UTC)
             result.append(AppliedMigration(*fields))
         return result
+
+    def _refuse_lost_history(self) -> None:
+        """Raise when the history table is gone but the progress log holds rows: the history was detached
+        or dropped, and reading it as empty would run every migration again."""
+        if self.cluster or self._has_progress is False:
+            return
+        try:
+            ((count,),) = self._query(f"SELECT count() FROM {self._progress}")
+        except ServerError as exc:
+            if exc.code == UNKNOWN_TABLE:  # neither table: a database no run has written to
+                return
+            raise
+        if count:
+            raise HistoryMismatch(
+                f"{self._where}: the history table {HISTORY_NAME} is missing, but {PROGRESS_NAME} holds "
+                f"{count} row(s) of the runs that wrote it: read as empty, every migration would run again",
+                hint=f"bring {HISTORY_NAME} back (ATTACH TABLE {identifier(self.database)}.{HISTORY_NAME}, or "
+                "restore it from a backup), then run again",
+            )
 
     def _history_rows(self, columns: str) -> list[tuple[Any, ...]]:
         """History rows (FINAL) and the newest progress row of each version, in one query when the
