@@ -9,6 +9,7 @@ Ctrl-C is sent as a terminal sends it: SIGINT to the whole foreground process gr
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -107,7 +108,9 @@ def test_javascript_migration_stops_with_its_mongosh(mongo: Settings, mdir: Path
     line = _one_interrupted_line(*ctrl_c(mdir, env, lambda: "js:started" in seen(), group=group))
     assert "001_slow" in line and "statement 1 of 1" in line, line
     time.sleep(1)  # a mongosh left running would write its second mark within the 30 s sleep; none is left
-    left = subprocess.run(["pgrep", "-f", "001_slow.js"], capture_output=True, text=True).stdout.split()
+    # this test's own file (its full path): another run of the suite on this machine has a 001_slow.js too
+    script = re.escape(str(mdir / "mongodb" / "001_slow.js"))
+    left = subprocess.run(["pgrep", "-f", script], capture_output=True, text=True).stdout.split()
     assert left == [], f"mongosh still running: {left}"
     assert seen() == {"js:started"}
     ((version, status, done, in_step),) = history(mongo)
