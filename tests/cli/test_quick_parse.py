@@ -55,7 +55,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     return [*before, command, *draw(st.lists(word, max_size=7))]
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=800, deadline=None)  # every option form is also tried one by one below
 @given(command_lines())
 def test_what_the_quick_reader_reads_is_what_argparse_reads(tokens: list[str]) -> None:
     quick = read(tokens)
