@@ -8,8 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ONBOARD = ROOT / "scripts" / "onboard.sh"
 DEAD = "127.0.0.1:1"  # the stack's configured addresses must not answer: the script starts its own servers
-
-
-@pytest.fixture
-def sandbox_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="dbtools-onboard-", dir="/tmp"))  # reachable by the postgres user
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run(*args: str, sandbox: Path, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -9,8 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -21,15 +19,6 @@ from dbtools import envfile
 from dbtools.sandbox import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def checkouts() -> Iterator[Path]:
-    """A folder for copies of the project (in /tmp: the postgres user must reach their .sandbox)."""
-    folder = Path(tempfile.mkdtemp(prefix="dbtools-onboard-ports-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _checkout(base: Path, name: str, kept: dict[str, int]) -> Path:
@@ -77,11 +66,11 @@ def _servers_or_skip(*binaries: str) -> None:
             pytest.skip(f"no {binary} here")
 
 
-def test_two_onboardings_at_once_each_get_their_own_servers(checkouts: Path) -> None:
+def test_two_onboardings_at_once_each_get_their_own_servers(sandbox_dir: Path) -> None:
     _servers_or_skip("redis-server")
     kept = {"postgres": free_port(), "redis": free_port()}  # both checkouts kept the same ports
-    roots = [_checkout(checkouts, name, kept) for name in ("one", "two")]
-    lock = checkouts / "ports.lock"
+    roots = [_checkout(sandbox_dir, name, kept) for name in ("one", "two")]
+    lock = sandbox_dir / "ports.lock"
     try:
         runs = [_onboarding(root, "local_postgres && local_redis", lock) for root in roots]
         for run in runs:
@@ -115,14 +104,14 @@ def test_two_onboardings_at_once_each_get_their_own_servers(checkouts: Path) -> 
             _stop(root, lock)
 
 
-def test_a_kept_port_another_program_holds_is_left_for_a_free_one(checkouts: Path) -> None:
+def test_a_kept_port_another_program_holds_is_left_for_a_free_one(sandbox_dir: Path) -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("no redis-server here")
     with socket.socket() as held:  # bound, not listening: nothing answers there, yet no server can bind it
         held.bind(("127.0.0.1", 0))
         taken = held.getsockname()[1]
-        root = _checkout(checkouts, "one", {"redis": taken})
-        lock = checkouts / "ports.lock"
+        root = _checkout(sandbox_dir, "one", {"redis": taken})
+        lock = sandbox_dir / "ports.lock"
         try:
             run = _onboarding(root, "local_redis", lock)
             out, err = run.communicate(timeout=120)

@@ -7,8 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,15 +57,6 @@ def test_onboard_script_parses_and_is_shellcheck_clean() -> None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
     done = subprocess.run(["shellcheck", str(ONBOARD)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
-
-
-@pytest.fixture
-def sandbox_dir() -> Iterator[Path]:
-    """A folder the postgres user can reach (pytest's own tmp folders are private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix="dbtools-onboard-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _onboard(function_calls: str, sandbox: Path) -> subprocess.CompletedProcess[str]:
