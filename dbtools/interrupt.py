@@ -53,18 +53,10 @@ def cancellable(cancel: Callable[[], None] | None) -> Iterator[None]:
     Raises Stopped, without running the body, when Ctrl-C came before it. `cancel` is called from
     another thread while the body runs, so it must be thread-safe (psycopg2's `connection.cancel`
     is; a second connection's KILL QUERY is)."""
-    global _cancel, _inside
-    if threading.current_thread() is threading.main_thread():
-        _install()
     if requested():
         raise Stopped
-    with _lock:
-        _cancel, _inside = cancel, _inside + 1
-    try:
+    with _region(cancel):
         yield
-    finally:
-        with _lock:
-            _cancel, _inside = None, _inside - 1
 
 
 @contextmanager
@@ -72,16 +64,23 @@ def held() -> Iterator[None]:
     """Run a history write so that Ctrl-C waits for it: the row is written whole, and the next
     `cancellable` region raises Stopped (a step that began only after it, so nothing of it ran).
     A second Ctrl-C still quits at once."""
-    global _inside
+    with _region(None):
+        yield
+
+
+@contextmanager
+def _region(cancel: Callable[[], None] | None) -> Iterator[None]:
+    """While the body runs, SIGINT is noted (and `cancel` called from the helper thread), not raised."""
+    global _cancel, _inside
     if threading.current_thread() is threading.main_thread():
         _install()
     with _lock:
-        _inside += 1
+        _cancel, _inside = cancel, _inside + 1
     try:
         yield
     finally:
         with _lock:
-            _inside -= 1
+            _cancel, _inside = None, _inside - 1
 
 
 def _install() -> None:

@@ -178,10 +178,7 @@ def run_steps(
     stop the step in flight (None: the step runs to its end); a step not yet begun is not run. Ctrl-C
     anywhere else in the loop (a history write, between steps) waits until that row is whole, so history
     never reads "step k started" for a step that never began."""
-    from dbtools import interrupt
-
-    with interrupt.held():  # Ctrl-C between steps or during a history write: the row is written whole first
-        row = _steps(backend, migration, statements, call, down=False, **options)
+    row = _steps(backend, migration, statements, call, down=False, **options)
     assert row is not None  # an up run ends with its applied row
     return row
 
@@ -196,10 +193,7 @@ def revert_steps(
     """Run down steps start_at.. as `run_steps` runs up steps, then remove the history row: before each,
     the version's row says "rollback, down step k started" (`step_started(down=True)`), so a rollback
     killed or failing part-way is never read as "still applied" (`rollback --resume` continues it)."""
-    from dbtools import interrupt
-
-    with interrupt.held():
-        _steps(backend, migration, statements, call, down=True, **options)
+    _steps(backend, migration, statements, call, down=True, **options)
 
 
 def _steps(
@@ -251,49 +245,51 @@ def _steps(
         write(row, state)
 
     step = ""
-    try:
-        for index in range(start_at, len(statements)):
-            step = f"{index + 1} of {len(statements)}"
-            guard()
-            started_row = step_started(migration, started=started, index=index, statements=statements, down=down)
-            write(started_row, f"{'rollback ' if down else ''}interrupted in {unit} {step}")
-            try:
-                with interrupt.cancellable(cancel):
-                    call(index)
-            except interrupt.Stopped as exc:  # Ctrl-C came before the step began: nothing of it ran
-                failure = statement_failed(
-                    backend.name, migration, statements, index, str(exc), kept=True, down=down, reverting=down
-                )
-                write_failed(failure, index, f"stopped before {unit} {step}")
-                raise failure from None
-            except (ConnectionFailed, LeaseLost):
-                raise
-            except Exception as exc:
-                failure = statement_failed(
-                    backend.name,
-                    migration,
-                    statements,
-                    index,
-                    message(exc),
-                    kept=True,
-                    down=down,
-                    partial=True,
-                    reverting=down,
-                )
-                write_failed(failure, index, f"failed in {unit} {step}", in_step=index + 1)
-                raise failure from exc
-        if down:
-            return write(None, "rolled back")
-        row = history_row(
-            migration, status="applied", started=started, statements_done=len(statements), statements=statements
-        )
-        return write(row, "applied")
-    except LeaseLost as exc:
-        raise exc.during(migration.label, shows) from None
-    except ConnectionFailed as exc:
-        inside = f"; the run stopped in {migration.label}, {unit} {step}" if step else ""
-        raise ConnectionFailed(
-            f"{exc.message}{inside}",
-            hint=f"{shows}; when the server is back, `status --db {backend.name}` shows it, "
-            f"then `{verb} --resume` (it asks whether to run a step that had started again) or `repair`",
-        ) from None
+    # Ctrl-C between steps or during a history write waits until the row is whole (interrupt.held)
+    with interrupt.held():
+        try:
+            for index in range(start_at, len(statements)):
+                step = f"{index + 1} of {len(statements)}"
+                guard()
+                started_row = step_started(migration, started=started, index=index, statements=statements, down=down)
+                write(started_row, f"{'rollback ' if down else ''}interrupted in {unit} {step}")
+                try:
+                    with interrupt.cancellable(cancel):
+                        call(index)
+                except interrupt.Stopped as exc:  # Ctrl-C came before the step began: nothing of it ran
+                    failure = statement_failed(
+                        backend.name, migration, statements, index, str(exc), kept=True, down=down, reverting=down
+                    )
+                    write_failed(failure, index, f"stopped before {unit} {step}")
+                    raise failure from None
+                except (ConnectionFailed, LeaseLost):
+                    raise
+                except Exception as exc:
+                    failure = statement_failed(
+                        backend.name,
+                        migration,
+                        statements,
+                        index,
+                        message(exc),
+                        kept=True,
+                        down=down,
+                        partial=True,
+                        reverting=down,
+                    )
+                    write_failed(failure, index, f"failed in {unit} {step}", in_step=index + 1)
+                    raise failure from exc
+            if down:
+                return write(None, "rolled back")
+            row = history_row(
+                migration, status="applied", started=started, statements_done=len(statements), statements=statements
+            )
+            return write(row, "applied")
+        except LeaseLost as exc:
+            raise exc.during(migration.label, shows) from None
+        except ConnectionFailed as exc:
+            inside = f"; the run stopped in {migration.label}, {unit} {step}" if step else ""
+            raise ConnectionFailed(
+                f"{exc.message}{inside}",
+                hint=f"{shows}; when the server is back, `status --db {backend.name}` shows it, "
+                f"then `{verb} --resume` (it asks whether to run a step that had started again) or `repair`",
+            ) from None
