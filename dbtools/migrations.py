@@ -136,8 +136,6 @@ def discover(folder: Path, store: str, extensions: tuple[str, ...], *, max_versi
                 f"{store}: {name} is a down migration without an up file",
                 hint=f"add {name.replace('.down.', '.up.')} or delete {name}",
             )
-    if not downs:  # the common case: one file per migration
-        return [_read(store, version, ups[version], None) for version in sorted(ups)]
     return [_read(store, version, ups[version], downs.get(version)) for version in sorted(ups)]
 
 
